@@ -1,0 +1,145 @@
+"""The canonical data model of SPEC section 2: tables, their columns and dtypes.
+
+Connectors map a platform's own tables onto these and hand out nothing else. Times are
+UTC-aware datetimes, calendar dates are dates, money is Float64. Ids may be integers or
+strings in a shop's database; they keep the dtype they arrive with.
+"""
+
+from dataclasses import dataclass
+
+import polars as pl
+
+UTC_DATETIME = pl.Datetime("us", "UTC")
+ID = None  # ids keep the dtype the source gives them
+
+
+@dataclass(frozen=True)
+class CanonicalTable:
+    """One table of the canonical model: required and optional columns with their dtypes."""
+
+    name: str
+    required: dict[str, pl.DataType | None]
+    optional: dict[str, pl.DataType | None]
+
+    @property
+    def columns(self) -> dict[str, pl.DataType | None]:
+        return {**self.required, **self.optional}
+
+
+TABLES: dict[str, CanonicalTable] = {
+    table.name: table
+    for table in (
+        CanonicalTable(
+            "users",
+            required={"user_id": ID, "signup_at": UTC_DATETIME},
+            optional={
+                "channel": pl.String,
+                "device": pl.String,
+                "region": pl.String,
+                "gender": pl.String,
+                "birth_year": pl.Int32,
+                "member_level": pl.String,
+            },
+        ),
+        CanonicalTable(
+            "events",
+            required={"user_id": ID, "event_time": UTC_DATETIME, "event_type": pl.String},
+            optional={
+                "session_id": ID,
+                "page": pl.String,
+                "product_id": ID,
+                "channel": pl.String,
+                "device": pl.String,
+                "search_term": pl.String,
+            },
+        ),
+        CanonicalTable(
+            "orders",
+            required={
+                "order_id": ID,
+                "user_id": ID,
+                "created_at": UTC_DATETIME,
+                "amount": pl.Float64,
+                "status": pl.String,
+            },
+            optional={
+                "paid_at": UTC_DATETIME,
+                "discount": pl.Float64,
+                "coupon_code": pl.String,
+                "channel": pl.String,
+                "campaign_id": ID,
+                "payment_method": pl.String,
+                "shipped_at": UTC_DATETIME,
+                "delivered_at": UTC_DATETIME,
+                "refund_amount": pl.Float64,
+                "refunded_at": UTC_DATETIME,
+            },
+        ),
+        CanonicalTable(
+            "order_items",
+            required={
+                "order_id": ID,
+                "product_id": ID,
+                "quantity": pl.Int64,
+                "unit_price": pl.Float64,
+            },
+            optional={},
+        ),
+        CanonicalTable(
+            "products",
+            required={"product_id": ID, "name": pl.String, "category": pl.String},
+            optional={"brand": pl.String, "price": pl.Float64, "cost": pl.Float64},
+        ),
+        CanonicalTable(
+            "campaigns",
+            required={
+                "campaign_id": ID,
+                "name": pl.String,
+                "start_date": pl.Date,
+                "end_date": pl.Date,
+            },
+            optional={"channel": pl.String, "kind": pl.String, "budget": pl.Float64},
+        ),
+        CanonicalTable(
+            "ad_spend",
+            required={"date": pl.Date, "channel": pl.String, "spend": pl.Float64},
+            optional={"campaign_id": ID, "impressions": pl.Int64, "clicks": pl.Int64},
+        ),
+        CanonicalTable(
+            "reviews",
+            required={
+                "review_id": ID,
+                "product_id": ID,
+                "created_at": UTC_DATETIME,
+                "rating": pl.Int32,
+            },
+            optional={"user_id": ID, "order_id": ID, "text": pl.String},
+        ),
+        CanonicalTable(
+            "tickets",
+            required={"ticket_id": ID, "created_at": UTC_DATETIME, "category": pl.String},
+            optional={
+                "user_id": ID,
+                "order_id": ID,
+                "first_response_at": UTC_DATETIME,
+                "resolved_at": UTC_DATETIME,
+                "channel": pl.String,
+                "satisfaction": pl.Int32,
+            },
+        ),
+    )
+}
+
+EVENT_TYPES = (
+    "page_view",
+    "search",
+    "product_impression",
+    "product_click",
+    "product_view",
+    "add_to_cart",
+    "checkout",
+    "purchase",
+)
+VALID_ORDER_STATUSES = ("paid", "shipped", "completed", "refunded")
+ORDER_STATUSES = (*VALID_ORDER_STATUSES, "cancelled", "pending")
+TICKET_CATEGORIES = ("inquiry", "complaint", "return", "other")

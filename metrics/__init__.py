@@ -1,0 +1,1 @@
+"""Pure metric functions: Polars frames and plain parameters in, frames out (SPEC section 3)."""

@@ -1,0 +1,213 @@
+"""Daily KPI table and period summaries (SPEC section 3)."""
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from metrics.orders import is_valid_order, refund_lines
+from metrics.registry import KPIS, with_ratios
+from metrics.time import as_utc, business_day, calendar, previous_period
+
+DAILY_COLUMNS = (
+    "date", "dau", "wau", "mau", "new_users", "orders", "buyers", "gmv", "refunds",
+    "net_revenue", "conversion_rate", "aov", "arppu", "sessions", "bounce_rate",
+    "session_conversion",
+)
+PERIOD_COLUMNS = (
+    "active_users", "new_users", "orders", "buyers", "gmv", "refunds", "net_revenue",
+    "conversion_rate", "aov", "arppu", "arpu", "sessions", "bounce_rate", "session_conversion",
+)
+_ROLLING_WINDOWS = {"wau": 7, "mau": 30}
+
+
+def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC instants at which business day `start` begins and day `end` ends (exclusive)."""
+    zone = ZoneInfo(tz)
+    lower = datetime.combine(start, time(), zone).astimezone(timezone.utc)
+    upper = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+    return lower, upper
+
+
+def _in_days(frame: pl.DataFrame, column: str, start: date, end: date, tz: str) -> pl.DataFrame:
+    """Rows whose `column` falls on business days start..end, with that day as `date`."""
+    lower, upper = utc_bounds(start, end, tz)
+    return (
+        frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
+        .with_columns(date=business_day(column, tz))
+    )
+
+
+def _rolling_active_users(active_days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """WAU and MAU for start..end from distinct (user_id, date) activity pairs.
+
+    A user active on day d counts on every day D with d <= D <= d + window - 1. Clipping each
+    such interval at the user's next active day makes a user's intervals disjoint, so a
+    difference array summed over days gives the distinct count in one pass.
+    """
+    by_user = active_days.sort("user_id", "date").with_columns(
+        next_active=pl.col("date").shift(-1).over("user_id")
+    )
+    days = calendar(start - timedelta(days=max(_ROLLING_WINDOWS.values())), end + timedelta(days=1))
+    result = calendar(start, end)
+    for name, window in _ROLLING_WINDOWS.items():
+        covered_until = pl.min_horizontal(
+            pl.col("date") + timedelta(days=window - 1),
+            (pl.col("next_active") - timedelta(days=1)).fill_null(date.max),
+        )
+        steps = pl.concat(
+            [
+                by_user.select("date", step=pl.lit(1, pl.Int64)),
+                by_user.select(date=covered_until + timedelta(days=1), step=pl.lit(-1, pl.Int64)),
+            ]
+        ).group_by("date").agg(pl.col("step").sum())
+        counts = (
+            days.join(steps, on="date", how="left")
+            .sort("date")
+            .select("date", pl.col("step").fill_null(0).cum_sum().alias(name))
+        )
+        result = result.join(counts, on="date", how="left")
+    return result
+
+
+def _utc_frames(events, sessions, orders, users):
+    """The four frames with their timestamps UTC-aware (SPEC: a zoneless timestamp is UTC)."""
+    return (
+        as_utc(events, "event_time"),
+        as_utc(sessions, "started_at"),
+        as_utc(orders, "created_at", "refunded_at"),
+        as_utc(users, "signup_at"),
+    )
+
+
+def daily_kpis(
+    events: pl.DataFrame,
+    sessions: pl.DataFrame,
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+) -> pl.DataFrame:
+    """The daily KPI table: one row per business day D from `start` to `end` inclusive.
+
+    SPEC section 3: DAU(D) = users with at least one event on D; WAU(D) / MAU(D) = distinct
+    users active in the 7 / 30 days ending on D; new users(D) = users whose signup_at falls on
+    D; orders = count of valid orders, buyers = distinct users with a valid order, GMV = sum of
+    amount of valid orders, all by created_at; refunds by refunded_at (else created_at); net
+    revenue = GMV - refunds; conversion rate = buyers on D / DAU on D; AOV = GMV / orders;
+    ARPPU = GMV / buyers; sessions belong to the day of their first event; bounce rate =
+    sessions with exactly one event / sessions; session conversion = sessions with a purchase
+    event / sessions. Days without data are present with zero counts and null ratios.
+
+    `sessions` comes from `metrics.sessions.derive_sessions` over all events.
+    Columns: DAILY_COLUMNS.
+    """
+    events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
+    days = calendar(start, end)
+    rolling_start = start - timedelta(days=max(_ROLLING_WINDOWS.values()) - 1)
+    active_days = _in_days(events, "event_time", rolling_start, end, tz).select("user_id", "date").unique()
+    dau = active_days.filter(pl.col("date") >= start).group_by("date").agg(active_users=pl.len())
+    rolling = _rolling_active_users(active_days, start, end)
+
+    new_users = _in_days(users, "signup_at", start, end, tz).group_by("date").agg(new_users=pl.len())
+    sales = (
+        _in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
+        .group_by("date")
+        .agg(orders=pl.len(), buyers=pl.col("user_id").n_unique(), gmv=pl.col("amount").sum())
+    )
+    refunds = (
+        _in_days(refund_lines(orders), "refund_time", start, end, tz)
+        .group_by("date")
+        .agg(refunds=pl.col("refund").sum())
+    )
+    session_counts = (
+        _in_days(sessions, "started_at", start, end, tz)
+        .group_by("date")
+        .agg(
+            sessions=pl.len(),
+            bounced_sessions=(pl.col("event_count") == 1).sum(),
+            converted_sessions=pl.col("has_purchase").sum(),
+        )
+    )
+    table = days
+    for part in (dau, rolling, new_users, sales, refunds, session_counts):
+        table = table.join(part, on="date", how="left")
+    counts = ["active_users", "wau", "mau", "new_users", "orders", "buyers", "sessions",
+              "bounced_sessions", "converted_sessions"]
+    table = table.with_columns(
+        *[pl.col(name).fill_null(0).cast(pl.Int64) for name in counts],
+        *[pl.col(name).fill_null(0.0).cast(pl.Float64) for name in ("gmv", "refunds")],
+    ).with_columns(net_revenue=pl.col("gmv") - pl.col("refunds"))
+    table = with_ratios(table, ["conversion_rate", "aov", "arppu", "bounce_rate", "session_conversion"])
+    return table.rename({"active_users": "dau"}).select(DAILY_COLUMNS).sort("date")
+
+
+def period_summary(
+    events: pl.DataFrame,
+    sessions: pl.DataFrame,
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+) -> dict[str, float | int | None]:
+    """The KPIs of the period start..end as a whole (distinct counts over the whole period).
+
+    SPEC section 3: active users = distinct users with an event in the period; conversion
+    rate(period) = buyers / active users; ARPU = GMV / active users; the other KPIs as in
+    `daily_kpis`, over the whole period. Keys: PERIOD_COLUMNS.
+    """
+    events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
+    valid = _in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
+    period_sessions = _in_days(sessions, "started_at", start, end, tz)
+    measures = pl.DataFrame(
+        {
+            "active_users": _in_days(events, "event_time", start, end, tz)["user_id"].n_unique(),
+            "new_users": _in_days(users, "signup_at", start, end, tz).height,
+            "orders": valid.height,
+            "buyers": valid["user_id"].n_unique(),
+            "gmv": float(valid["amount"].sum()),
+            "refunds": float(_in_days(refund_lines(orders), "refund_time", start, end, tz)["refund"].sum()),
+            "sessions": period_sessions.height,
+            "bounced_sessions": int((period_sessions["event_count"] == 1).sum()),
+            "converted_sessions": int(period_sessions["has_purchase"].sum()),
+        }
+    ).with_columns(net_revenue=pl.col("gmv") - pl.col("refunds"))
+    ratios = [name for name in PERIOD_COLUMNS if KPIS[name].is_ratio]
+    return with_ratios(measures, ratios).select(PERIOD_COLUMNS).row(0, named=True)
+
+
+def compare_with_previous_period(
+    events: pl.DataFrame,
+    sessions: pl.DataFrame,
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+) -> pl.DataFrame:
+    """Each period KPI for start..end beside the previous period of the same length.
+
+    SPEC: "a period is compared with the previous period of the same length". Columns: kpi,
+    current, previous, change (current / previous - 1; null when previous is zero or null).
+    """
+    previous_start, previous_end = previous_period(start, end)
+    frames = (events, sessions, orders, users)
+    current = period_summary(*frames, start=start, end=end, tz=tz)
+    previous = period_summary(*frames, start=previous_start, end=previous_end, tz=tz)
+    return pl.DataFrame(
+        {
+            "kpi": list(PERIOD_COLUMNS),
+            "current": [None if current[k] is None else float(current[k]) for k in PERIOD_COLUMNS],
+            "previous": [None if previous[k] is None else float(previous[k]) for k in PERIOD_COLUMNS],
+        },
+        schema={"kpi": pl.String, "current": pl.Float64, "previous": pl.Float64},
+    ).with_columns(
+        change=pl.when(pl.col("previous") != 0)
+        .then(pl.col("current") / pl.col("previous") - 1)
+        .otherwise(None)
+    )

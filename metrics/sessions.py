@@ -1,0 +1,62 @@
+"""Sessions (SPEC section 2 and 3): derived once per load, read by every metric."""
+
+from datetime import timedelta
+
+import polars as pl
+
+DEFAULT_SESSION_GAP = timedelta(minutes=30)
+
+
+def derive_sessions(
+    events: pl.DataFrame, *, gap: timedelta = DEFAULT_SESSION_GAP
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Assign every event to a session and summarise the sessions.
+
+    SPEC: "When `session_id` is absent, sessions are derived: a new session starts at a
+    user's first event and after every gap of more than 30 minutes (setting)." A session's
+    channel (and device) is its first event's. When the source gives `session_id`, a session
+    is one (user_id, session_id) pair.
+
+    Returns `(events, sessions)`: the events sorted by user and time, their `session_id`
+    replaced by a dense Int64 key, plus `session_channel` and `session_device`; and one row
+    per session with session_id, user_id, started_at, channel, device, event_count and
+    has_purchase.
+    """
+    events = events.sort("user_id", "event_time")
+    if "session_id" in events.columns:
+        starts_session = pl.struct("user_id", "session_id").rank("dense").cast(pl.Int64)
+        events = events.with_columns(session_id=starts_session).sort(
+            "session_id", "event_time"
+        )
+    else:
+        new_session = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True) | (
+            pl.col("event_time") - pl.col("event_time").shift(1) > gap
+        ).fill_null(True)
+        events = events.with_columns(session_id=new_session.cast(pl.Int64).cum_sum())
+
+    first_value = {
+        name: pl.col(name).first()
+        for name in ("channel", "device")
+        if name in events.columns
+    }
+    sessions = events.group_by("session_id", maintain_order=True).agg(
+        pl.col("user_id").first(),
+        started_at=pl.col("event_time").first(),
+        event_count=pl.len().cast(pl.Int64),
+        has_purchase=(pl.col("event_type") == "purchase").any(),
+        **first_value,
+    )
+    for name in ("channel", "device"):
+        if name not in sessions.columns:
+            sessions = sessions.with_columns(pl.lit(None, pl.String).alias(name))
+    events = events.join(
+        sessions.select(
+            "session_id",
+            session_channel=pl.col("channel"),
+            session_device=pl.col("device"),
+        ),
+        on="session_id",
+        how="left",
+        maintain_order="left",
+    )
+    return events, sessions

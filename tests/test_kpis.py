@@ -1,0 +1,149 @@
+"""Daily KPIs and period summaries on a hand-made shop whose answers were computed by hand.
+
+Business zone Asia/Shanghai (UTC+8): 16:00 UTC is midnight of the next local day.
+"""
+
+from datetime import date
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from conftest import utc
+from metrics.kpis import daily_kpis, period_summary, compare_with_previous_period
+from metrics.sessions import derive_sessions
+
+TZ = "Asia/Shanghai"
+UTC_TIME = pl.Datetime("us", "UTC")
+
+
+@pytest.fixture(scope="module")
+def shop():
+    users = pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "signup_at": [
+                utc("2026-02-28 16:30"),  # 03-01 00:30 local
+                utc("2026-03-01 15:59"),  # 03-01 23:59 local
+                utc("2026-03-01 16:00"),  # 03-02 00:00 local
+                utc("2026-01-15 08:00"),
+            ],
+        }
+    )
+    event_rows = [
+        (1, "2026-02-28 15:59", "page_view"),  # 02-28 23:59 local: session starts before the period
+        (1, "2026-02-28 16:01", "page_view"),  # 03-01 00:01 local, same session
+        (1, "2026-03-01 02:00", "page_view"),
+        (1, "2026-03-01 02:10", "product_view"),
+        (1, "2026-03-01 02:20", "purchase"),
+        (1, "2026-03-01 02:51", "page_view"),  # 31-minute gap: a new, bounced session
+        (2, "2026-03-01 15:59", "page_view"),  # 03-01 23:59 local
+        (2, "2026-03-01 16:00", "page_view"),  # 03-02 00:00 local, same session
+        (2, "2026-03-02 04:00", "page_view"),  # bounced session on 03-02
+        (3, "2026-03-03 01:00", "page_view"),
+        (3, "2026-03-03 01:30", "add_to_cart"),  # exactly 30 minutes: same session
+        (4, "2026-02-05 03:00", "page_view"),  # 24 days before the period: in MAU only
+    ]
+    events = pl.DataFrame(
+        {
+            "user_id": [row[0] for row in event_rows],
+            "event_time": [utc(row[1]) for row in event_rows],
+            "event_type": [row[2] for row in event_rows],
+        }
+    )
+    orders = pl.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4, 5, 6],
+            "user_id": [1, 1, 2, 2, 3, 4],
+            "created_at": [
+                utc("2026-03-01 02:20"),
+                utc("2026-03-01 03:00"),
+                utc("2026-03-01 15:30"),  # 03-01 23:30 local
+                utc("2026-03-01 16:30"),  # 03-02 00:30 local
+                utc("2026-03-03 01:40"),
+                utc("2026-03-03 10:00"),
+            ],
+            "amount": [100.0, 50.0, 80.0, 40.0, 200.0, 60.0],
+            "status": ["completed", "cancelled", "refunded", "paid", "pending", "shipped"],
+            "refund_amount": [None, None, 80.0, 10.0, None, None],
+            "refunded_at": [None, None, utc("2026-03-02 17:00"), None, None, None],
+        },
+        schema_overrides={"refunded_at": UTC_TIME},
+    )
+    events, sessions = derive_sessions(events)
+    return events, sessions, orders, users
+
+
+def test_daily_kpis_match_hand_computed_table(shop):
+    table = daily_kpis(*shop, start=date(2026, 3, 1), end=date(2026, 3, 4), tz=TZ)
+    expected = pl.DataFrame(
+        {
+            "date": [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)],
+            "dau": [2, 1, 1, 0],
+            "wau": [2, 2, 3, 3],
+            "mau": [3, 3, 4, 4],
+            "new_users": [2, 1, 0, 0],
+            "orders": [2, 1, 1, 0],
+            "buyers": [2, 1, 1, 0],
+            "gmv": [180.0, 40.0, 60.0, 0.0],
+            "refunds": [0.0, 10.0, 80.0, 0.0],
+            "net_revenue": [180.0, 30.0, -20.0, 0.0],
+            "conversion_rate": [1.0, 1.0, 1.0, None],
+            "aov": [90.0, 40.0, 60.0, None],
+            "arppu": [90.0, 40.0, 60.0, None],
+            "sessions": [3, 1, 1, 0],
+            "bounce_rate": [1 / 3, 1.0, 0.0, None],
+            "session_conversion": [1 / 3, 0.0, 0.0, None],
+        },
+        schema_overrides={name: pl.Int64 for name in ("dau", "wau", "mau", "new_users", "orders", "buyers", "sessions")},
+    )
+    assert_frame_equal(table, expected)
+
+
+def test_period_summary_counts_distinct_users_over_the_whole_period(shop):
+    summary = period_summary(*shop, start=date(2026, 3, 1), end=date(2026, 3, 3), tz=TZ)
+    assert summary == pytest.approx(
+        {
+            "active_users": 3,
+            "new_users": 3,
+            "orders": 4,
+            "buyers": 3,
+            "gmv": 280.0,
+            "refunds": 90.0,
+            "net_revenue": 190.0,
+            "conversion_rate": 1.0,
+            "aov": 70.0,
+            "arppu": 280 / 3,
+            "arpu": 280 / 3,
+            "sessions": 5,
+            "bounce_rate": 2 / 5,
+            "session_conversion": 1 / 5,
+        }
+    )
+
+
+def test_comparison_uses_the_previous_period_of_the_same_length(shop):
+    comparison = compare_with_previous_period(*shop, start=date(2026, 3, 2), end=date(2026, 3, 3), tz=TZ)
+    gmv = comparison.filter(pl.col("kpi") == "gmv").row(0, named=True)
+    # 03-02..03-03 has GMV 40 + 60; the previous two days, 02-28..03-01, have 180.
+    assert gmv == pytest.approx({"kpi": "gmv", "current": 100.0, "previous": 180.0, "change": 100 / 180 - 1})
+    sessions = comparison.filter(pl.col("kpi") == "sessions").row(0, named=True)
+    # previous period: the 02-28 session plus the three of 03-01
+    assert sessions["previous"] == 4 and sessions["current"] == 2
+
+
+def test_a_naive_timestamp_is_read_as_utc(shop):
+    events, sessions, orders, users = shop
+    naive_orders = orders.with_columns(pl.col("created_at").dt.replace_time_zone(None))
+    table = daily_kpis(events, sessions, naive_orders, users, start=date(2026, 3, 1), end=date(2026, 3, 2), tz=TZ)
+    assert table["gmv"].to_list() == [180.0, 40.0]
+
+
+def test_refunds_use_amount_when_the_refund_column_is_absent(shop):
+    events, sessions, orders, users = shop
+    table = daily_kpis(
+        events, sessions, orders.drop("refund_amount", "refunded_at"), users,
+        start=date(2026, 3, 1), end=date(2026, 3, 3), tz=TZ,
+    )
+    # only the refunded order refunds, its whole amount, on its created day (03-01 local)
+    assert table["refunds"].to_list() == [80.0, 0.0, 0.0]
