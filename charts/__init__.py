@@ -1,0 +1,1 @@
+"""Chart functions: a frame in, a Plotly figure out; pages and reports call the same ones."""

@@ -1,0 +1,112 @@
+"""Command line: `python cli.py sample ...` generates the sample shop; `python cli.py export
+kpis ...` prints the daily KPI table for scripts."""
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from tqdm import tqdm
+
+from connectors import SAMPLE_SHOP, SourceError, open_source
+from settings import check_time_zone
+
+EXIT_BAD_ARGUMENTS = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above zero")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _time_zone(text: str) -> str:
+    try:
+        return check_time_zone(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="cli.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    sample = commands.add_parser("sample", help="generate the sample shop into a SQLite file")
+    sample.add_argument("--users", type=_positive, default=50_000)
+    sample.add_argument("--events", type=_positive, default=2_000_000)
+    sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--out", type=Path, default=SAMPLE_SHOP)
+
+    export = commands.add_parser("export", help="print a table for scripts")
+    export.add_argument("table", choices=["kpis"], help="kpis: the daily KPI table")
+    export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
+    export.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD")
+    export.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD")
+    export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
+    export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    return parser
+
+
+def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
+    """Generate the sample shop and write it to `out`, with a progress bar on stderr."""
+    from sample_data.generator import GENERATION_STEPS, generate_shop
+    from sample_data.sqlite_store import write_sqlite
+
+    with tqdm(total=len(GENERATION_STEPS), desc="Generating the sample shop", unit="step") as bar:
+        tables = generate_shop(users=users, events=events, seed=seed, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+    with tqdm(total=len(tables), desc=f"Writing {out}", unit="table") as bar:
+        write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+
+
+def export_kpis(source: str | None, start: date, end: date, tz: str, output_format: str) -> None:
+    """Print the daily KPI table of `source` for start..end in zone `tz`."""
+    from loading import LOAD_ORDER, load_shop
+    from metrics.kpis import daily_kpis
+
+    opened = open_source(source)
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
+        shop = load_shop(opened, progress=lambda _: bar.update())
+    table = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=start, end=end, tz=tz)
+    if output_format == "csv":
+        sys.stdout.write(table.write_csv())
+    elif output_format == "json":
+        sys.stdout.write(table.write_json() + "\n")
+    else:
+        table.write_parquet(sys.stdout.buffer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.command == "sample":
+            generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
+        elif arguments.command == "export":
+            if arguments.start > arguments.end:
+                parser.error(f"--from {arguments.start} is after --to {arguments.end}")
+            export_kpis(arguments.source, arguments.start, arguments.end, arguments.tz, arguments.format)
+    except SourceError as error:
+        parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

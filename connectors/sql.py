@@ -1,0 +1,86 @@
+"""SQL databases through SQLAlchemy (SQLite embedded by default), read Arrow-natively.
+
+Queries are SQLAlchemy Core SELECTs over reflected tables: table and column names are
+quoted by SQLAlchemy, never pasted into SQL text.
+"""
+
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from connectors.base import SourceError, conform
+from connectors.schema import TABLES
+
+# connectorx reads these dialects straight into Arrow; bench/bench_read.py measures it
+# against pl.read_database over a SQLAlchemy connection.
+_CONNECTORX_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite file opened read-only."""
+    return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
+
+
+class SqlSource:
+    """Canonical tables from a database whose tables already use the canonical names."""
+
+    def __init__(self, url: str | sa.URL, *, reader: str = "auto") -> None:
+        self.url = sa.make_url(url)
+        if reader not in ("auto", "connectorx", "sqlalchemy"):
+            raise ValueError(f"unknown reader {reader!r}: use auto, connectorx or sqlalchemy")
+        self.reader = reader
+        self._engine: sa.Engine | None = None
+        self._tables: dict[str, sa.Table] | None = None
+
+    @property
+    def description(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = sa.create_engine(self.url)
+        return self._engine
+
+    def _reflected(self) -> dict[str, sa.Table]:
+        if self._tables is None:
+            metadata = sa.MetaData()
+            try:
+                metadata.reflect(self.engine, only=lambda name, _: name in TABLES)
+            except sa.exc.SQLAlchemyError as error:
+                raise SourceError(
+                    f"cannot read the database {self.description}: {str(error).splitlines()[0]}"
+                ) from None
+            self._tables = dict(metadata.tables)
+        return self._tables
+
+    def table_names(self) -> set[str]:
+        return set(self._reflected())
+
+    def read_table(self, name: str) -> pl.DataFrame:
+        tables = self._reflected()
+        if name not in tables:
+            raise SourceError(f"{self.description} has no table '{name}'.")
+        table = tables[name]
+        canonical = [column for column in TABLES[name].columns if column in table.c]
+        query = sa.select(*[table.c[column] for column in canonical])
+        return conform(name, self._read(query), f"{self.description}")
+
+    def _read(self, query: sa.Select) -> pl.DataFrame:
+        scheme = self.url.get_backend_name()
+        if self.reader != "sqlalchemy" and scheme in _CONNECTORX_SCHEMES:
+            sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
+            return pl.read_database_uri(sql, self._connectorx_uri(), engine="connectorx")
+        with self.engine.connect() as connection:
+            return pl.read_database(query, connection)
+
+    def _connectorx_uri(self) -> str:
+        scheme = _CONNECTORX_SCHEMES[self.url.get_backend_name()]
+        if scheme == "sqlite":
+            return f"sqlite://{self._sqlite_path()}"
+        return self.url.set(drivername=scheme).render_as_string(hide_password=False)
+
+    def _sqlite_path(self) -> str:
+        database = self.url.database or ""
+        return database.removeprefix("file:").split("?")[0]

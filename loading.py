@@ -1,0 +1,80 @@
+"""The loading edge: a source's canonical tables plus what is derived once per load.
+
+Sessions are derived here, over all events, so that every metric reads the same sessions
+and none derives them again per query.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import polars as pl
+
+from connectors import Source, SourceError
+from connectors.schema import TABLES
+from metrics.orders import attribute_orders
+from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
+from metrics.time import business_day
+
+LOAD_ORDER = tuple(TABLES)
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A loaded shop: its canonical tables by name and its derived sessions.
+
+    `events` carry `session_id`, `session_channel` and `session_device`; `orders` carry the
+    attributed `channel` and the user's `device`. Absent tables are listed in `missing`.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    sessions: pl.DataFrame | None
+    description: str
+    missing: tuple[str, ...] = field(default_factory=tuple)
+
+    def __getattr__(self, name: str) -> pl.DataFrame:
+        if name in TABLES:
+            if name not in self.tables:
+                raise SourceError(
+                    f"this view needs the '{name}' table, which {self.description} does not have; "
+                    "map it in the data-source settings."
+                )
+            return self.tables[name]
+        raise AttributeError(name)
+
+    def has(self, *names: str) -> bool:
+        return all(name in self.tables for name in names)
+
+    def date_span(self, tz: str) -> tuple[date, date] | None:
+        """First and last business day (zone `tz`) with activity: events, else orders."""
+        for name, column in (("events", "event_time"), ("orders", "created_at")):
+            if name in self.tables and self.tables[name].height:
+                days = self.tables[name].select(business_day(column, tz))
+                return days.min().item(), days.max().item()
+        return None
+
+
+def load_shop(
+    source: Source,
+    *,
+    session_gap: timedelta = DEFAULT_SESSION_GAP,
+    progress: Callable[[str], None] | None = None,
+) -> Shop:
+    """Read every canonical table the source has and derive sessions and order attribution."""
+    available = source.table_names()
+    tables: dict[str, pl.DataFrame] = {}
+    for name in LOAD_ORDER:
+        if name in available:
+            tables[name] = source.read_table(name)
+        if progress:
+            progress(name)
+    sessions = None
+    if "events" in tables:
+        tables["events"], sessions = derive_sessions(tables["events"], gap=session_gap)
+    if "orders" in tables:
+        users = tables.get("users", pl.DataFrame({"user_id": []}, schema={"user_id": tables["orders"]["user_id"].dtype}))
+        tables["orders"] = attribute_orders(tables["orders"], users)
+    if progress:
+        progress("sessions")
+    missing = tuple(name for name in TABLES if name not in tables)
+    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing)

@@ -1,0 +1,86 @@
+"""Overview: the period's KPI cards against the previous period, daily trends, and a
+drill-down into any day the user clicks."""
+
+from datetime import date
+
+import streamlit as st
+
+from charts.trends import channel_bars, daily_trend
+from metrics.kpis import DAILY_COLUMNS
+from metrics.registry import KPIS, format_value
+from ui import data, filters
+
+CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
+TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
+CHART_KEY = "overview_trend"
+
+settings = data.settings()
+shop = data.current_shop()
+chosen = filters.current(settings.time_zone)
+st.title("Overview")
+if chosen is None:
+    st.info("Pick the last day of the period in the sidebar.")
+    st.stop()
+if not shop.has("events", "orders", "users"):
+    st.warning(
+        f"The overview needs the events, orders and users tables; {shop.description} lacks "
+        f"{', '.join(name for name in ('events', 'orders', 'users') if not shop.has(name))}. "
+        "Map them on the Data source page."
+    )
+    st.stop()
+
+args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+st.caption(
+    f"{chosen.start:%a %Y-%m-%d} to {chosen.end:%a %Y-%m-%d} ({chosen.days} days, {chosen.tz}), "
+    f"compared with the {chosen.days} days before."
+)
+
+comparison = {row["kpi"]: row for row in data.period_comparison(*args).iter_rows(named=True)}
+for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
+    for column, name in zip(st.columns(5), card_row):
+        kpi, row = KPIS[name], comparison[name]
+        change = row["change"]
+        column.metric(
+            kpi.label,
+            format_value(kpi, row["current"], settings.currency),
+            delta=None if change is None else f"{change:+.1%}",
+            delta_color="normal" if kpi.higher_is_better else "inverse",
+            help=f"{kpi.description}. Previous period: {format_value(kpi, row['previous'], settings.currency)}",
+            border=True,
+        )
+
+daily = data.daily_kpis(*args)
+picked = st.selectbox(
+    "Trend", TREND_KPIS, format_func=lambda name: KPIS[name].label, key="overview_metric"
+)
+event = st.plotly_chart(
+    daily_trend(daily, KPIS[picked], settings.currency),
+    on_select="rerun",
+    selection_mode=("points",),
+    key=CHART_KEY,
+    width="stretch",
+)
+points = (event or {}).get("selection", {}).get("points", [])
+clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
+
+with st.expander("Daily table"):
+    st.dataframe(daily, hide_index=True, width="stretch")
+    st.download_button("Download CSV", daily.write_csv(), f"daily_kpis_{chosen.start}_{chosen.end}.csv", "text/csv")
+
+if clicked is None or not chosen.start <= clicked <= chosen.end:
+    st.caption("Click a day in the chart to see its channels, top products and orders.")
+    st.stop()
+
+st.subheader(f"{clicked:%A %Y-%m-%d}")
+detail = data.day_detail(args[0], clicked, chosen.tz, chosen.channels, chosen.devices)
+left, right = st.columns(2)
+with left:
+    st.markdown("**Channels**")
+    st.dataframe(detail["channels"], hide_index=True, width="stretch")
+with right:
+    st.plotly_chart(channel_bars(detail["channels"], "gmv", f"GMV ({settings.currency})"), width="stretch")
+if "products" in detail:
+    st.markdown("**Top products**")
+    st.dataframe(detail["products"], hide_index=True, width="stretch")
+st.markdown(f"**Orders** ({detail['orders'].height})")
+st.dataframe(detail["orders"], hide_index=True, width="stretch")

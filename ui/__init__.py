@@ -1,0 +1,1 @@
+"""The Streamlit edge: cached loading, the global filters, shared page pieces."""

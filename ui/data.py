@@ -1,0 +1,82 @@
+"""The cached loading edge: one loaded shop per configured source, filter-keyed results.
+
+The shop is a `st.cache_resource` (shared, never copied); metric results are
+`st.cache_data`, keyed by the source and the filters, so moving a filter recomputes from
+memory and never reloads the database.
+"""
+
+import json
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from connectors import SourceError, source_from_settings
+from loading import Shop, load_shop
+from metrics import drilldown, kpis
+from metrics.segments import Segment
+from settings import Settings
+
+
+def _secrets_section(name: str) -> dict:
+    try:
+        return dict(st.secrets.get(name, {}))
+    except FileNotFoundError:
+        return {}
+
+
+def settings() -> Settings:
+    return Settings.from_mapping(_secrets_section("settings"))
+
+
+def source_key() -> str:
+    """The configured `[connections.shop]` as a cache key (it never reaches the page)."""
+    connections = _secrets_section("connections")
+    return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
+
+
+@st.cache_resource(show_spinner="Loading the shop's tables…")
+def _load(key: str, session_gap_minutes: int) -> Shop:
+    source = source_from_settings(json.loads(key))
+    return load_shop(source, session_gap=Settings(session_gap_minutes=session_gap_minutes).session_gap)
+
+
+def current_shop() -> Shop:
+    """The loaded shop of the configured source (SourceError when it cannot be read)."""
+    return _load(source_key(), settings().session_gap_minutes)
+
+
+def _segment_frames(shop: Shop, segment: Segment):
+    return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def daily_kpis(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> pl.DataFrame:
+    shop = _load(key, settings().session_gap_minutes)
+    frames = _segment_frames(shop, Segment(channels, devices))
+    return kpis.daily_kpis(*frames, start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def period_comparison(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> pl.DataFrame:
+    shop = _load(key, settings().session_gap_minutes)
+    frames = _segment_frames(shop, Segment(channels, devices))
+    return kpis.compare_with_previous_period(*frames, start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def day_detail(key: str, day: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+    shop = _load(key, settings().session_gap_minutes)
+    _, sessions, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    detail = {
+        "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
+        "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
+    }
+    if shop.has("order_items", "products"):
+        detail["products"] = drilldown.top_products_on_day(
+            orders, shop.order_items, shop.products, day=day, tz=tz
+        )
+    return detail
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "day_detail"]
