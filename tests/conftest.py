@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -16,3 +17,26 @@ def utc(text: str) -> datetime:
 
 def frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row") if schema else pl.DataFrame(rows)
+
+
+SMALL_SHOP = {"users": 1_500, "events": 60_000, "seed": 3}
+
+
+@pytest.fixture(scope="session")
+def small_shop_db(tmp_path_factory) -> Path:
+    """A small generated sample shop in a SQLite file, made once per test run."""
+    from sample_data.generator import generate_shop
+    from sample_data.sqlite_store import write_sqlite
+
+    path = tmp_path_factory.mktemp("shop") / "shop.db"
+    write_sqlite(generate_shop(**SMALL_SHOP), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_shop(small_shop_db):
+    """The small sample shop loaded as the app loads it."""
+    from connectors import open_source
+    from loading import load_shop
+
+    return load_shop(open_source(small_shop_db))

@@ -1,0 +1,1 @@
+"""Models over the canonical tables: user segments, LTV prediction (SPEC section 3)."""

@@ -1,0 +1,98 @@
+"""The app, headless (AppTest): the overview shows exactly the metric functions' numbers."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from connectors.sql import sqlite_url
+from metrics.drilldown import channels_on_day
+from metrics.kpis import period_summary
+from metrics.registry import KPIS, format_value
+from metrics.segments import Segment
+from ui.filters import CHANNELS_KEY, DATES_KEY
+
+TZ = "Asia/Shanghai"
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app(small_shop_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    return at.run()
+
+
+def card(at, label):
+    return next(metric for metric in at.metric if metric.label == label)
+
+
+def expected(shop, name, start, end, segment=Segment()):
+    frames = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+    return period_summary(*frames, start=start, end=end, tz=TZ)[name]
+
+
+def test_overview_defaults_to_the_last_30_days_and_shows_the_metric_gmv(app, small_shop):
+    assert not app.exception and not app.error
+    first, last = small_shop.date_span(TZ)
+    start, end = app.session_state[DATES_KEY]
+    assert (start, end) == (last - timedelta(days=29), last)
+    gmv = expected(small_shop, "gmv", start, end)
+    assert gmv > 0
+    assert card(app, "GMV").value == format_value(KPIS["gmv"], gmv)
+    previous = expected(small_shop, "gmv", start - timedelta(days=30), start - timedelta(days=1))
+    assert card(app, "GMV").delta == f"{gmv / previous - 1:+.1%}"
+    assert card(app, "Conversion rate").value == format_value(
+        KPIS["conversion_rate"], expected(small_shop, "conversion_rate", start, end)
+    )
+
+
+def test_changing_the_period_changes_the_cards(app, small_shop):
+    _, last = small_shop.date_span(TZ)
+    start, end = last - timedelta(days=90), last - timedelta(days=61)
+    before = card(app, "GMV").value
+    app.date_input(key=DATES_KEY).set_value((start, end)).run()
+    assert not app.exception
+    after = card(app, "GMV").value
+    assert after == format_value(KPIS["gmv"], expected(small_shop, "gmv", start, end))
+    assert after != before
+
+
+def test_the_channel_filter_narrows_every_card(app, small_shop):
+    start, end = app.session_state[DATES_KEY]
+    app.multiselect(key=CHANNELS_KEY).set_value(["email"]).run()
+    email = Segment(channels=("email",))
+    for label, name in (("GMV", "gmv"), ("Sessions", "sessions"), ("Bounce rate", "bounce_rate")):
+        assert card(app, label).value == format_value(KPIS[name], expected(small_shop, name, start, end, email))
+
+
+def test_clicking_a_day_drills_into_its_channels(app, small_shop):
+    start, end = app.session_state[DATES_KEY]
+    day = end - timedelta(days=3)
+    app.session_state["overview_trend"] = {
+        "selection": {"points": [{"x": str(day), "point_index": 26}], "point_indices": [26], "box": [], "lasso": []}
+    }
+    app.run()
+    assert not app.exception
+    assert any(header.value == f"{day:%A %Y-%m-%d}" for header in app.subheader)
+    channels = channels_on_day(small_shop.sessions, small_shop.orders, day=day, tz=TZ)
+    shown = app.dataframe[1].value
+    assert list(shown["channel"]) == channels["channel"].to_list()
+    assert list(shown["sessions"]) == channels["sessions"].to_list()
+    assert list(shown["gmv"]) == pytest.approx(channels["gmv"].to_list())
+
+
+def test_data_source_page_lists_every_table_with_its_rows(app, small_shop):
+    app.switch_page("pages/data_source.py").run()
+    assert not app.exception
+    shown = app.dataframe[0].value
+    assert dict(zip(shown["table"], shown["rows"])) == {name: frame.height for name, frame in small_shop.tables.items()}
+
+
+def test_a_broken_source_gets_a_message_not_a_traceback(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["connections"] = {"shop": {"folder": str(tmp_path / "missing")}}
+    at.run()
+    assert not at.exception
+    assert "is not a folder of tables" in at.error[0].value

@@ -1,0 +1,52 @@
+"""The main flow in a real browser: the overview's cards, the navigation, a click on a day."""
+
+from datetime import timedelta
+
+import pytest
+
+from browser import chromium_page, require_chromium, serve_app
+from connectors.sql import sqlite_url
+from metrics.drilldown import orders_on_day
+from metrics.kpis import period_summary
+from metrics.registry import KPIS, format_value
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture(scope="module")
+def page_on_small_shop(small_shop_db, tmp_path_factory):
+    require_chromium()
+    with serve_app(sqlite_url(small_shop_db), tmp_path_factory.mktemp("app")) as base, chromium_page() as page:
+        page.goto(base)
+        page.get_by_text("GMV", exact=True).first.wait_for(timeout=90_000)
+        yield page
+
+
+def test_cards_show_the_metric_values_of_the_last_30_days(page_on_small_shop, small_shop):
+    page = page_on_small_shop
+    _, last = small_shop.date_span(TZ)
+    start = last - timedelta(days=29)
+    summary = period_summary(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, start=start, end=last, tz=TZ)
+    gmv_card = page.locator('[data-testid="stMetric"]').filter(has_text="GMV").first
+    assert format_value(KPIS["gmv"], summary["gmv"]) in gmv_card.inner_text()
+    orders_card = page.locator('[data-testid="stMetric"]').filter(has_text="Orders").first
+    assert format_value(KPIS["orders"], summary["orders"]) in orders_card.inner_text()
+
+
+def test_every_page_appears_once_in_the_navigation(page_on_small_shop):
+    navigation = page_on_small_shop.locator('[data-testid="stSidebarNav"] a')
+    titles = [text.strip() for text in navigation.all_inner_texts()]
+    assert sorted(titles) == ["Data source", "Overview"]
+
+
+def test_clicking_a_day_in_the_trend_shows_its_orders(page_on_small_shop, small_shop):
+    page = page_on_small_shop
+    points = page.locator(".js-plotly-plot .scatterlayer path.point")
+    points.last.wait_for(timeout=30_000)
+    box = points.nth(points.count() - 2).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    _, last = small_shop.date_span(TZ)
+    day = last - timedelta(days=1)
+    page.get_by_text(f"{day:%A %Y-%m-%d}").wait_for(timeout=30_000)
+    count = orders_on_day(small_shop.orders, day=day, tz=TZ).height
+    assert page.get_by_text(f"Orders ({count})").is_visible()

@@ -1,0 +1,79 @@
+"""The command line: exported KPI tables equal the metric function's, bad input exits 2."""
+
+import io
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from metrics.kpis import daily_kpis
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = date(2026, 10, 1), date(2026, 10, 14)
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "cli.py", *arguments], cwd=ROOT, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def expected(small_shop):
+    shop = small_shop
+    return daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=START, end=END, tz="Asia/Shanghai")
+
+
+def test_json_export_equals_the_metric_table(small_shop_db, expected):
+    result = run_cli("export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json")
+    assert result.returncode == 0, result.stderr.decode()
+    rows = json.loads(result.stdout)
+    assert [row["date"] for row in rows] == [str(day) for day in expected["date"]]
+    assert list(rows[0]) == expected.columns
+    exported = pl.DataFrame(rows, schema=expected.schema | {"date": pl.String}, orient="row")
+    assert_frame_equal(exported.with_columns(pl.col("date").str.to_date()), expected)
+    assert expected["gmv"].sum() > 0 and expected["dau"].min() > 0
+
+
+def test_csv_and_parquet_exports_hold_the_same_numbers(small_shop_db, expected):
+    common = ("export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END))
+    csv = run_cli(*common, "--format", "csv")
+    assert_frame_equal(pl.read_csv(io.BytesIO(csv.stdout), try_parse_dates=True), expected, check_dtypes=False)
+    parquet = run_cli(*common, "--format", "parquet")
+    assert_frame_equal(pl.read_parquet(io.BytesIO(parquet.stdout)), expected)
+
+
+def test_another_time_zone_moves_the_day_boundaries(small_shop_db, small_shop):
+    result = run_cli("export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--tz", "UTC", "--format", "json")
+    shop = small_shop
+    in_utc = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=START, end=END, tz="UTC")
+    assert [row["gmv"] for row in json.loads(result.stdout)] == pytest.approx(in_utc["gmv"].to_list())
+
+
+def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected):
+    derived_columns = {"events": ["session_id", "session_channel", "session_device"], "orders": ["device"]}
+    for name, table in small_shop.tables.items():
+        table.drop(derived_columns.get(name, [])).write_parquet(tmp_path / f"{name}.parquet")
+    result = run_cli("export", "kpis", "--source", str(tmp_path), "--from", str(START), "--to", str(END), "--format", "json")
+    assert [row["gmv"] for row in json.loads(result.stdout)] == pytest.approx(expected["gmv"].to_list())
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (("export", "kpis", "--from", "2026-02-30", "--to", "2026-03-01"), "'2026-02-30' is not a date"),
+        (("export", "kpis", "--from", "2026-03-02", "--to", "2026-03-01"), "--from 2026-03-02 is after --to 2026-03-01"),
+        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--tz", "Asia/Shenzhen"), "unknown time zone 'Asia/Shenzhen'"),
+        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--source", "/no/such/shop"), "/no/such/shop is neither a database URL"),
+        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"), "invalid choice: 'xlsx'"),
+        (("sample", "--users", "0"), "0 must be above zero"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_status_2(arguments, message):
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    error = result.stderr.decode()
+    assert error.count("\n") == 1 and message in error and "Traceback" not in error
