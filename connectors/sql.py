@@ -79,7 +79,11 @@ class SqlSource:
         scheme = _CONNECTORX_SCHEMES[self.url.get_backend_name()]
         if scheme == "sqlite":
             return f"sqlite://{self._sqlite_path()}"
-        return self.url.set(drivername=scheme).render_as_string(hide_password=False)
+        url = self.url.set(drivername=scheme)
+        if scheme == "mysql":
+            # connectorx speaks utf8mb4 itself and rejects driver options such as charset
+            url = url.set(query={})
+        return url.render_as_string(hide_password=False)
 
     def _sqlite_path(self) -> str:
         database = self.url.database or ""
