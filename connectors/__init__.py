@@ -47,7 +47,7 @@ def source_from_settings(settings: dict | None) -> Source:
     if not settings:
         return open_source()
     if "folder" in settings:
-        return open_source(Path(settings["folder"]))
+        return FolderSource(settings["folder"])
     if "url" in settings:
         return SqlSource(settings["url"])
     if "dialect" in settings:
