@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -109,6 +111,8 @@ def main() -> None:
     report("read all tables (connectorx)", connectorx, "pl.read_database+SQLAlchemy", sqlalchemy)
 
     shop = load_shop(SqlSource(url))
+    loading = median_seconds(lambda: load_shop(SqlSource(url)), arguments.repeat)
+    print(f"{'load shop (read + sessions)':<34} {loading:8.3f} s")
     print(f"shop: {shop.events.height:,} events, {shop.sessions.height:,} sessions, {shop.orders.height:,} orders")
     raw_events = shop.events.drop("session_id", "session_channel", "session_device")
     ours = median_seconds(lambda: derive_sessions(raw_events), arguments.repeat)
@@ -116,7 +120,7 @@ def main() -> None:
     connection.execute("SET TimeZone = 'UTC'")
     for name, frame in (("events", raw_events), ("orders", shop.orders), ("users", shop.users), ("sessions", shop.sessions)):
         connection.register(name, frame.to_arrow())
-    peer = median_seconds(lambda: connection.sql(SESSIONS_SQL).fetch_arrow_table(), arguments.repeat)
+    peer = median_seconds(lambda: connection.sql(SESSIONS_SQL).to_arrow_table(), arguments.repeat)
     report("derive sessions", ours, "DuckDB window functions", peer)
 
     last = shop.date_span(TZ)[1]
@@ -125,10 +129,15 @@ def main() -> None:
         start = last - timedelta(days=days - 1)
         ours = median_seconds(lambda: daily_kpis(*frames, start=start, end=last, tz=TZ), arguments.repeat)
         peer = median_seconds(
-            lambda: connection.sql(DAILY_SQL.format(start=start, end=last, tz=TZ)).fetch_arrow_table(),
+            lambda: connection.sql(DAILY_SQL.format(start=start, end=last, tz=TZ)).to_arrow_table(),
             arguments.repeat,
         )
         report(f"daily KPI table, {days} days", ours, "DuckDB SQL (same table)", peer)
+        ours_table = daily_kpis(*frames, start=start, end=last, tz=TZ)
+        peer_table = pl.from_arrow(connection.sql(DAILY_SQL.format(start=start, end=last, tz=TZ)).to_arrow_table())
+        for column in ("dau", "wau", "mau", "orders", "gmv", "sessions"):
+            if not np.allclose(ours_table[column].to_numpy(), peer_table[column].to_numpy()):
+                raise SystemExit(f"the DuckDB peer disagrees on {column}: the comparison is void")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ class SqlSource:
             sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
             return pl.read_database_uri(sql, self._connectorx_uri(), engine="connectorx")
         with self.engine.connect() as connection:
-            return pl.read_database(query, connection)
+            return pl.read_database(query, connection, infer_schema_length=None)
 
     def _connectorx_uri(self) -> str:
         scheme = _CONNECTORX_SCHEMES[self.url.get_backend_name()]
