@@ -35,6 +35,8 @@ class SqlSource:
 
     @property
     def description(self) -> str:
+        if self.url.get_backend_name() == "sqlite":
+            return f"SQLite file {self._sqlite_path()}"
         return self.url.render_as_string(hide_password=True)
 
     @property

@@ -70,12 +70,23 @@ def with_ratios(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     )
 
 
-def format_value(kpi: Kpi, value: float | int | None, currency: str = "¥") -> str:
-    """The value as a person reads it on a card: money with the currency, ratios as %."""
+_COMPACT_STEPS = ((1e9, "B"), (1e6, "M"), (1e3, "K"))
+
+
+def format_value(kpi: Kpi, value: float | int | None, currency: str = "¥", *, compact: bool = False) -> str:
+    """The value as a person reads it: money with the currency, ratios as %.
+
+    `compact` shortens money of 100,000 and more to three significant decimals with K/M/B,
+    so that it fits a card (¥535.96K); the exact value goes in the card's help.
+    """
     if value is None:
         return "–"
     if kpi.unit == "ratio":
         return f"{value:.2%}"
     if kpi.unit == "money":
-        return f"{currency}{value:,.2f}"
+        sign = "-" if value < 0 else ""
+        if compact and abs(value) >= 1e5:
+            size, suffix = next((size, suffix) for size, suffix in _COMPACT_STEPS if abs(value) >= size)
+            return f"{sign}{currency}{abs(value) / size:,.2f}{suffix}"
+        return f"{sign}{currency}{abs(value):,.2f}"
     return f"{value:,.0f}"

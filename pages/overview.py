@@ -9,6 +9,7 @@ from charts.trends import channel_bars, daily_trend
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
 from ui import data, filters
+from ui.tables import kpi_table
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
@@ -42,10 +43,13 @@ for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
         change = row["change"]
         column.metric(
             kpi.label,
-            format_value(kpi, row["current"], settings.currency),
+            format_value(kpi, row["current"], settings.currency, compact=True),
             delta=None if change is None else f"{change:+.1%}",
             delta_color="normal" if kpi.higher_is_better else "inverse",
-            help=f"{kpi.description}. Previous period: {format_value(kpi, row['previous'], settings.currency)}",
+            help=(
+                f"{kpi.description}. This period: {format_value(kpi, row['current'], settings.currency)}; "
+                f"previous period: {format_value(kpi, row['previous'], settings.currency)}."
+            ),
             border=True,
         )
 
@@ -64,7 +68,7 @@ points = (event or {}).get("selection", {}).get("points", [])
 clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
 
 with st.expander("Daily table"):
-    st.dataframe(daily, hide_index=True, width="stretch")
+    kpi_table(daily, settings.currency)
     st.download_button("Download CSV", daily.write_csv(), f"daily_kpis_{chosen.start}_{chosen.end}.csv", "text/csv")
 
 if clicked is None or not chosen.start <= clicked <= chosen.end:
@@ -76,11 +80,19 @@ detail = data.day_detail(args[0], clicked, chosen.tz, chosen.channels, chosen.de
 left, right = st.columns(2)
 with left:
     st.markdown("**Channels**")
-    st.dataframe(detail["channels"], hide_index=True, width="stretch")
+    kpi_table(detail["channels"], settings.currency)
 with right:
     st.plotly_chart(channel_bars(detail["channels"], "gmv", f"GMV ({settings.currency})"), width="stretch")
 if "products" in detail:
     st.markdown("**Top products**")
-    st.dataframe(detail["products"], hide_index=True, width="stretch")
+    kpi_table(detail["products"], settings.currency)
 st.markdown(f"**Orders** ({detail['orders'].height})")
-st.dataframe(detail["orders"], hide_index=True, width="stretch")
+st.dataframe(
+    detail["orders"],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "created_at_local": st.column_config.DatetimeColumn(f"Created ({chosen.tz})", format="YYYY-MM-DD HH:mm:ss"),
+        "amount": st.column_config.NumberColumn("Amount", format=f"{settings.currency}%.2f"),
+    },
+)
