@@ -140,6 +140,5 @@ EVENT_TYPES = (
     "checkout",
     "purchase",
 )
-VALID_ORDER_STATUSES = ("paid", "shipped", "completed", "refunded")
-ORDER_STATUSES = (*VALID_ORDER_STATUSES, "cancelled", "pending")
+ORDER_STATUSES = ("paid", "shipped", "completed", "refunded", "cancelled", "pending")
 TICKET_CATEGORIES = ("inquiry", "complaint", "return", "other")

@@ -1,5 +1,7 @@
 """The values the sample shop's categorical columns take; arrays hold indexes into these."""
 
+from connectors.schema import EVENT_TYPES
+
 CHANNELS = ("organic", "paid_search", "social", "email", "affiliate", "direct")
 CHANNEL = {name: code for code, name in enumerate(CHANNELS)}
 PAID_CHANNELS = ("paid_search", "social", "affiliate", "email")
@@ -11,16 +13,6 @@ CATEGORIES = ("Apparel", "Beauty", "Electronics", "Home", "Food", "Baby", "Sport
 # Share of browsing sessions that are about each category.
 CATEGORY_INTEREST = (0.22, 0.16, 0.14, 0.14, 0.12, 0.08, 0.09, 0.05)
 
-EVENT_TYPES = (
-    "page_view",
-    "search",
-    "product_impression",
-    "product_click",
-    "product_view",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-)
 EVENT = {name: code for code, name in enumerate(EVENT_TYPES)}
 
 PAGES = ("home", "category", "campaign", "search", "product", "cart", "checkout", "order_success")
