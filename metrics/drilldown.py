@@ -4,9 +4,9 @@ from datetime import date
 
 import polars as pl
 
-from metrics.kpis import utc_bounds
 from metrics.orders import is_valid_order
 from metrics.registry import with_ratios
+from metrics.time import utc_bounds
 
 
 def _on_day(frame: pl.DataFrame, column: str, day: date, tz: str) -> pl.DataFrame:

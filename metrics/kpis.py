@@ -1,13 +1,12 @@
 """Daily KPI table and period summaries (SPEC section 3)."""
 
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import polars as pl
 
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import KPIS, with_ratios
-from metrics.time import as_utc, business_day, calendar, previous_period
+from metrics.time import as_utc, calendar, in_days, previous_period
 
 DAILY_COLUMNS = (
     "date", "dau", "wau", "mau", "new_users", "orders", "buyers", "gmv", "refunds",
@@ -19,23 +18,6 @@ PERIOD_COLUMNS = (
     "conversion_rate", "aov", "arppu", "arpu", "sessions", "bounce_rate", "session_conversion",
 )
 _ROLLING_WINDOWS = {"wau": 7, "mau": 30}
-
-
-def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
-    """The UTC instants at which business day `start` begins and day `end` ends (exclusive)."""
-    zone = ZoneInfo(tz)
-    lower = datetime.combine(start, time(), zone).astimezone(timezone.utc)
-    upper = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
-    return lower, upper
-
-
-def _in_days(frame: pl.DataFrame, column: str, start: date, end: date, tz: str) -> pl.DataFrame:
-    """Rows whose `column` falls on business days start..end, with that day as `date`."""
-    lower, upper = utc_bounds(start, end, tz)
-    return (
-        frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
-        .with_columns(date=business_day(column, tz))
-    )
 
 
 def _rolling_active_users(active_days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
@@ -107,23 +89,23 @@ def daily_kpis(
     events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
     days = calendar(start, end)
     rolling_start = start - timedelta(days=max(_ROLLING_WINDOWS.values()) - 1)
-    active_days = _in_days(events, "event_time", rolling_start, end, tz).select("user_id", "date").unique()
+    active_days = in_days(events, "event_time", rolling_start, end, tz).select("user_id", "date").unique()
     dau = active_days.filter(pl.col("date") >= start).group_by("date").agg(active_users=pl.len())
     rolling = _rolling_active_users(active_days, start, end)
 
-    new_users = _in_days(users, "signup_at", start, end, tz).group_by("date").agg(new_users=pl.len())
+    new_users = in_days(users, "signup_at", start, end, tz).group_by("date").agg(new_users=pl.len())
     sales = (
-        _in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
+        in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
         .group_by("date")
         .agg(orders=pl.len(), buyers=pl.col("user_id").n_unique(), gmv=pl.col("amount").sum())
     )
     refunds = (
-        _in_days(refund_lines(orders), "refund_time", start, end, tz)
+        in_days(refund_lines(orders), "refund_time", start, end, tz)
         .group_by("date")
         .agg(refunds=pl.col("refund").sum())
     )
     session_counts = (
-        _in_days(sessions, "started_at", start, end, tz)
+        in_days(sessions, "started_at", start, end, tz)
         .group_by("date")
         .agg(
             sessions=pl.len(),
@@ -161,16 +143,16 @@ def period_summary(
     `daily_kpis`, over the whole period. Keys: PERIOD_COLUMNS.
     """
     events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
-    valid = _in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
-    period_sessions = _in_days(sessions, "started_at", start, end, tz)
+    valid = in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
+    period_sessions = in_days(sessions, "started_at", start, end, tz)
     measures = pl.DataFrame(
         {
-            "active_users": _in_days(events, "event_time", start, end, tz)["user_id"].n_unique(),
-            "new_users": _in_days(users, "signup_at", start, end, tz).height,
+            "active_users": in_days(events, "event_time", start, end, tz)["user_id"].n_unique(),
+            "new_users": in_days(users, "signup_at", start, end, tz).height,
             "orders": valid.height,
             "buyers": valid["user_id"].n_unique(),
             "gmv": float(valid["amount"].sum()),
-            "refunds": float(_in_days(refund_lines(orders), "refund_time", start, end, tz)["refund"].sum()),
+            "refunds": float(in_days(refund_lines(orders), "refund_time", start, end, tz)["refund"].sum()),
             "sessions": period_sessions.height,
             "bounced_sessions": int((period_sessions["event_count"] == 1).sum()),
             "converted_sessions": int(period_sessions["has_purchase"].sum()),

@@ -1,6 +1,7 @@
 """Business-day arithmetic shared by every metric (SPEC section 3, conventions)."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -39,3 +40,19 @@ def previous_period(start: date, end: date) -> tuple[date, date]:
     """The period of the same length that ends the day before `start`."""
     length = end - start + timedelta(days=1)
     return start - length, end - length
+
+
+def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    """The UTC instants at which business day `start` begins and day `end` ends (exclusive)."""
+    zone = ZoneInfo(tz)
+    lower = datetime.combine(start, time(), zone).astimezone(timezone.utc)
+    upper = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+    return lower, upper
+
+
+def in_days(frame: pl.DataFrame, column: str, start: date, end: date, tz: str) -> pl.DataFrame:
+    """Rows whose UTC-aware `column` falls on business days start..end, with that day as `date`."""
+    lower, upper = utc_bounds(start, end, tz)
+    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper).with_columns(
+        date=business_day(column, tz)
+    )
