@@ -5,17 +5,13 @@ from datetime import date, timedelta
 import polars as pl
 
 from metrics.orders import is_valid_order, refund_lines
-from metrics.registry import KPIS, with_ratios
-from metrics.time import as_utc, calendar, in_days, previous_period
+from metrics.registry import with_ratios
+from metrics.time import as_utc, calendar, in_days
 
 DAILY_COLUMNS = (
     "date", "dau", "wau", "mau", "new_users", "orders", "buyers", "gmv", "refunds",
     "net_revenue", "conversion_rate", "aov", "arppu", "sessions", "bounce_rate",
     "session_conversion",
-)
-PERIOD_COLUMNS = (
-    "active_users", "new_users", "orders", "buyers", "gmv", "refunds", "net_revenue",
-    "conversion_rate", "aov", "arppu", "arpu", "sessions", "bounce_rate", "session_conversion",
 )
 _ROLLING_WINDOWS = {"wau": 7, "mau": 30}
 
@@ -52,7 +48,7 @@ def _rolling_active_users(active_days: pl.DataFrame, start: date, end: date) -> 
     return result
 
 
-def _utc_frames(events, sessions, orders, users):
+def utc_frames(events, sessions, orders, users):
     """The four frames with their timestamps UTC-aware (SPEC: a zoneless timestamp is UTC)."""
     return (
         as_utc(events, "event_time"),
@@ -86,7 +82,7 @@ def daily_kpis(
     `sessions` comes from `metrics.sessions.derive_sessions` over all events.
     Columns: DAILY_COLUMNS.
     """
-    events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
+    events, sessions, orders, users = utc_frames(events, sessions, orders, users)
     days = calendar(start, end)
     rolling_start = start - timedelta(days=max(_ROLLING_WINDOWS.values()) - 1)
     active_days = in_days(events, "event_time", rolling_start, end, tz).select("user_id", "date").unique()
@@ -124,72 +120,3 @@ def daily_kpis(
     ).with_columns(net_revenue=pl.col("gmv") - pl.col("refunds"))
     table = with_ratios(table, ["conversion_rate", "aov", "arppu", "bounce_rate", "session_conversion"])
     return table.rename({"active_users": "dau"}).select(DAILY_COLUMNS).sort("date")
-
-
-def period_summary(
-    events: pl.DataFrame,
-    sessions: pl.DataFrame,
-    orders: pl.DataFrame,
-    users: pl.DataFrame,
-    *,
-    start: date,
-    end: date,
-    tz: str,
-) -> dict[str, float | int | None]:
-    """The KPIs of the period start..end as a whole (distinct counts over the whole period).
-
-    SPEC section 3: active users = distinct users with an event in the period; conversion
-    rate(period) = buyers / active users; ARPU = GMV / active users; the other KPIs as in
-    `daily_kpis`, over the whole period. Keys: PERIOD_COLUMNS.
-    """
-    events, sessions, orders, users = _utc_frames(events, sessions, orders, users)
-    valid = in_days(orders.filter(is_valid_order()), "created_at", start, end, tz)
-    period_sessions = in_days(sessions, "started_at", start, end, tz)
-    measures = pl.DataFrame(
-        {
-            "active_users": in_days(events, "event_time", start, end, tz)["user_id"].n_unique(),
-            "new_users": in_days(users, "signup_at", start, end, tz).height,
-            "orders": valid.height,
-            "buyers": valid["user_id"].n_unique(),
-            "gmv": float(valid["amount"].sum()),
-            "refunds": float(in_days(refund_lines(orders), "refund_time", start, end, tz)["refund"].sum()),
-            "sessions": period_sessions.height,
-            "bounced_sessions": int((period_sessions["event_count"] == 1).sum()),
-            "converted_sessions": int(period_sessions["has_purchase"].sum()),
-        }
-    ).with_columns(net_revenue=pl.col("gmv") - pl.col("refunds"))
-    ratios = [name for name in PERIOD_COLUMNS if KPIS[name].is_ratio]
-    return with_ratios(measures, ratios).select(PERIOD_COLUMNS).row(0, named=True)
-
-
-def compare_with_previous_period(
-    events: pl.DataFrame,
-    sessions: pl.DataFrame,
-    orders: pl.DataFrame,
-    users: pl.DataFrame,
-    *,
-    start: date,
-    end: date,
-    tz: str,
-) -> pl.DataFrame:
-    """Each period KPI for start..end beside the previous period of the same length.
-
-    SPEC: "a period is compared with the previous period of the same length". Columns: kpi,
-    current, previous, change (current / previous - 1; null when previous is zero or null).
-    """
-    previous_start, previous_end = previous_period(start, end)
-    frames = (events, sessions, orders, users)
-    current = period_summary(*frames, start=start, end=end, tz=tz)
-    previous = period_summary(*frames, start=previous_start, end=previous_end, tz=tz)
-    return pl.DataFrame(
-        {
-            "kpi": list(PERIOD_COLUMNS),
-            "current": [None if current[k] is None else float(current[k]) for k in PERIOD_COLUMNS],
-            "previous": [None if previous[k] is None else float(previous[k]) for k in PERIOD_COLUMNS],
-        },
-        schema={"kpi": pl.String, "current": pl.Float64, "previous": pl.Float64},
-    ).with_columns(
-        change=pl.when(pl.col("previous") != 0)
-        .then(pl.col("current") / pl.col("previous") - 1)
-        .otherwise(None)
-    )

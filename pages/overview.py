@@ -31,25 +31,30 @@ if not shop.has("events", "orders", "users"):
     st.stop()
 
 args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+COMPARED_WITH = {"previous": "the previous period", "week_before": "a week before", "year_before": "a year before"}
+compared_with = st.segmented_control(
+    "Compare with", list(COMPARED_WITH), format_func=COMPARED_WITH.get, default="previous", key="overview_compare"
+) or "previous"
+cut_at = data.period_cut(*args[:4])
 st.caption(
     f"{chosen.start:%a %Y-%m-%d} to {chosen.end:%a %Y-%m-%d} ({chosen.days} days, {chosen.tz}), "
-    f"compared with the {chosen.days} days before."
+    f"compared with {COMPARED_WITH[compared_with]}."
+    + ("" if cut_at is None else f" The period is still in progress (data up to {cut_at:%Y-%m-%d %H:%M}); "
+       "every period is compared up to the same point.")
 )
 
 comparison = {row["kpi"]: row for row in data.period_comparison(*args).iter_rows(named=True)}
 for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
     for column, name in zip(st.columns(5), card_row):
         kpi, row = KPIS[name], comparison[name]
-        change = row["change"]
+        change = row[f"change_vs_{compared_with}"]
+        others = "; ".join(f"{label}: {format_value(kpi, row[other], settings.currency)}" for other, label in COMPARED_WITH.items())
         column.metric(
             kpi.label,
             format_value(kpi, row["current"], settings.currency, compact=True),
             delta=None if change is None else f"{change:+.1%}",
             delta_color="normal" if kpi.higher_is_better else "inverse",
-            help=(
-                f"{kpi.description}. This period: {format_value(kpi, row['current'], settings.currency)}; "
-                f"previous period: {format_value(kpi, row['previous'], settings.currency)}."
-            ),
+            help=f"{kpi.description}. This period: {format_value(kpi, row['current'], settings.currency)}; {others}.",
             border=True,
         )
 

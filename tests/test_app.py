@@ -8,9 +8,10 @@ from streamlit.testing.v1 import AppTest
 
 from connectors.sql import sqlite_url
 from metrics.drilldown import channels_on_day
-from metrics.kpis import period_summary
+from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from metrics.segments import Segment
+from metrics.time import utc_bounds
 from ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
@@ -33,6 +34,17 @@ def expected(shop, name, start, end, segment=Segment()):
     return period_summary(*frames, start=start, end=end, tz=TZ)[name]
 
 
+def compared(shop, name, period, shift):
+    """KPI `name` of `period` moved back by `shift`, cut as the current one is: the sample
+    data ends at its last event, moments before the period's end, and every period is compared
+    up to the same point (SPEC, period comparison)."""
+    start, end = period
+    elapsed = shop.events["event_time"].max() + timedelta(microseconds=1) - utc_bounds(start, end, TZ)[0]
+    until = utc_bounds(start - shift, end - shift, TZ)[0] + elapsed
+    frames = (shop.events, shop.sessions, shop.orders, shop.users)
+    return period_summary(*frames, start=start - shift, end=end - shift, tz=TZ, until=until)[name]
+
+
 def test_overview_defaults_to_the_last_30_days_and_shows_the_metric_gmv(app, small_shop):
     assert not app.exception and not app.error
     first, last = small_shop.date_span(TZ)
@@ -42,11 +54,21 @@ def test_overview_defaults_to_the_last_30_days_and_shows_the_metric_gmv(app, sma
     assert gmv > 0
     assert card(app, "GMV").value == format_value(KPIS["gmv"], gmv, compact=True)
     assert f"This period: {format_value(KPIS['gmv'], gmv)};" in card(app, "GMV").proto.help
-    previous = expected(small_shop, "gmv", start - timedelta(days=30), start - timedelta(days=1))
+    previous = compared(small_shop, "gmv", (start, end), shift=timedelta(days=30))
     assert card(app, "GMV").delta == f"{gmv / previous - 1:+.1%}"
     assert card(app, "Conversion rate").value == format_value(
         KPIS["conversion_rate"], expected(small_shop, "conversion_rate", start, end)
     )
+
+
+def test_comparing_with_a_week_before_changes_the_deltas(app, small_shop):
+    start, end = app.session_state[DATES_KEY]
+    app.segmented_control(key="overview_compare").set_value("week_before").run()
+    assert not app.exception
+    week = compared(small_shop, "orders", (start, end), shift=timedelta(days=7))
+    current = expected(small_shop, "orders", start, end)
+    assert card(app, "Orders").delta == f"{current / week - 1:+.1%}"
+    assert "compared with a week before" in app.caption[0].value
 
 
 def test_changing_the_period_changes_the_cards(app, small_shop):

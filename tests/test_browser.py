@@ -7,7 +7,7 @@ import pytest
 from browser import chromium_page, require_chromium, serve_app
 from connectors.sql import sqlite_url
 from metrics.drilldown import orders_on_day
-from metrics.kpis import period_summary
+from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 
 TZ = "Asia/Shanghai"

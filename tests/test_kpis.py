@@ -10,7 +10,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from conftest import utc
-from metrics.kpis import daily_kpis, period_summary, compare_with_previous_period
+from metrics.kpis import daily_kpis
+from metrics.periods import compare_periods, elapsed_part, period_summary
 from metrics.sessions import derive_sessions
 
 TZ = "Asia/Shanghai"
@@ -115,21 +116,57 @@ def test_period_summary_counts_distinct_users_over_the_whole_period(shop):
             "aov": 70.0,
             "arppu": 280 / 3,
             "arpu": 280 / 3,
+            "repeat_purchase_rate": 1 / 3,  # user 2: two valid orders; user 1's second is cancelled
             "sessions": 5,
             "bounce_rate": 2 / 5,
             "session_conversion": 1 / 5,
+            "stickiness": (4 / 3) / 4,  # DAU 2, 1, 1; MAU on 03-03 is 4
+            "user_growth_rate": 4 / 1 - 1,  # only user 4 had signed up before 03-01 local
         }
     )
 
 
 def test_comparison_uses_the_previous_period_of_the_same_length(shop):
-    comparison = compare_with_previous_period(*shop, start=date(2026, 3, 2), end=date(2026, 3, 3), tz=TZ)
+    comparison = compare_periods(*shop, start=date(2026, 3, 2), end=date(2026, 3, 3), tz=TZ, data_end=utc("2026-03-05 00:00"))
     gmv = comparison.filter(pl.col("kpi") == "gmv").row(0, named=True)
-    # 03-02..03-03 has GMV 40 + 60; the previous two days, 02-28..03-01, have 180.
-    assert gmv == pytest.approx({"kpi": "gmv", "current": 100.0, "previous": 180.0, "change": 100 / 180 - 1})
+    # 03-02..03-03 has GMV 40 + 60; the previous two days, 02-28..03-01, have 180; nothing a week or a year before
+    assert gmv == pytest.approx(
+        {"kpi": "gmv", "current": 100.0, "previous": 180.0, "week_before": 0.0, "year_before": 0.0,
+         "change_vs_previous": 100 / 180 - 1, "change_vs_week_before": None, "change_vs_year_before": None}
+    )
     sessions = comparison.filter(pl.col("kpi") == "sessions").row(0, named=True)
     # previous period: the 02-28 session plus the three of 03-01
     assert sessions["previous"] == 4 and sessions["current"] == 2
+
+
+def test_a_period_in_progress_is_compared_with_the_same_elapsed_part(shop):
+    events, _, orders, _ = shop
+    data_end = utc("2026-03-02 04:00")  # 12:00 on 03-02 in Shanghai
+    day = date(2026, 3, 2)
+    assert elapsed_part(events, orders, start=day, end=day, tz=TZ, data_end=data_end).total_seconds() == pytest.approx(12 * 3600, abs=1e-3)
+    comparison = compare_periods(*shop, start=day, end=day, tz=TZ, data_end=data_end)
+    gmv = comparison.filter(pl.col("kpi") == "gmv").row(0, named=True)
+    # 03-01 until noon holds order 1 (100) only; order 3 (80, 23:30) is after the cut
+    assert (gmv["current"], gmv["previous"]) == (40.0, 100.0)
+    assert gmv["change_vs_previous"] == pytest.approx(-0.6)
+    sessions = comparison.filter(pl.col("kpi") == "sessions").row(0, named=True)
+    assert (sessions["current"], sessions["previous"]) == (1, 2)
+
+
+def test_a_finished_period_is_not_cut(shop):
+    events, _, orders, _ = shop
+    assert elapsed_part(events, orders, start=date(2026, 3, 1), end=date(2026, 3, 2), tz=TZ) is None
+
+
+def test_the_same_period_a_year_before_keeps_the_calendar_dates():
+    from metrics.periods import comparison_periods
+
+    periods = comparison_periods(date(2028, 2, 29), date(2028, 3, 6))
+    assert periods == {
+        "previous": (date(2028, 2, 22), date(2028, 2, 28)),
+        "week_before": (date(2028, 2, 22), date(2028, 2, 28)),
+        "year_before": (date(2027, 2, 28), date(2027, 3, 6)),
+    }
 
 
 def test_a_naive_timestamp_is_read_as_utc(shop):

@@ -6,15 +6,17 @@ memory and never reloads the database.
 """
 
 import json
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import drilldown, kpis
+from metrics import drilldown, kpis, periods
 from metrics.segments import Segment
+from metrics.time import utc_bounds
 from settings import Settings
 
 
@@ -61,7 +63,17 @@ def daily_kpis(key: str, start: date, end: date, tz: str, channels: tuple, devic
 def period_comparison(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
     frames = _segment_frames(shop, Segment(channels, devices))
-    return kpis.compare_with_previous_period(*frames, start=start, end=end, tz=tz)
+    return periods.compare_periods(*frames, start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
+    """Where the data ends inside the period start..end (local time), None if it covers it."""
+    shop = _load(key, settings().session_gap_minutes)
+    elapsed = periods.elapsed_part(shop.events, shop.orders, start=start, end=end, tz=tz)
+    if elapsed is None:
+        return None
+    return (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
@@ -79,4 +91,4 @@ def day_detail(key: str, day: date, tz: str, channels: tuple, devices: tuple) ->
     return detail
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "day_detail"]
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail"]
