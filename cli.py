@@ -1,5 +1,5 @@
 """Command line: `python cli.py sample ...` generates the sample shop; `python cli.py export
-kpis ...` prints the daily KPI table for scripts."""
+NAME ...` prints a metric table (kpis, compare, ...) for scripts."""
 
 import argparse
 import sys
@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from connectors import SAMPLE_SHOP, SourceError, open_source
+from exports import EXPORTS, ExportRequest
 from settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
@@ -56,7 +57,7 @@ def build_parser() -> OneLineParser:
     sample.add_argument("--out", type=Path, default=SAMPLE_SHOP)
 
     export = commands.add_parser("export", help="print a table for scripts")
-    export.add_argument("table", choices=["kpis"], help="kpis: the daily KPI table")
+    export.add_argument("table", choices=list(EXPORTS), help="; ".join(f"{name}: {entry.description}" for name, entry in EXPORTS.items()))
     export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
     export.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD")
     export.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD")
@@ -76,15 +77,14 @@ def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
         write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
 
 
-def export_kpis(source: str | None, start: date, end: date, tz: str, output_format: str) -> None:
-    """Print the daily KPI table of `source` for start..end in zone `tz`."""
+def export_table(name: str, source: str | None, request: ExportRequest, output_format: str) -> None:
+    """Print the table `name` of `source` for the request's period in its business zone."""
     from loading import LOAD_ORDER, load_shop
-    from metrics.kpis import daily_kpis
 
     opened = open_source(source)
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
         shop = load_shop(opened, progress=lambda _: bar.update())
-    table = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=start, end=end, tz=tz)
+    table = EXPORTS[name].build(shop, request)
     if output_format == "csv":
         sys.stdout.write(table.write_csv())
     elif output_format == "json":
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "export":
             if arguments.start > arguments.end:
                 parser.error(f"--from {arguments.start} is after --to {arguments.end}")
-            export_kpis(arguments.source, arguments.start, arguments.end, arguments.tz, arguments.format)
+            request = ExportRequest(arguments.start, arguments.end, arguments.tz, {})
+            export_table(arguments.table, arguments.source, request, arguments.format)
     except SourceError as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from exports import EXPORTS
 from metrics.kpis import daily_kpis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +78,14 @@ def test_bad_arguments_get_one_line_and_status_2(arguments, message):
     assert result.returncode == 2
     error = result.stderr.decode()
     assert error.count("\n") == 1 and message in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop):
+    from exports import ExportRequest
+
+    result = run_cli("export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json")
+    assert result.returncode == 0, result.stderr.decode()
+    frame = EXPORTS[name].build(small_shop, ExportRequest(START, END, "Asia/Shanghai", {}))
+    assert frame.height > 0
+    assert json.loads(result.stdout) == json.loads(frame.write_json())
