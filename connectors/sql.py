@@ -12,6 +12,13 @@ import sqlalchemy as sa
 from connectors.base import SourceError, conform
 from connectors.schema import TABLES
 
+# Statements that make a session read-only at the database level, per backend. SQLite files
+# are opened with mode=ro instead (sqlite_url).
+_READ_ONLY_SESSION = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+}
+
 # connectorx reads these dialects straight into Arrow; bench/bench_read.py measures it
 # against pl.read_database over a SQLAlchemy connection.
 _CONNECTORX_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
@@ -41,8 +48,19 @@ class SqlSource:
 
     @property
     def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine; every connection it opens is read-only."""
         if self._engine is None:
             self._engine = sa.create_engine(self.url)
+            statement = _READ_ONLY_SESSION.get(self.url.get_backend_name())
+            if statement:
+
+                @sa.event.listens_for(self._engine, "connect")
+                def _read_only(dbapi_connection, _record) -> None:
+                    cursor = dbapi_connection.cursor()
+                    cursor.execute(statement)
+                    cursor.close()
+                    dbapi_connection.commit()
+
         return self._engine
 
     def _reflected(self) -> dict[str, sa.Table]:
@@ -73,7 +91,12 @@ class SqlSource:
         scheme = self.url.get_backend_name()
         if self.reader != "sqlalchemy" and scheme in _CONNECTORX_SCHEMES:
             sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
-            return pl.read_database_uri(sql, self._connectorx_uri(), engine="connectorx")
+            return pl.read_database_uri(
+                sql,
+                self._connectorx_uri(),
+                engine="connectorx",
+                pre_execution_query=_READ_ONLY_SESSION.get(self.url.get_backend_name()),
+            )
         with self.engine.connect() as connection:
             return pl.read_database(query, connection, infer_schema_length=None)
 

@@ -120,3 +120,21 @@ def test_database_servers_hand_out_canonical_orders(server, reader):
         assert_frame_equal(source.read_table("orders"), ORDERS)
     finally:
         metadata.drop_all(engine)
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_database_sessions_are_read_only(server):
+    engine = server_engine(server)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS read_only_probe"))
+        connection.execute(sa.text("CREATE TABLE read_only_probe (id INTEGER)"))
+    try:
+        source = SqlSource(SERVERS[server])
+        with pytest.raises(sa.exc.DBAPIError, match="(?i)read.only"):
+            with source.engine.begin() as connection:
+                connection.execute(sa.text("INSERT INTO read_only_probe VALUES (1)"))
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT COUNT(*) FROM read_only_probe")).scalar() == 0
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE read_only_probe"))
