@@ -13,6 +13,7 @@ from exports import EXPORTS, ExportRequest
 from settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
+EXPORT_OPTIONS = ("by",)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -63,6 +64,7 @@ def build_parser() -> OneLineParser:
     export.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD")
     export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
     return parser
 
 
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "export":
             if arguments.start > arguments.end:
                 parser.error(f"--from {arguments.start} is after --to {arguments.end}")
-            request = ExportRequest(arguments.start, arguments.end, arguments.tz, {})
+            options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
+            request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
             export_table(arguments.table, arguments.source, request, arguments.format)
     except SourceError as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")

@@ -14,6 +14,7 @@ import polars as pl
 from loading import Shop
 from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods
+from metrics.review_words import review_words
 
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _WINDOW_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -51,7 +52,14 @@ def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return compare_periods(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
 
 
+def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    products = shop.products if shop.has("products") else None
+    by = request.options.get("by") or "rating_band"
+    return review_words(shop.reviews, start=request.start, end=request.end, tz=request.tz, by=by, products=products)
+
+
 EXPORTS: dict[str, Export] = {
     "kpis": Export("the daily KPI table", _kpis),
     "compare": Export("period KPIs against the previous period, a week and a year before", _compare),
+    "review-words": Export("the most frequent review words per rating band (--by product: per product)", _review_words),
 }
