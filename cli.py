@@ -13,7 +13,7 @@ from exports import EXPORTS, ExportRequest
 from settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
-EXPORT_OPTIONS = ("by",)
+EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,6 +65,11 @@ def build_parser() -> OneLineParser:
     export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
+    export.add_argument("--period", choices=["day", "week", "month"], help="retention (week|month), lifecycle")
+    export.add_argument("--cohort", choices=["activity", "signup", "first_order"], help="retention: what starts a cohort")
+    export.add_argument("--measure", choices=["activity", "purchase"], help="retention: what retains a user")
+    export.add_argument("--retention-mode", choices=["on", "on_or_after"], help="retention: in period n, or in n or later")
+    export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
     return parser
 
 
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
             request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
             export_table(arguments.table, arguments.source, request, arguments.format)
-    except SourceError as error:
+    except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0
 

@@ -13,7 +13,12 @@ import polars as pl
 
 from loading import Shop
 from metrics.kpis import daily_kpis
+from metrics.lifecycle import lifecycle
+from metrics.anomalies import detect_anomalies, special_days
+from metrics.cohorts import retention
+from metrics.compare import before_after, campaign_effect
 from metrics.periods import compare_periods
+from metrics.time import previous_period
 from metrics.review_words import review_words
 
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -48,8 +53,39 @@ def _kpis(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
 
 
-def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+def _periods(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return compare_periods(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
+
+
+def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    frames = (shop.events, shop.sessions, shop.orders, shop.users)
+    campaign = request.options.get("campaign")
+    if campaign is not None:
+        campaign_id = int(campaign) if campaign.isdigit() else campaign
+        return campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=campaign_id, tz=request.tz)
+    return before_after(*frames, before=previous_period(request.start, request.end), after=(request.start, request.end), tz=request.tz)
+
+
+def _anomalies(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    first_day, _ = shop.date_span(request.tz)
+    history_start = min(first_day, request.start)
+    daily = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=history_start, end=request.end, tz=request.tz)
+    campaigns = shop.campaigns if shop.has("campaigns") else None
+    verdicts = detect_anomalies(daily, special_days=special_days(campaigns))
+    return verdicts.filter(pl.col("date") >= request.start)
+
+
+def _retention(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    options = request.options
+    return retention(
+        shop.events, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz,
+        period=options.get("period") or "week", cohort_by=options.get("cohort") or "activity",
+        measure=options.get("measure") or "activity", mode=options.get("retention_mode") or "on",
+    )
+
+
+def _lifecycle(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return lifecycle(shop.events, shop.users, start=request.start, end=request.end, tz=request.tz, period=request.options.get("period") or "day")
 
 
 def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
@@ -60,6 +96,10 @@ def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 EXPORTS: dict[str, Export] = {
     "kpis": Export("the daily KPI table", _kpis),
-    "compare": Export("period KPIs against the previous period, a week and a year before", _compare),
+    "periods": Export("period KPIs against the previous period, a week and a year before", _periods),
+    "compare": Export("before/after: the period against the previous one of the same length, or --campaign ID against its baseline, with confidence intervals", _compare),
+    "retention": Export("cohort retention (--period week|month --cohort activity|signup|first_order --measure activity|purchase)", _retention),
+    "lifecycle": Export("new, returning, resurrecting and dormant users per --period day|week|month", _lifecycle),
+    "anomalies": Export("robust-z verdicts of every daily KPI, campaign days against past campaign days", _anomalies),
     "review-words": Export("the most frequent review words per rating band (--by product: per product)", _review_words),
 }
