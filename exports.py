@@ -17,9 +17,13 @@ from metrics.lifecycle import lifecycle
 from metrics.anomalies import detect_anomalies, special_days
 from metrics.cohorts import retention
 from metrics.compare import before_after, campaign_effect
+from metrics.paths import path_flows
+from metrics.payments import coupon_repeat_purchase, payment_methods
 from metrics.periods import compare_periods
 from metrics.time import previous_period
 from metrics.review_words import review_words
+from metrics.search import top_search_terms
+from metrics.service import service_summary
 
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _WINDOW_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -88,6 +92,33 @@ def _lifecycle(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return lifecycle(shop.events, shop.users, start=request.start, end=request.end, tz=request.tz, period=request.options.get("period") or "day")
 
 
+def _paths(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    nodes, links = path_flows(shop.events, start=request.start, end=request.end, tz=request.tz)
+    labels = nodes.select("id", "step", "label")
+    return (
+        links.join(labels.rename({"id": "source", "step": "source_step", "label": "source_label"}), on="source")
+        .join(labels.rename({"id": "target", "step": "target_step", "label": "target_label"}), on="target")
+        .select("source_step", "source_label", "target_step", "target_label", "sessions")
+        .sort("source_step", "sessions", descending=[False, True])
+    )
+
+
+def _search(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return top_search_terms(shop.events, start=request.start, end=request.end, tz=request.tz)
+
+
+def _payments(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return payment_methods(shop.orders, start=request.start, end=request.end, tz=request.tz)
+
+
+def _coupons(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return coupon_repeat_purchase(shop.orders, start=request.start, end=request.end, tz=request.tz)
+
+
+def _service(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return service_summary(shop.tickets, shop.orders, start=request.start, end=request.end, tz=request.tz, by="category")
+
+
 def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     products = shop.products if shop.has("products") else None
     by = request.options.get("by") or "rating_band"
@@ -101,5 +132,10 @@ EXPORTS: dict[str, Export] = {
     "retention": Export("cohort retention (--period week|month --cohort activity|signup|first_order --measure activity|purchase)", _retention),
     "lifecycle": Export("new, returning, resurrecting and dormant users per --period day|week|month", _lifecycle),
     "anomalies": Export("robust-z verdicts of every daily KPI, campaign days against past campaign days", _anomalies),
+    "paths": Export("page-to-page flows of the period's sessions, depth 5, rare branches as other", _paths),
+    "search": Export("top search terms with their sessions and conversion", _search),
+    "payments": Export("orders and GMV by payment method", _payments),
+    "coupons": Export("repeat purchase rate of coupon buyers against other buyers", _coupons),
+    "service": Export("tickets, first response, 24 h share, resolution and satisfaction by category", _service),
     "review-words": Export("the most frequent review words per rating band (--by product: per product)", _review_words),
 }
