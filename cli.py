@@ -13,7 +13,7 @@ from exports import EXPORTS, ExportRequest
 from settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
-EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode")
+EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode", "steps", "window", "mode")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -69,6 +69,9 @@ def build_parser() -> OneLineParser:
     export.add_argument("--cohort", choices=["activity", "signup", "first_order"], help="retention: what starts a cohort")
     export.add_argument("--measure", choices=["activity", "purchase"], help="retention: what retains a user")
     export.add_argument("--retention-mode", choices=["on", "on_or_after"], help="retention: in period n, or in n or later")
+    export.add_argument("--steps", help="funnel: event types in order, comma-separated")
+    export.add_argument("--window", help="funnel: conversion window, a number with s, m, h or d (default 7d)")
+    export.add_argument("--mode", choices=["ordered", "strict", "unordered"], help="funnel: matching mode")
     export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
     return parser
 

@@ -12,6 +12,9 @@ from datetime import date, timedelta
 import polars as pl
 
 from loading import Shop
+from metrics.channels import channel_table
+from metrics.funnel import funnel
+from metrics.funnel_spec import FunnelSpec
 from metrics.kpis import daily_kpis
 from metrics.lifecycle import lifecycle
 from metrics.anomalies import detect_anomalies, special_days
@@ -20,11 +23,13 @@ from metrics.compare import before_after, campaign_effect
 from metrics.paths import path_flows
 from metrics.payments import coupon_repeat_purchase, payment_methods
 from metrics.periods import compare_periods
+from metrics.products import product_table
 from metrics.time import previous_period
 from metrics.review_words import review_words
 from metrics.search import top_search_terms
 from metrics.service import service_summary
 
+FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _WINDOW_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -92,6 +97,35 @@ def _lifecycle(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return lifecycle(shop.events, shop.users, start=request.start, end=request.end, tz=request.tz, period=request.options.get("period") or "day")
 
 
+DEFAULT_FUNNEL_STEPS = "product_view,add_to_cart,checkout,purchase"
+
+
+def _funnel(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    options = request.options
+    steps = [step.strip() for step in (options.get("steps") or DEFAULT_FUNNEL_STEPS).split(",") if step.strip()]
+    spec = FunnelSpec(
+        steps=tuple(steps),
+        window=parse_window(options.get("window") or "7d"),
+        mode=options.get("mode") or "ordered",
+    )
+    table = funnel(shop.events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
+    return table.select(FUNNEL_COLUMNS)
+
+
+def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return channel_table(
+        shop.events, shop.sessions, shop.orders, shop.users,
+        shop.ad_spend if shop.has("ad_spend") else None,
+        shop.order_items if shop.has("order_items") else None,
+        shop.products if shop.has("products") else None,
+        start=request.start, end=request.end, tz=request.tz,
+    )
+
+
+def _products(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return product_table(shop.events, shop.orders, shop.order_items, shop.products, start=request.start, end=request.end, tz=request.tz)
+
+
 def _paths(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     nodes, links = path_flows(shop.events, start=request.start, end=request.end, tz=request.tz)
     labels = nodes.select("id", "step", "label")
@@ -127,6 +161,9 @@ def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 EXPORTS: dict[str, Export] = {
     "kpis": Export("the daily KPI table", _kpis),
+    "channels": Export("per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags", _channels),
+    "products": Export("per product impressions, CTR, views, conversion, units, GMV and refund rate", _products),
+    "funnel": Export("users per step (--steps a,b,c --window 7d --mode ordered|strict|unordered)", _funnel),
     "periods": Export("period KPIs against the previous period, a week and a year before", _periods),
     "compare": Export("before/after: the period against the previous one of the same length, or --campaign ID against its baseline, with confidence intervals", _compare),
     "retention": Export("cohort retention (--period week|month --cohort activity|signup|first_order --measure activity|purchase)", _retention),

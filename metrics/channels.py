@@ -7,7 +7,7 @@ import polars as pl
 from metrics.orders import attribute_orders, is_valid_order
 from metrics.registry import ratio
 from metrics.sessions import derive_sessions
-from metrics.time import as_utc, utc_bounds
+from metrics.time import as_utc, between, utc_bounds
 
 DEFAULT_MARGIN = 0.30
 CPC_TARGET = 1.0  # SPEC section 1: "paid-ad cost per click (target: at most 1 yuan)"
@@ -64,13 +64,9 @@ def order_margins(
 _KNOWN_CHANNEL = pl.col("channel").fill_null(UNKNOWN_CHANNEL)
 
 
-def _between(frame: pl.DataFrame, column: str, lower: datetime, upper: datetime) -> pl.DataFrame:
-    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
-
-
 def _traffic(sessions: pl.DataFrame, lower: datetime, upper: datetime) -> pl.DataFrame:
     return (
-        _between(sessions, "started_at", lower, upper)
+        between(sessions, "started_at", lower, upper)
         .group_by(_KNOWN_CHANNEL)
         .agg(
             sessions=pl.len(),
@@ -84,7 +80,7 @@ def _traffic(sessions: pl.DataFrame, lower: datetime, upper: datetime) -> pl.Dat
 def _new_users(users: pl.DataFrame, lower: datetime, upper: datetime) -> pl.DataFrame:
     if "channel" not in users.columns:
         users = users.with_columns(channel=pl.lit(None, pl.String))
-    return _between(users, "signup_at", lower, upper).group_by(_KNOWN_CHANNEL).agg(new_users=pl.len())
+    return between(users, "signup_at", lower, upper).group_by(_KNOWN_CHANNEL).agg(new_users=pl.len())
 
 
 def _sales(period_orders: pl.DataFrame, margins: pl.DataFrame) -> pl.DataFrame:
@@ -103,7 +99,7 @@ def _first_time_buyers(valid_orders: pl.DataFrame, lower: datetime, upper: datet
     # Two first orders at the same instant: the lower order_id is the first, as in the oracle.
     first_orders = valid_orders.sort("created_at", "order_id").unique("user_id", keep="first")
     return (
-        _between(first_orders, "created_at", lower, upper)
+        between(first_orders, "created_at", lower, upper)
         .group_by(_KNOWN_CHANNEL)
         .agg(first_time_buyers=pl.len())
     )
@@ -172,7 +168,7 @@ def channel_table(
     sessions, orders, users = as_utc(sessions, "started_at"), as_utc(orders, "created_at"), as_utc(users, "signup_at")
     lower, upper = utc_bounds(start, end, tz)
     valid_orders = attribute_orders(orders, users).filter(is_valid_order())
-    period_orders = _between(valid_orders, "created_at", lower, upper)
+    period_orders = between(valid_orders, "created_at", lower, upper)
     margins = order_margins(period_orders, order_items, products, default_margin=default_margin)
     parts = [
         _traffic(sessions, lower, upper),

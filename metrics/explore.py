@@ -23,7 +23,7 @@ import polars as pl
 from metrics.orders import attribute_orders, is_valid_order, refund_lines
 from metrics.registry import KPIS
 from metrics.sessions import derive_sessions
-from metrics.time import as_utc, utc_bounds
+from metrics.time import as_utc, between, utc_bounds
 
 VALUE = "value"
 UNKNOWN = "(unknown)"
@@ -150,12 +150,8 @@ DIMENSIONS: dict[str, Dimension] = {
 }
 
 
-def _between(frame: pl.DataFrame, column: str, lower: datetime, upper: datetime) -> pl.DataFrame:
-    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
-
-
 def _orders_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetime) -> pl.DataFrame:
-    return _between(tables["orders"].filter(is_valid_order()), "created_at", lower, upper)
+    return between(tables["orders"].filter(is_valid_order()), "created_at", lower, upper)
 
 
 def _items_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetime) -> pl.DataFrame:
@@ -163,15 +159,15 @@ def _items_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetim
 
 
 def _refunds_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetime) -> pl.DataFrame:
-    return _between(refund_lines(tables["orders"]), "refund_time", lower, upper)
+    return between(refund_lines(tables["orders"]), "refund_time", lower, upper)
 
 
 def _sessions_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetime) -> pl.DataFrame:
-    return _between(tables["sessions"], "started_at", lower, upper)
+    return between(tables["sessions"], "started_at", lower, upper)
 
 
 def _signups_fact(tables: dict[str, pl.DataFrame], lower: datetime, upper: datetime) -> pl.DataFrame:
-    return _between(tables["users"], "signup_at", lower, upper)
+    return between(tables["users"], "signup_at", lower, upper)
 
 
 @dataclass(frozen=True)

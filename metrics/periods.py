@@ -8,7 +8,7 @@ import polars as pl
 from metrics.kpis import utc_frames
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import KPIS, with_ratios
-from metrics.time import business_day, previous_period, utc_bounds
+from metrics.time import between, business_day, previous_period, utc_bounds
 
 PERIOD_COLUMNS = (
     "active_users", "new_users", "orders", "buyers", "gmv", "refunds", "net_revenue",
@@ -16,10 +16,6 @@ PERIOD_COLUMNS = (
     "session_conversion", "stickiness", "user_growth_rate",
 )
 COMPARISONS = ("previous", "week_before", "year_before")
-
-
-def _between(frame: pl.DataFrame, column: str, lower: datetime, upper: datetime) -> pl.DataFrame:
-    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
 
 
 def period_summary(
@@ -50,26 +46,26 @@ def period_summary(
         upper = max(lower, min(upper, until))
     last_moment = (upper - timedelta(microseconds=1)).astimezone(ZoneInfo(tz))
     last_day = min(end, max(start, last_moment.date()))
-    valid = _between(orders.filter(is_valid_order()), "created_at", lower, upper)
-    period_sessions = _between(sessions, "started_at", lower, upper)
-    period_events = _between(events, "event_time", lower, upper)
+    valid = between(orders.filter(is_valid_order()), "created_at", lower, upper)
+    period_sessions = between(sessions, "started_at", lower, upper)
+    period_events = between(events, "event_time", lower, upper)
     days = (last_day - start).days + 1
     month_lower, _ = utc_bounds(last_day - timedelta(days=29), last_day, tz)
     orders_per_buyer = valid.group_by("user_id").len()
     measures = pl.DataFrame(
         {
             "active_users": period_events["user_id"].n_unique(),
-            "new_users": _between(users, "signup_at", lower, upper).height,
+            "new_users": between(users, "signup_at", lower, upper).height,
             "orders": valid.height,
             "buyers": orders_per_buyer.height,
             "repeat_buyers": orders_per_buyer.filter(pl.col("len") >= 2).height,
             "gmv": float(valid["amount"].sum()),
-            "refunds": float(_between(refund_lines(orders), "refund_time", lower, upper)["refund"].sum()),
+            "refunds": float(between(refund_lines(orders), "refund_time", lower, upper)["refund"].sum()),
             "sessions": period_sessions.height,
             "bounced_sessions": int((period_sessions["event_count"] == 1).sum()),
             "converted_sessions": int(period_sessions["has_purchase"].sum()),
             "mean_dau": period_events.select(pl.struct("user_id", business_day("event_time", tz)).n_unique()).item() / days,
-            "mau_at_end": _between(events, "event_time", month_lower, upper)["user_id"].n_unique(),
+            "mau_at_end": between(events, "event_time", month_lower, upper)["user_id"].n_unique(),
             "registered_at_start": users.filter(pl.col("signup_at") < lower).height,
             "registered_at_end": users.filter(pl.col("signup_at") < upper).height,
         },

@@ -7,7 +7,7 @@ import polars as pl
 
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import ratio
-from metrics.time import as_utc, previous_period, utc_bounds
+from metrics.time import as_utc, between, previous_period, utc_bounds
 
 PRODUCT_EVENTS = ("product_impression", "product_click", "product_view")
 MEASURE_COLUMNS = (
@@ -20,14 +20,10 @@ UNKNOWN_CATEGORY = "(unknown)"
 _COUNTS = ("impressions", "clicks", "views", "viewers", "buyers", "orders", "units", "refunded_orders")
 
 
-def _between(frame: pl.DataFrame, column: str, lower: datetime, upper: datetime) -> pl.DataFrame:
-    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
-
-
 def _product_events(events: pl.DataFrame, lower: datetime, upper: datetime) -> pl.DataFrame:
     """user_id, product_id, event_type of the period's product events."""
     events = as_utc(events, "event_time")
-    return _between(events, "event_time", lower, upper).filter(
+    return between(events, "event_time", lower, upper).filter(
         pl.col("event_type").is_in(PRODUCT_EVENTS), pl.col("product_id").is_not_null()
     ).select("user_id", "product_id", "event_type")
 
@@ -40,7 +36,7 @@ def _sold_items(
     orders = as_utc(orders, "created_at", "refunded_at")
     refunded = refund_lines(orders).select("order_id", refunded=pl.lit(True))
     period_orders = (
-        _between(orders.filter(is_valid_order()), "created_at", lower, upper)
+        between(orders.filter(is_valid_order()), "created_at", lower, upper)
         .select("order_id", "user_id")
         .join(refunded, on="order_id", how="left")
         .with_columns(pl.col("refunded").fill_null(False))

@@ -50,9 +50,12 @@ def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
     return lower, upper
 
 
+def between(frame: pl.DataFrame, column: str, lower: datetime, upper: datetime) -> pl.DataFrame:
+    """Rows whose `column` falls in [lower, upper)."""
+    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper)
+
+
 def in_days(frame: pl.DataFrame, column: str, start: date, end: date, tz: str) -> pl.DataFrame:
     """Rows whose UTC-aware `column` falls on business days start..end, with that day as `date`."""
     lower, upper = utc_bounds(start, end, tz)
-    return frame.filter(pl.col(column) >= lower, pl.col(column) < upper).with_columns(
-        date=business_day(column, tz)
-    )
+    return between(frame, column, lower, upper).with_columns(date=business_day(column, tz))

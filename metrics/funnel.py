@@ -1,0 +1,254 @@
+"""Conversion funnels (SPEC section 3, Funnel): users per step, entrants, drop-offs, step times.
+
+SPEC: "**Funnel** (ordered): steps s1..sk (event types, each with optional property filters),
+a conversion window W (default 7 days; optionally one window per step). A user enters at
+any s1 event inside the period; later steps may fall after the period's end, within the
+window (the period bounds entry only, so late converters are not cut off). The user
+reaches step j when some s1 event at t1 is followed by events of s2..sj, each a different
+event of the user (a repeated step type needs a repeated event; different events at the
+same time may match consecutive steps), at t1 <= t2 <= ... <= tj with tj - t1 <= W; each
+user counts once per step, using the entry that reaches the furthest step (ties: the
+earliest entry). Exclusion events: an entry with an excluded event between two of its
+matched steps does not count. Entries whose window has not yet closed at the data's end are
+flagged as in progress."
+
+How this module reads the parts the SPEC leaves open:
+- "Between" is strictly between in time, for exclusions and for strict mode alike: an event
+  at the same instant as a matched step is not between it and its neighbour.
+- An excluded event between the entry's matched steps voids the whole entry, as in the tools
+  analysts know (the user leaves the funnel rather than dropping off at the step before); it
+  is judged on the earliest matching to the entry's furthest step, which spans the least
+  time, so a later match never avoids an exclusion that the earliest one meets. An excluded
+  event after the furthest matched step does not count against the entry. Another entry of
+  the user that avoids the exclusion counts instead.
+- An entry is in progress when entry_time + W is after the latest event in `events`.
+- Entries of one user at one instant are one entry (the first such event gives the breakdown).
+"""
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from metrics.funnel_matching import StepMatcher, step_at
+from metrics.funnel_modes import match_ordered, match_strict, match_unordered
+from metrics.funnel_spec import FunnelSpec, FunnelStep
+from metrics.time import as_utc, utc_bounds
+
+__all__ = ["FunnelSpec", "FunnelStep", "funnel", "funnel_users", "drop_offs", "time_between_steps"]
+
+MATCHERS = {"ordered": match_ordered, "strict": match_strict, "unordered": match_unordered}
+
+
+def _require_columns(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame | None) -> None:
+    missing = sorted(spec.columns_used() - set(events.columns))
+    if missing:
+        raise ValueError(f"the funnel's step filters need event columns the events do not have: {', '.join(missing)}")
+    if spec.breakdown and spec.breakdown not in events.columns:
+        if users is None or spec.breakdown not in users.columns:
+            raise ValueError(f"the breakdown {spec.breakdown!r} is neither an events column nor a users column")
+
+
+def _entries(events: pl.DataFrame, spec: FunnelSpec, start: date, end: date, tz: str) -> pl.DataFrame:
+    """One row per user and instant of an s1 event whose day (in `tz`) is in start..end."""
+    lower, upper = utc_bounds(start, end, tz)
+    carried = [spec.breakdown] if spec.breakdown in events.columns else []
+    return (
+        events.filter(spec.steps[0].condition(), pl.col("event_time") >= lower, pl.col("event_time") < upper)
+        .select("user_id", "event_time", *carried)
+        .sort("user_id", "event_time", maintain_order=True)
+        .unique(["user_id", "event_time"], keep="first", maintain_order=True)
+        .rename({"event_time": "entry_time"})
+    )
+
+
+def _entrants_schema(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame | None) -> dict:
+    time = events.schema["event_time"]
+    schema = {"user_id": events.schema["user_id"], "entry_time": time, "furthest_step": pl.Int64}
+    schema |= {step_at(step): time for step in range(1, len(spec.steps) + 1)}
+    schema["in_progress"] = pl.Boolean
+    if spec.breakdown:
+        source = events if spec.breakdown in events.columns else users
+        schema[spec.breakdown] = source.schema[spec.breakdown]
+    return schema
+
+
+def funnel_users(
+    events: pl.DataFrame,
+    spec: FunnelSpec,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    users: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per entering user: the entry that counts for them and the steps it reached.
+
+    Columns: user_id, entry_time, furthest_step, step_1_at..step_k_at (null past the furthest
+    step), in_progress, and the breakdown column when the spec has one (its value at the
+    entry's s1 event, or the user's, from `users`). A user enters at an s1 event whose
+    business day (zone `tz`) is in start..end; the user's entry is the one reaching the
+    furthest step, the earliest on ties; entries voided by an exclusion do not count, so a
+    user whose every entry is voided is not listed. Sorted by user_id.
+    """
+    events = as_utc(events, "event_time")
+    _require_columns(events, spec, users)
+    schema = _entrants_schema(events, spec, users)
+    entries = _entries(events, spec, start, end, tz)
+    if entries.is_empty():
+        return pl.DataFrame(schema=schema)
+
+    lower, upper = utc_bounds(start, end, tz)
+    # Unordered windows may hold events up to W before the entry; the others start at it.
+    reach_back = spec.window if spec.mode == "unordered" else timedelta(0)
+    nearby = events.filter(
+        pl.col("event_time") >= lower - reach_back, pl.col("event_time") <= upper + spec.window
+    ).join(entries.select("user_id").unique(), on="user_id", how="semi")
+    exclusions = nearby.filter(pl.col("event_type").is_in(spec.exclusions)).select("user_id", "event_time").sort("user_id", "event_time")
+    matcher = StepMatcher(spec)
+    relevant = matcher.with_conditions(nearby)
+    if spec.mode != "strict":  # strict mode needs every event: any of them breaks a chain
+        relevant = relevant.filter("_is_step")
+    matched = MATCHERS[spec.mode](matcher, relevant, entries, exclusions)
+
+    data_end = events["event_time"].max()
+    entrants = (
+        matched.filter(~pl.col("excluded"))
+        .sort(["user_id", "reached", "entry_time"], descending=[False, True, False])
+        .unique("user_id", keep="first", maintain_order=True)
+        .rename({"reached": "furthest_step"})
+        .with_columns(in_progress=pl.col("entry_time") + spec.window > data_end)
+    )
+    if spec.breakdown and spec.breakdown not in events.columns:
+        entrants = entrants.join(users.select("user_id", spec.breakdown), on="user_id", how="left")
+    return entrants.select(*schema).cast(schema)
+
+
+def _steps_long(entrants: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """One row per entrant and step reached: step, reached_at, seconds_from_previous."""
+    step_columns = [step_at(step) for step in range(1, len(spec.steps) + 1)]
+    long = entrants.unpivot(
+        index=[column for column in entrants.columns if column not in step_columns],
+        on=step_columns,
+        variable_name="step",
+        value_name="reached_at",
+    ).with_columns(step=pl.col("step").str.extract(r"step_(\d+)_at").cast(pl.Int64))
+    return (
+        long.filter(pl.col("reached_at").is_not_null())
+        .sort("user_id", "step")
+        .with_columns(
+            seconds_from_previous=(pl.col("reached_at") - pl.col("reached_at").shift(1).over("user_id"))
+            .dt.total_microseconds()
+            / 1_000_000
+        )
+    )
+
+
+def funnel(
+    events: pl.DataFrame,
+    spec: FunnelSpec,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    users: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The funnel table: one row per step (per breakdown value when the spec has one).
+
+    SPEC: "Shown: users per step, conversion from the previous and from the first step,
+    median time between steps, drop-off users (listable and exportable), breakdown by one
+    property (its value at step 1)."
+
+    Columns: [breakdown], step (1-based), event (the step as written, filters included),
+    users, conversion_from_previous (null for step 1, which has none), conversion_from_first,
+    median_seconds_from_previous (over the users at the step), in_progress (users at the step
+    whose entry's window is still open at the data's end). Ratios over zero users are null.
+    Rows are sorted by breakdown value, then step.
+    """
+    entrants = funnel_users(events, spec, start=start, end=end, tz=tz, users=users)
+    keys = [spec.breakdown] if spec.breakdown else []
+    steps = pl.DataFrame(
+        {"step": range(1, len(spec.steps) + 1), "event": [step.describe() for step in spec.steps]},
+        schema={"step": pl.Int64, "event": pl.String},
+    )
+    grid = entrants.select(keys).unique().join(steps, how="cross") if keys else steps
+    counted = (
+        _steps_long(entrants, spec)
+        .group_by(*keys, "step")
+        .agg(
+            users=pl.len().cast(pl.Int64),
+            median_seconds_from_previous=pl.col("seconds_from_previous").median(),
+            in_progress=pl.col("in_progress").sum().cast(pl.Int64),
+        )
+    )
+    table = grid.join(counted, on=[*keys, "step"], how="left", nulls_equal=True).with_columns(
+        pl.col("users", "in_progress").fill_null(0)
+    )
+    table = table.sort(*keys, "step", nulls_last=True)
+
+    def share_of(denominator: pl.Expr) -> pl.Expr:
+        denominator = denominator.over(keys) if keys else denominator
+        return pl.when(denominator > 0).then(pl.col("users") / denominator)
+
+    return table.with_columns(
+        conversion_from_previous=share_of(pl.col("users").shift(1)),
+        conversion_from_first=share_of(pl.col("users").first()),
+    ).select(
+        *keys, "step", "event", "users", "conversion_from_previous", "conversion_from_first",
+        "median_seconds_from_previous", "in_progress",
+    )
+
+
+def drop_offs(
+    events: pl.DataFrame,
+    spec: FunnelSpec,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    users: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Users who reached step j but not step j + 1, for j = 1..k-1: the list behind each drop.
+
+    Columns: step (the last step reached), user_id, entry_time, reached_at (when that step
+    was reached), in_progress (the window is still open, so the user may yet go on), and the
+    breakdown column when set. Sorted by step, then user_id.
+    """
+    entrants = funnel_users(events, spec, start=start, end=end, tz=tz, users=users)
+    keys = [spec.breakdown] if spec.breakdown else []
+    return (
+        _steps_long(entrants, spec)
+        .filter(pl.col("step") == pl.col("furthest_step"), pl.col("step") < len(spec.steps))
+        .select("step", "user_id", "entry_time", "reached_at", "in_progress", *keys)
+        .sort("step", "user_id")
+    )
+
+
+def time_between_steps(
+    events: pl.DataFrame,
+    spec: FunnelSpec,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    users: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Seconds each entrant took from one step to the next, for histograms and percentiles.
+
+    One row per entrant and step j >= 2 that they reached: user_id, from_step (j - 1),
+    to_step (j), seconds (step_j_at - step_{j-1}_at, >= 0), and the breakdown column when set.
+    Sorted by to_step, then user_id.
+    """
+    entrants = funnel_users(events, spec, start=start, end=end, tz=tz, users=users)
+    keys = [spec.breakdown] if spec.breakdown else []
+    return (
+        _steps_long(entrants, spec)
+        .filter(pl.col("step") > 1)
+        .select(
+            "user_id",
+            (pl.col("step") - 1).alias("from_step"),
+            pl.col("step").alias("to_step"),
+            pl.col("seconds_from_previous").alias("seconds"),
+            *keys,
+        )
+        .sort("to_step", "user_id")
+    )
