@@ -184,3 +184,48 @@ def test_refunds_use_amount_when_the_refund_column_is_absent(shop):
     )
     # only the refunded order refunds, its whole amount, on its created day (03-01 local)
     assert table["refunds"].to_list() == [80.0, 0.0, 0.0]
+
+
+def test_days_follow_daylight_saving_in_berlin():
+    # 2026-03-29: clocks go from 02:00 CET to 03:00 CEST, so that day has 23 hours
+    events = pl.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "event_time": [utc("2026-03-28 22:59"), utc("2026-03-28 23:00"), utc("2026-03-29 21:59"), utc("2026-03-29 22:00")],
+            "event_type": ["purchase"] * 4,
+        }
+    )
+    orders = pl.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4],
+            "user_id": [1, 2, 3, 4],
+            "created_at": events["event_time"],
+            "amount": [10.0, 20.0, 30.0, 40.0],
+            "status": ["paid"] * 4,
+        }
+    )
+    users = pl.DataFrame({"user_id": [1, 2, 3, 4], "signup_at": events["event_time"]})
+    derived, sessions = derive_sessions(events)
+    table = daily_kpis(derived, sessions, orders, users, start=date(2026, 3, 28), end=date(2026, 3, 30), tz="Europe/Berlin")
+    assert table.select("date", "dau", "new_users", "orders", "gmv", "sessions").rows() == [
+        (date(2026, 3, 28), 1, 1, 1, 10.0, 1),
+        (date(2026, 3, 29), 2, 2, 2, 50.0, 2),
+        (date(2026, 3, 30), 1, 1, 1, 40.0, 1),
+    ]
+
+
+def test_a_range_without_data_has_every_day_with_zeros_and_empty_ratios(shop):
+    table = daily_kpis(*shop, start=date(2030, 1, 1), end=date(2030, 1, 2), tz=TZ)
+    assert table["date"].to_list() == [date(2030, 1, 1), date(2030, 1, 2)]
+    assert table.select("dau", "wau", "mau", "orders", "sessions").sum().row(0) == (0, 0, 0, 0, 0)
+    assert table.select("gmv", "refunds", "net_revenue").sum().row(0) == (0.0, 0.0, 0.0)
+    assert table.select("conversion_rate", "aov", "arppu", "bounce_rate", "session_conversion").null_count().row(0) == (2, 2, 2, 2, 2)
+
+
+def test_empty_tables_give_an_all_zero_table():
+    events = pl.DataFrame(schema={"user_id": pl.Int64, "event_time": UTC_TIME, "event_type": pl.String})
+    orders = pl.DataFrame(schema={"order_id": pl.Int64, "user_id": pl.Int64, "created_at": UTC_TIME, "amount": pl.Float64, "status": pl.String})
+    users = pl.DataFrame(schema={"user_id": pl.Int64, "signup_at": UTC_TIME})
+    derived, sessions = derive_sessions(events)
+    table = daily_kpis(derived, sessions, orders, users, start=date(2026, 3, 1), end=date(2026, 3, 3), tz=TZ)
+    assert table.height == 3 and table["dau"].to_list() == [0, 0, 0] and table["gmv"].to_list() == [0.0, 0.0, 0.0]

@@ -1,6 +1,9 @@
 """Session derivation: the 30-minute rule, and sessions given by the source."""
 
+from datetime import timedelta
+
 import polars as pl
+from hypothesis import given, settings, strategies as st
 
 from conftest import utc
 from metrics.sessions import derive_sessions
@@ -52,3 +55,32 @@ def test_source_session_ids_are_kept_per_user():
         (1, 2, "email"),
         (2, 1, "direct"),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 600), st.sampled_from(["page_view", "purchase"])), max_size=40))
+def test_sessions_equal_a_slow_pure_python_derivation(rows):
+    """Sort each user's events; a new session starts at the first and after a gap over 30 min."""
+    origin = utc("2026-01-01 00:00")
+    frame = pl.DataFrame(
+        {
+            "user_id": [row[0] for row in rows],
+            "event_time": [origin + timedelta(minutes=row[1]) for row in rows],
+            "event_type": [row[2] for row in rows],
+        },
+        schema={"user_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "event_type": pl.String},
+    )
+    expected = []
+    for user in sorted({row[0] for row in rows}):
+        times = sorted((row[1], row[2]) for row in rows if row[0] == user)
+        current = None
+        for minute, event_type in times:
+            if current is None or minute - current["last"] > 30:
+                current = {"user": user, "start": minute, "last": minute, "count": 0, "bought": False}
+                expected.append(current)
+            current["last"] = minute
+            current["count"] += 1
+            current["bought"] |= event_type == "purchase"
+    _, sessions = derive_sessions(frame)
+    got = sorted((row["user_id"], (row["started_at"] - origin).total_seconds() / 60, row["event_count"], row["has_purchase"]) for row in sessions.iter_rows(named=True))
+    assert got == sorted((s["user"], s["start"], s["count"], s["bought"]) for s in expected)
