@@ -13,6 +13,9 @@ navigation = st.navigation(
         "Daily": [
             st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         ],
+        "Analysis": [
+            st.Page("pages/channels.py", title="Traffic & channels", icon=":material/campaign:"),
+        ],
         "Settings": [
             st.Page("pages/data_source.py", title="Data source", icon=":material/database:"),
         ],

@@ -12,6 +12,9 @@ class Settings:
     time_zone: str = "Asia/Shanghai"
     currency: str = "¥"
     session_gap_minutes: int = 30
+    cpc_target: float = 1.0
+    roi_target: float = 0.05
+    default_margin: float = 0.30
 
     @property
     def session_gap(self) -> timedelta:

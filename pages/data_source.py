@@ -5,6 +5,9 @@ import streamlit as st
 
 from connectors.schema import TABLES
 from ui import data
+from ui.frame import ensure_app_frame
+
+ensure_app_frame()
 
 TIME_COLUMNS = {"users": "signup_at", "events": "event_time", "orders": "created_at", "reviews": "created_at", "tickets": "created_at"}
 

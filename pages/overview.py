@@ -9,7 +9,10 @@ from charts.trends import channel_bars, daily_trend
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
 from ui import data, filters
+from ui.frame import ensure_app_frame
 from ui.tables import kpi_table
+
+ensure_app_frame()
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")

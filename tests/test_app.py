@@ -119,3 +119,36 @@ def test_a_broken_source_gets_a_message_not_a_traceback(tmp_path):
     at.run()
     assert not at.exception
     assert "is not a folder of tables" in at.error[0].value
+
+
+def test_channels_page_shows_the_channel_table_and_target_warnings(app, small_shop):
+    from metrics.channels import channel_table
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/channels.py").run()
+    assert not app.exception
+    expected_table = channel_table(
+        small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, small_shop.ad_spend,
+        small_shop.order_items, small_shop.products, start=start, end=end, tz=TZ,
+    )
+    shown = app.dataframe[0].value
+    assert list(shown["channel"]) == expected_table["channel"].to_list()
+    assert list(shown["gmv"]) == pytest.approx(expected_table["gmv"].to_list())
+    assert list(shown["sessions"]) == expected_table["sessions"].to_list()
+    over_cpc = expected_table.filter(expected_table["cpc_above_target"].fill_null(False))["channel"].to_list()
+    assert over_cpc, "the sample shop has a channel above the CPC target"
+    assert f"CPC above target: {', '.join(over_cpc)}" in [warning.value for warning in app.warning]
+
+
+def test_channels_page_follows_the_device_filter(app, small_shop):
+    from ui.filters import DEVICES_KEY
+
+    app.switch_page("pages/channels.py").run()
+    everything = list(app.dataframe[0].value["sessions"])
+    app.multiselect(key=DEVICES_KEY).set_value(["desktop"]).run()
+    desktop = list(app.dataframe[0].value["sessions"])
+    assert sum(desktop) == small_shop.sessions.filter(
+        (small_shop.sessions["device"] == "desktop")
+        & small_shop.sessions["started_at"].is_between(*utc_bounds(*app.session_state[DATES_KEY], TZ), closed="left")
+    ).height
+    assert sum(desktop) < sum(everything)

@@ -1,5 +1,6 @@
 """The main flow in a real browser: the overview's cards, the navigation, a click on a day."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -36,7 +37,7 @@ def test_cards_show_the_metric_values_of_the_last_30_days(page_on_small_shop, sm
 def test_every_page_appears_once_in_the_navigation(page_on_small_shop):
     navigation = page_on_small_shop.locator('[data-testid="stSidebarNav"] a')
     titles = [text.strip().splitlines()[-1] for text in navigation.all_inner_texts()]  # after the icon
-    assert sorted(titles) == ["Data source", "Overview"]
+    assert sorted(titles) == ["Data source", "Overview", "Traffic & channels"]
 
 
 def test_clicking_a_day_in_the_trend_shows_its_orders(page_on_small_shop, small_shop):
@@ -50,3 +51,25 @@ def test_clicking_a_day_in_the_trend_shows_its_orders(page_on_small_shop, small_
     page.get_by_text(f"{day:%A %Y-%m-%d}").wait_for(timeout=30_000)
     count = orders_on_day(small_shop.orders, day=day, tz=TZ).height
     page.get_by_text(f"Orders ({count})").wait_for(timeout=30_000)
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_frame_and_a_channel_click_filters(page_on_small_shop, small_shop_db, tmp_path):
+    """Streamlit would run pages/channels.py alone for the first request of its URL (legacy
+    multipage mode); the page must still come with the sidebar filters and navigation."""
+    with serve_app(sqlite_url(small_shop_db), tmp_path) as base:
+        page = page_on_small_shop.context.browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{base}/channels")
+        page.get_by_text("Traffic & channels").first.wait_for(timeout=90_000)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("Period").wait_for(timeout=30_000)
+        titles = [text.strip().splitlines()[-1] for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+        assert sorted(titles) == ["Data source", "Overview", "Traffic & channels"]
+        bubble = page.locator(".js-plotly-plot .scatterlayer path.point").first
+        bubble.wait_for(timeout=30_000)
+        box = bubble.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        channel_picker = sidebar.locator('[data-testid="stMultiSelect"]').first
+        channels = ("direct", "organic", "email", "paid_search", "affiliate", "social")
+        channel_picker.get_by_text(re.compile("|".join(channels))).first.wait_for(timeout=30_000)
+        picked = channel_picker.inner_text()
+        assert sum(channel in picked for channel in channels) == 1

@@ -14,7 +14,7 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import drilldown, kpis, periods
+from metrics import channels, drilldown, kpis, periods
 from metrics.segments import Segment
 from metrics.time import utc_bounds
 from settings import Settings
@@ -91,4 +91,18 @@ def day_detail(key: str, day: date, tz: str, channels: tuple, devices: tuple) ->
     return detail
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_table(key: str, start: date, end: date, tz: str, devices: tuple) -> pl.DataFrame:
+    """The channel table for the period, across every channel (the device filter applies)."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, sessions, orders, users = _segment_frames(shop, Segment((), devices))
+    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    current = settings()
+    return channels.channel_table(
+        events, sessions, orders, users, optional["ad_spend"], optional["order_items"], optional["products"],
+        start=start, end=end, tz=tz, default_margin=current.default_margin,
+        cpc_target=current.cpc_target, roi_target=current.roi_target,
+    )
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table"]
