@@ -3,6 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -152,3 +153,50 @@ def test_channels_page_follows_the_device_filter(app, small_shop):
         & small_shop.sessions["started_at"].is_between(*utc_bounds(*app.session_state[DATES_KEY], TZ), closed="left")
     ).height
     assert sum(desktop) < sum(everything)
+
+
+def heatmap_cells(app):
+    """The retention heatmap's rows (cohort labels) and rates as drawn."""
+    import json
+
+    trace = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]
+    return trace["y"], trace["z"]
+
+
+def expected_cells(table):
+    cohorts = table["cohort"].unique().sort().to_list()
+    offsets = range(int(table["offset"].max()) + 1)
+    cells = {(row["cohort"], row["offset"]): row["rate"] for row in table.iter_rows(named=True)}
+    sizes = dict(table.filter(pl.col("offset") == 0).select("cohort", "cohort_size").iter_rows())
+    return [f"{cohort} ({sizes[cohort]:,})" for cohort in cohorts], [[cells.get((c, o)) for o in offsets] for c in cohorts]
+
+
+def test_cohorts_page_draws_the_metric_retention_and_follows_its_pickers(app, small_shop):
+    from metrics.cohorts import retention
+
+    _, last = small_shop.date_span(TZ)
+    start, end = last - timedelta(days=120), last
+    app.date_input(key=DATES_KEY).set_value((start, end)).run()
+    app.switch_page("pages/cohorts.py").run()
+    assert not app.exception
+    frames = (small_shop.events, small_shop.orders, small_shop.users)
+    labels, rates = heatmap_cells(app)
+    expected_labels, expected_rates = expected_cells(retention(*frames, start=start, end=end, tz=TZ, period="week"))
+    assert labels == expected_labels and len(labels) >= 16
+    assert rates == [[pytest.approx(rate) if rate is not None else None for rate in row] for row in expected_rates]
+    app.segmented_control(key="cohort_period").set_value("month").run()
+    app.selectbox(key="cohort_measure").set_value("purchase").run()
+    labels, rates = heatmap_cells(app)
+    expected_labels, expected_rates = expected_cells(retention(*frames, start=start, end=end, tz=TZ, period="month", measure="purchase"))
+    assert labels == expected_labels and len(labels) == 4
+    assert rates == [[pytest.approx(rate) if rate is not None else None for rate in row] for row in expected_rates]
+
+
+def test_cohorts_page_says_when_no_cohort_starts_in_the_period(app, small_shop):
+    _, last = small_shop.date_span(TZ)
+    assert last.day > 2
+    app.date_input(key=DATES_KEY).set_value((last - timedelta(days=1), last)).run()
+    app.switch_page("pages/cohorts.py").run()
+    app.segmented_control(key="cohort_period").set_value("month").run()
+    assert not app.exception
+    assert any("widen the period" in info.value for info in app.info)

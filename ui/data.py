@@ -14,7 +14,8 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import channels, drilldown, kpis, periods
+from metrics import channels, cohorts, drilldown, kpis, periods
+from metrics import lifecycle as lifecycle_metric
 from metrics.segments import Segment
 from metrics.time import utc_bounds
 from settings import Settings
@@ -105,4 +106,25 @@ def channel_table(key: str, start: date, end: date, tz: str, devices: tuple) -> 
     )
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def retention(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, users = _segment_frames(shop, Segment(channels, devices))
+    return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def lifecycle(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str) -> pl.DataFrame:
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, _, users = _segment_frames(shop, Segment(channels, devices))
+    return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def ltv_curves(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str, cohort_by: str) -> pl.DataFrame:
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, users = _segment_frames(shop, Segment(channels, devices))
+    return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves"]

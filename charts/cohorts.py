@@ -1,0 +1,58 @@
+"""Cohort charts: retention heatmap, lifecycle bars, LTV curves."""
+
+import plotly.graph_objects as go
+import polars as pl
+
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 30, "b": 10}}
+
+
+def retention_heatmap(retention: pl.DataFrame) -> go.Figure:
+    """Cohorts down, offsets across, colour = retention rate; incomplete cells carry a `*`."""
+    cohorts = retention["cohort"].unique().sort().to_list()
+    offsets = list(range(int(retention["offset"].max() or 0) + 1)) if retention.height else []
+    cells = {(row["cohort"], row["offset"]): row for row in retention.iter_rows(named=True)}
+    rates, labels = [], []
+    for cohort in cohorts:
+        cohort_cells = [cells.get((cohort, offset)) for offset in offsets]
+        rates.append([None if cell is None else cell["rate"] for cell in cohort_cells])
+        labels.append([
+            "" if cell is None or cell["rate"] is None else f"{cell['rate']:.0%}{'' if cell['complete'] else '*'}"
+            for cell in cohort_cells
+        ])
+    sizes = {row["cohort"]: row["cohort_size"] for row in retention.filter(pl.col("offset") == 0).iter_rows(named=True)}
+    figure = go.Figure(
+        go.Heatmap(
+            z=rates,
+            x=offsets,
+            y=[f"{cohort} ({sizes.get(cohort, 0):,})" for cohort in cohorts],
+            text=labels,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            hovertemplate="cohort %{y}<br>offset %{x}<br>retention %{z:.1%}<extra></extra>",
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    figure.update_layout(**_LAYOUT, height=max(260, 28 * len(cohorts) + 80), xaxis={"title": "Offset", "dtick": 1}, yaxis={"autorange": "reversed", "title": None})
+    return figure
+
+
+def lifecycle_bars(lifecycle: pl.DataFrame) -> go.Figure:
+    """New, returning and resurrecting users stacked up, dormant users below zero."""
+    periods = lifecycle["period"].to_list()
+    figure = go.Figure()
+    for column, colour in (("new", "#2e7d32"), ("returning", "#1565c0"), ("resurrecting", "#f9a825")):
+        figure.add_bar(x=periods, y=lifecycle[column].to_list(), name=column.capitalize(), marker_color=colour)
+    figure.add_bar(x=periods, y=(-lifecycle["dormant"]).to_list(), name="Dormant", marker_color="#c62828")
+    figure.update_layout(**_LAYOUT, barmode="relative", height=340, yaxis={"title": "Users"}, legend={"orientation": "h"})
+    return figure
+
+
+def ltv_lines(curves: pl.DataFrame, currency: str = "¥") -> go.Figure:
+    """Cumulative revenue per cohort user by offset, one line per cohort."""
+    figure = go.Figure()
+    for (cohort,), curve in curves.sort("offset").group_by("cohort", maintain_order=True):
+        figure.add_scatter(x=curve["offset"].to_list(), y=curve["ltv"].to_list(), mode="lines+markers", name=str(cohort))
+    figure.update_layout(**_LAYOUT, height=340, xaxis={"title": "Offset", "dtick": 1}, yaxis={"title": "Revenue per user", "tickprefix": currency})
+    return figure
