@@ -200,3 +200,34 @@ def test_cohorts_page_says_when_no_cohort_starts_in_the_period(app, small_shop):
     app.segmented_control(key="cohort_period").set_value("month").run()
     assert not app.exception
     assert any("widen the period" in info.value for info in app.info)
+
+
+def test_funnel_page_shows_the_metric_funnel_and_the_drop_offs_of_a_clicked_step(app, small_shop):
+    from metrics.funnel import drop_offs, funnel
+    from metrics.funnel_spec import FunnelSpec
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/funnel.py").run()
+    assert not app.exception
+    spec = FunnelSpec(steps=("product_view", "add_to_cart", "checkout", "purchase"))
+    expected_table = funnel(small_shop.events, spec, start=start, end=end, tz=TZ, users=small_shop.users)
+    assert list(app.dataframe[0].value["users"]) == expected_table["users"].to_list()
+    assert expected_table["users"][0] > expected_table["users"][3] > 0
+
+    app.selectbox(key="funnel_mode").set_value("strict").run()
+    strict = funnel(small_shop.events, FunnelSpec(steps=spec.steps, mode="strict"), start=start, end=end, tz=TZ, users=small_shop.users)
+    assert list(app.dataframe[0].value["users"]) == strict["users"].to_list()
+
+    app.selectbox(key="funnel_mode").set_value("ordered").run()
+    app.session_state["funnel_chart"] = {"selection": {"points": [{"customdata": 2}], "point_indices": [1], "box": [], "lasso": []}}
+    app.run()
+    dropped = drop_offs(small_shop.events, spec, start=start, end=end, tz=TZ, users=small_shop.users).filter(pl.col("step") == 2)
+    assert any(header.value == f"Stopped after step 2 (add_to_cart): {dropped.height:,} users" for header in app.subheader)
+    assert sorted(app.dataframe[1].value["user_id"]) == sorted(dropped["user_id"].to_list())
+
+
+def test_funnel_page_explains_a_funnel_with_one_step(app):
+    app.switch_page("pages/funnel.py").run()
+    app.multiselect(key="funnel_steps").set_value(["purchase"]).run()
+    assert not app.exception
+    assert any("a funnel needs at least two steps" in info.value.lower() for info in app.info)

@@ -15,7 +15,9 @@ import streamlit as st
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
 from metrics import channels, cohorts, drilldown, kpis, periods
+from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
+from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import utc_bounds
 from settings import Settings
@@ -127,4 +129,15 @@ def ltv_curves(key: str, start: date, end: date, tz: str, channels: tuple, devic
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def funnel(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
+    """The funnel table and its drop-off users for the period and segment."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, _, users = _segment_frames(shop, Segment(channels, devices))
+    return {
+        "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
+        "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
+    }
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel"]
