@@ -71,11 +71,11 @@ def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected):
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--source", "/no/such/shop"), "/no/such/shop is neither a database URL"),
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"), "invalid choice: 'xlsx'"),
         (("sample", "--users", "0"), "0 must be above zero"),
-        (("export", "retention", "--period", "day", "--from", "2026-03-01", "--to", "2026-03-02"), "period must be one of week, month, not 'day'"),
+        (("export", "retention", "--source", "{small shop}", "--period", "day", "--from", "2026-03-01", "--to", "2026-03-02"), "period must be one of week, month, not 'day'"),
     ],
 )
-def test_bad_arguments_get_one_line_and_status_2(arguments, message):
-    result = run_cli(*arguments)
+def test_bad_arguments_get_one_line_and_status_2(arguments, message, small_shop_db):
+    result = run_cli(*[str(small_shop_db) if argument == "{small shop}" else argument for argument in arguments])
     assert result.returncode == 2
     error = result.stderr.decode()
     assert error.count("\n") == 1 and message in error and "Traceback" not in error
