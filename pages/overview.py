@@ -17,6 +17,7 @@ ensure_app_frame()
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 CHART_KEY = "overview_trend"
+CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
 settings = data.settings()
 shop = data.current_shop()
@@ -34,6 +35,22 @@ if not shop.has("events", "orders", "users"):
     st.stop()
 
 args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.channels, chosen.devices)
+if alerts.height:
+    with st.container(border=True):
+        st.markdown(f"**Alerts** in the 7 days to {chosen.end}")
+        for alert in alerts.iter_rows(named=True):
+            kpi = KPIS[alert["kpi"]]
+            st.markdown(
+                f":red[{alert['date']:%a %m-%d}] **{kpi.label}** {format_value(kpi, alert['value'], settings.currency)}, "
+                f"{alert['direction']} from a usual {format_value(kpi, alert['baseline_median'], settings.currency)} "
+                f"(robust z {alert['robust_z']:+.1f}, against {alert['compared_with']})"
+            )
+        if set(alerts["kpi"]) & CHANNEL_EXPLAINED:
+            st.page_link("pages/channels.py", label="See which channels moved", icon=":material/campaign:")
+else:
+    st.success(f"No anomalies in the 7 days to {chosen.end}.", icon=":material/check_circle:")
+
 COMPARED_WITH = {"previous": "the previous period", "week_before": "a week before", "year_before": "a year before"}
 compared_with = st.segmented_control(
     "Compare with", list(COMPARED_WITH), format_func=COMPARED_WITH.get, default="previous", key="overview_compare"

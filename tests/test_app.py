@@ -231,3 +231,32 @@ def test_funnel_page_explains_a_funnel_with_one_step(app):
     app.multiselect(key="funnel_steps").set_value(["purchase"]).run()
     assert not app.exception
     assert any("a funnel needs at least two steps" in info.value.lower() for info in app.info)
+
+
+def test_overview_lists_the_bad_anomalies_of_the_last_week(app, small_shop):
+    from metrics.anomalies import detect_anomalies, special_days
+    from metrics.kpis import daily_kpis
+
+    first, last = small_shop.date_span(TZ)
+    daily = daily_kpis(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, start=first, end=last, tz=TZ)
+    bad = detect_anomalies(daily, special_days=special_days(small_shop.campaigns)).filter(pl.col("is_alert") & pl.col("bad"))
+    assert bad.height > 0, "the sample shop has bad days somewhere in its year"
+    end = bad["date"].max()
+    app.date_input(key=DATES_KEY).set_value((end - timedelta(days=29), end)).run()
+    expected = bad.filter(pl.col("date") > end - timedelta(days=7))
+    lines = [block.value for block in app.markdown if "robust z" in block.value]
+    assert len(lines) == expected.height
+    for alert in expected.iter_rows(named=True):
+        kpi = KPIS[alert["kpi"]]
+        assert any(f"**{kpi.label}** {format_value(kpi, alert['value'])}" in line for line in lines)
+
+
+def test_overview_says_when_the_last_week_has_no_anomaly(app, small_shop):
+    from metrics.anomalies import detect_anomalies, special_days
+    from metrics.kpis import daily_kpis
+
+    first, last = small_shop.date_span(TZ)
+    daily = daily_kpis(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, start=first, end=last, tz=TZ)
+    bad = detect_anomalies(daily, special_days=special_days(small_shop.campaigns)).filter(pl.col("is_alert") & pl.col("bad"))
+    assert bad.filter(pl.col("date") > last - timedelta(days=7)).height == 0
+    assert any(f"No anomalies in the 7 days to {last}" in box.value for box in app.success)

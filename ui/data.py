@@ -6,7 +6,7 @@ memory and never reloads the database.
 """
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -14,7 +14,7 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import channels, cohorts, drilldown, kpis, periods
+from metrics import anomalies, channels, cohorts, drilldown, kpis, periods
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
@@ -140,4 +140,21 @@ def funnel(key: str, start: date, end: date, tz: str, channels: tuple, devices: 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def recent_alerts(key: str, end: date, tz: str, channels: tuple, devices: tuple, days: int = 7) -> pl.DataFrame:
+    """Anomaly alerts whose direction is bad, on the `days` days ending at `end`, newest first.
+
+    The whole history up to `end` feeds the baselines (28 days before each day; campaign days
+    against past campaign days)."""
+    shop = _load(key, settings().session_gap_minutes)
+    frames = _segment_frames(shop, Segment(channels, devices))
+    first, _ = shop.date_span(tz)
+    daily = kpis.daily_kpis(*frames, start=first, end=end, tz=tz)
+    campaigns = shop.tables.get("campaigns")
+    verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(campaigns))
+    return verdicts.filter(
+        pl.col("is_alert") & pl.col("bad") & (pl.col("date") > end - timedelta(days=days))
+    ).sort("date", "kpi", descending=[True, False])
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts"]
