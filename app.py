@@ -15,6 +15,7 @@ navigation = st.navigation(
         ],
         "Analysis": [
             st.Page("pages/channels.py", title="Traffic & channels", icon=":material/campaign:"),
+            st.Page("pages/products.py", title="Products", icon=":material/inventory_2:"),
             st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
             st.Page("pages/cohorts.py", title="Cohorts", icon=":material/grid_on:"),
         ],

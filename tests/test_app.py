@@ -260,3 +260,23 @@ def test_overview_says_when_the_last_week_has_no_anomaly(app, small_shop):
     bad = detect_anomalies(daily, special_days=special_days(small_shop.campaigns)).filter(pl.col("is_alert") & pl.col("bad"))
     assert bad.filter(pl.col("date") > last - timedelta(days=7)).height == 0
     assert any(f"No anomalies in the 7 days to {last}" in box.value for box in app.success)
+
+
+def test_products_page_shows_the_metric_tables_and_a_clicked_product(app, small_shop):
+    from metrics.products import category_table, product_table
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/products.py").run()
+    assert not app.exception
+    frames = (small_shop.events, small_shop.orders, small_shop.order_items, small_shop.products)
+    categories = category_table(*frames, start=start, end=end, tz=TZ)
+    products = product_table(*frames, start=start, end=end, tz=TZ)
+    shown_categories, shown_products = app.dataframe[1].value, app.dataframe[2].value
+    assert list(shown_categories["category"]) == categories["category"].to_list()
+    assert list(shown_categories["gmv"]) == pytest.approx(categories["gmv"].to_list())
+    assert list(shown_products["product_id"]) == products["product_id"].to_list()
+    best = products.sort("gmv", descending=True).row(0, named=True)
+    app.session_state["products_treemap"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
+    app.run()
+    assert any(header.value == f"{best['name']} ({best['category']})" for header in app.subheader)
+    assert card(app, "GMV").value == f"¥{best['gmv']:,.2f}"

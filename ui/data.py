@@ -14,7 +14,7 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import anomalies, channels, cohorts, drilldown, kpis, periods
+from metrics import anomalies, channels, cohorts, drilldown, kpis, periods, products
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
@@ -157,4 +157,18 @@ def recent_alerts(key: str, end: date, tz: str, channels: tuple, devices: tuple,
     ).sort("date", "kpi", descending=[True, False])
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def product_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+    """Per product and per category tables for the period, and the top movers against the
+    previous period of the same length."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    frames = (events, orders, shop.order_items, shop.products)
+    return {
+        "products": products.product_table(*frames, start=start, end=end, tz=tz),
+        "categories": products.category_table(*frames, start=start, end=end, tz=tz),
+        "movers": products.product_movers(*frames, start=start, end=end, tz=tz),
+    }
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views"]
