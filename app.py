@@ -18,6 +18,8 @@ navigation = st.navigation(
             st.Page("pages/products.py", title="Products", icon=":material/inventory_2:"),
             st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
             st.Page("pages/cohorts.py", title="Cohorts", icon=":material/grid_on:"),
+            st.Page("pages/checkout.py", title="Search & checkout", icon=":material/shopping_cart:"),
+            st.Page("pages/service.py", title="Service & reviews", icon=":material/support_agent:"),
         ],
         "Settings": [
             st.Page("pages/data_source.py", title="Data source", icon=":material/database:"),

@@ -280,3 +280,49 @@ def test_products_page_shows_the_metric_tables_and_a_clicked_product(app, small_
     app.run()
     assert any(header.value == f"{best['name']} ({best['category']})" for header in app.subheader)
     assert card(app, "GMV").value == f"¥{best['gmv']:,.2f}"
+
+
+def test_service_page_shows_the_metric_service_fulfilment_and_review_words(app, small_shop):
+    from metrics.review_words import review_words
+    from metrics.service import fulfilment_summary, service_summary
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/service.py").run()
+    assert not app.exception
+    service = service_summary(small_shop.tickets, small_shop.orders, start=start, end=end, tz=TZ).row(0, named=True)
+    assert card(app, "Tickets").value == f"{service['tickets']:,}"
+    assert card(app, "Answered within 24 h").value == f"{service['answered_within_promise_share']:.1%}"
+    assert card(app, "Return rate").value == f"{service['return_rate']:.1%}"
+    fulfilment = fulfilment_summary(small_shop.orders, start=start, end=end, tz=TZ).row(0, named=True)
+    assert card(app, "Late shipments (over 48 h)").value == f"{fulfilment['late_share']:.1%}"
+    words = review_words(small_shop.reviews, start=start, end=end, tz=TZ, top=15)
+    positive = [frame.value for frame in app.dataframe if list(frame.value.columns) == ["word", "count"]][2]
+    assert list(positive["word"]) == words.filter(pl.col("group") == "positive")["word"].to_list()
+
+
+def test_checkout_page_shows_the_metric_search_payment_and_coupons(app, small_shop):
+    from metrics.payments import coupon_summary, payment_failure_rate
+    from metrics.search import search_summary, top_search_terms
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/checkout.py").run()
+    assert not app.exception
+    period = {"start": start, "end": end, "tz": TZ}
+    assert card(app, "Searches").value == f"{search_summary(small_shop.events, **period)['searches'][0]:,}"
+    failure = payment_failure_rate(small_shop.events, small_shop.orders, **period)["payment_failure_rate"][0]
+    assert card(app, "Payment failure rate").value == f"{failure:.1%}"
+    assert card(app, "Redemption").value == f"{coupon_summary(small_shop.orders, **period)['redemption_rate'][0]:.1%}"
+    assert list(app.dataframe[0].value["term"]) == top_search_terms(small_shop.events, **period)["term"].to_list()
+
+
+def test_a_page_explains_a_missing_table_instead_of_failing(tmp_path, small_shop):
+    derived_columns = {"events": ["session_id", "session_channel", "session_device"], "orders": ["device"]}
+    for name, table in small_shop.tables.items():
+        if name != "tickets":
+            table.drop(derived_columns.get(name, [])).write_parquet(tmp_path / f"{name}.parquet")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = {"shop": {"folder": str(tmp_path)}}
+    at.run()
+    at.switch_page("pages/service.py").run()
+    assert not at.exception
+    assert any("no tickets table" in info.value for info in at.info)

@@ -37,7 +37,7 @@ def test_cards_show_the_metric_values_of_the_last_30_days(page_on_small_shop, sm
 def test_every_page_appears_once_in_the_navigation(page_on_small_shop):
     navigation = page_on_small_shop.locator('[data-testid="stSidebarNav"] a')
     titles = [text.strip().splitlines()[-1] for text in navigation.all_inner_texts()]  # after the icon
-    assert sorted(titles) == ["Cohorts", "Data source", "Funnel", "Overview", "Products", "Traffic & channels"]
+    assert sorted(titles) == ["Cohorts", "Data source", "Funnel", "Overview", "Products", "Search & checkout", "Service & reviews", "Traffic & channels"]
 
 
 def test_clicking_a_day_in_the_trend_shows_its_orders(page_on_small_shop, small_shop):
@@ -63,7 +63,7 @@ def test_a_deep_link_on_a_fresh_server_gets_the_frame_and_a_channel_click_filter
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("Period").wait_for(timeout=30_000)
         titles = [text.strip().splitlines()[-1] for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
-        assert sorted(titles) == ["Cohorts", "Data source", "Funnel", "Overview", "Products", "Traffic & channels"]
+        assert sorted(titles) == ["Cohorts", "Data source", "Funnel", "Overview", "Products", "Search & checkout", "Service & reviews", "Traffic & channels"]
         bubble = page.locator(".js-plotly-plot .scatterlayer path.point").first
         bubble.wait_for(timeout=30_000)
         box = bubble.bounding_box()

@@ -14,12 +14,12 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import anomalies, channels, cohorts, drilldown, kpis, periods, products
+from metrics import anomalies, channels, cohorts, drilldown, kpis, payments, periods, products, review_words, search, service
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
-from metrics.time import utc_bounds
+from metrics.time import in_days, utc_bounds
 from settings import Settings
 
 
@@ -171,4 +171,41 @@ def product_views(key: str, start: date, end: date, tz: str, channels: tuple, de
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views"]
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def service_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+    """Service (tickets), fulfilment (orders) and review words for the period."""
+    shop = _load(key, settings().session_gap_minutes)
+    _, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
+    if shop.has("tickets"):
+        views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
+        views["service_by_category"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz, by="category")
+    if shop.has("reviews"):
+        products_table = shop.tables.get("products")
+        views["words"] = review_words.review_words(shop.reviews, start=start, end=end, tz=tz, top=15)
+        views["ratings"] = (
+            in_days(shop.reviews, "created_at", start, end, tz).group_by("rating").len("reviews").sort("rating")
+        )
+        if products_table is not None:
+            views["words_by_product"] = review_words.review_words(shop.reviews, start=start, end=end, tz=tz, by="product", top=10, products=products_table)
+    return views
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def checkout_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+    """Search, payment and coupon tables for the period."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    period = {"start": start, "end": end, "tz": tz}
+    return {
+        "search": search.search_summary(events, **period),
+        "terms": search.top_search_terms(events, **period),
+        "exit_terms": search.exit_terms(events, **period),
+        "failures": payments.payment_failure_rate(events, orders, **period),
+        "methods": payments.payment_methods(orders, **period),
+        "coupons": payments.coupon_summary(orders, **period),
+        "coupon_repeat": payments.coupon_repeat_purchase(orders, **period),
+    }
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "service_views", "checkout_views"]
