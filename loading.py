@@ -70,7 +70,8 @@ def load_shop(
             progress(name)
     sessions = None
     if "events" in tables:
-        tables["events"], sessions = derive_sessions(tables["events"], gap=session_gap)
+        # pop first: the raw frame can be freed as soon as derive_sessions has reordered it
+        tables["events"], sessions = derive_sessions(tables.pop("events"), gap=session_gap)
     if "orders" in tables:
         users = tables.get("users", pl.DataFrame({"user_id": []}, schema={"user_id": tables["orders"]["user_id"].dtype}))
         tables["orders"] = attribute_orders(tables["orders"], users)

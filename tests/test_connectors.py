@@ -138,3 +138,13 @@ def test_database_sessions_are_read_only(server):
     finally:
         with engine.begin() as connection:
             connection.execute(sa.text("DROP TABLE read_only_probe"))
+
+
+def test_a_large_sqlite_table_read_in_rowid_chunks_keeps_every_row_in_order(sqlite_shop, monkeypatch):
+    import connectors.sql
+
+    monkeypatch.setattr(connectors.sql, "SQLITE_CHUNK_ROWS", 2)
+    with sqlite3.connect(sqlite_shop) as connection:
+        connection.execute("DELETE FROM orders WHERE order_id = 2")  # a gap in the rowids
+    expected = ORDERS.filter(pl.col("order_id") != 2)
+    assert_frame_equal(SqlSource(sqlite_url(sqlite_shop)).read_table("orders"), expected)
