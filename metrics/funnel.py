@@ -25,11 +25,16 @@ How this module reads the parts the SPEC leaves open:
 - Entries of one user at one instant are one entry (the first such event gives the breakdown).
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from metrics.funnel_matching import StepMatcher, step_at
+from metrics.funnel_matching import (
+    StepMatcher,
+    first_of_run,
+    numbered_instants,
+    step_at,
+)
 from metrics.funnel_modes import match_ordered, match_strict, match_unordered
 from metrics.funnel_spec import FunnelSpec, FunnelStep
 from metrics.time import as_utc, utc_bounds
@@ -48,16 +53,38 @@ def _require_columns(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame
             raise ValueError(f"the breakdown {spec.breakdown!r} is neither an events column nor a users column")
 
 
-def _entries(events: pl.DataFrame, spec: FunnelSpec, start: date, end: date, tz: str) -> pl.DataFrame:
-    """One row per user and instant of an s1 event whose day (in `tz`) is in start..end."""
-    lower, upper = utc_bounds(start, end, tz)
+def _scoped_events(events: pl.DataFrame, spec: FunnelSpec, lower: datetime, upper: datetime) -> pl.DataFrame:
+    """The events a funnel can use, in one pass: those in [lower - reach back, upper + W], with
+    only the columns it reads (user_id, event_time, event_type, the step filters' columns and
+    an events breakdown). Outside strict mode, only events of a step's or an excluded type.
+
+    Unordered windows may hold events up to W before the entry; the others start at it.
+    Strict mode keeps every event type: any of them breaks a chain.
+    """
+    reach_back = spec.window if spec.mode == "unordered" else timedelta(0)
     carried = [spec.breakdown] if spec.breakdown in events.columns else []
-    return (
-        events.filter(spec.steps[0].condition(), pl.col("event_time") >= lower, pl.col("event_time") < upper)
-        .select("user_id", "event_time", *carried)
-        .sort("user_id", "event_time", maintain_order=True)
-        .unique(["user_id", "event_time"], keep="first", maintain_order=True)
-        .rename({"event_time": "entry_time"})
+    columns = list(dict.fromkeys(["user_id", "event_time", "event_type", *sorted(spec.columns_used()), *carried]))
+    scoped = (
+        events.lazy()
+        .filter(pl.col("event_time") >= lower - reach_back, pl.col("event_time") <= upper + spec.window)
+        .select(columns)
+        .collect()
+    )
+    if spec.mode != "strict":
+        # Filtering by type after the time range, on the smaller frame, is cheaper than in the pass.
+        types = list(dict.fromkeys([*(step.event_type for step in spec.steps), *spec.exclusions]))
+        scoped = scoped.filter(pl.col("event_type").is_in(types))
+    return numbered_instants(scoped)
+
+
+def _entries(scoped: pl.DataFrame, spec: FunnelSpec, lower: datetime, upper: datetime) -> pl.DataFrame:
+    """One row per user and instant of an s1 event in [lower, upper) (its day, in the business
+    zone, is in the period), from `_scoped_events`."""
+    carried = [spec.breakdown] if spec.breakdown in scoped.columns else []
+    s1_events = scoped.filter(spec.steps[0].condition(), pl.col("event_time") >= lower, pl.col("event_time") < upper)
+    # `scoped` is sorted by instant, stably, so an instant's first row is its first event.
+    return s1_events.filter(first_of_run("_instant")).select(
+        "user_id", pl.col("event_time").alias("entry_time"), *carried, "_instant"
     )
 
 
@@ -93,16 +120,13 @@ def funnel_users(
     events = as_utc(events, "event_time")
     _require_columns(events, spec, users)
     schema = _entrants_schema(events, spec, users)
-    entries = _entries(events, spec, start, end, tz)
+    lower, upper = utc_bounds(start, end, tz)
+    scoped = _scoped_events(events, spec, lower, upper)
+    entries = _entries(scoped, spec, lower, upper)
     if entries.is_empty():
         return pl.DataFrame(schema=schema)
 
-    lower, upper = utc_bounds(start, end, tz)
-    # Unordered windows may hold events up to W before the entry; the others start at it.
-    reach_back = spec.window if spec.mode == "unordered" else timedelta(0)
-    nearby = events.filter(
-        pl.col("event_time") >= lower - reach_back, pl.col("event_time") <= upper + spec.window
-    ).join(entries.select("user_id").unique(), on="user_id", how="semi")
+    nearby = scoped.join(entries.select("user_id").unique(), on="user_id", how="semi")
     exclusions = nearby.filter(pl.col("event_type").is_in(spec.exclusions)).select("user_id", "event_time").sort("user_id", "event_time")
     matcher = StepMatcher(spec)
     relevant = matcher.with_conditions(nearby)
@@ -113,8 +137,11 @@ def funnel_users(
     data_end = events["event_time"].max()
     entrants = (
         matched.filter(~pl.col("excluded"))
-        .sort(["user_id", "reached", "entry_time"], descending=[False, True, False])
-        .unique("user_id", keep="first", maintain_order=True)
+        # In entry order (by user, then time), the first of each user's entries that reach
+        # the user's furthest step.
+        .sort("_instant")
+        .filter(pl.col("reached") == pl.col("reached").max().over("user_id"))
+        .filter(first_of_run("user_id"))
         .rename({"reached": "furthest_step"})
         .with_columns(in_progress=pl.col("entry_time") + spec.window > data_end)
     )
@@ -140,6 +167,43 @@ def _steps_long(entrants: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
             .dt.total_microseconds()
             / 1_000_000
         )
+    )
+
+
+def _per_step(entrants: pl.DataFrame, spec: FunnelSpec, keys: list[str]) -> pl.DataFrame:
+    """Per breakdown value and step: users, median_seconds_from_previous, in_progress.
+
+    The same figures as grouping `_steps_long` by step, read off the wide step_j_at columns
+    without unpivoting: a user is at step j when step_j_at is set, and the time from the
+    previous step is from the latest set step before j (as the long frame's shift finds it).
+    Every breakdown value among the entrants gets every step, with 0 users where none reached it.
+    """
+    step_count = len(spec.steps)
+    figures = []
+    for step in range(1, step_count + 1):
+        reached_at = pl.col(step_at(step))
+        if step == 1:
+            seconds = pl.lit(None, pl.Float64)
+        else:
+            previous = pl.coalesce(step_at(earlier) for earlier in range(step - 1, 0, -1))
+            seconds = (reached_at - previous).dt.total_microseconds() / 1_000_000
+        figures += [
+            reached_at.is_not_null().sum().cast(pl.Int64).alias(f"users_{step}"),
+            seconds.median().alias(f"median_{step}"),
+            (pl.col("in_progress") & reached_at.is_not_null()).sum().cast(pl.Int64).alias(f"in_progress_{step}"),
+        ]
+    wide = entrants.group_by(keys).agg(figures) if keys else entrants.select(figures)
+    return pl.concat(
+        [
+            wide.select(
+                *keys,
+                step=pl.lit(step, pl.Int64),
+                users=pl.col(f"users_{step}"),
+                median_seconds_from_previous=pl.col(f"median_{step}").cast(pl.Float64),
+                in_progress=pl.col(f"in_progress_{step}"),
+            )
+            for step in range(1, step_count + 1)
+        ]
     )
 
 
@@ -170,19 +234,7 @@ def funnel(
         {"step": range(1, len(spec.steps) + 1), "event": [step.describe() for step in spec.steps]},
         schema={"step": pl.Int64, "event": pl.String},
     )
-    grid = entrants.select(keys).unique().join(steps, how="cross") if keys else steps
-    counted = (
-        _steps_long(entrants, spec)
-        .group_by(*keys, "step")
-        .agg(
-            users=pl.len().cast(pl.Int64),
-            median_seconds_from_previous=pl.col("seconds_from_previous").median(),
-            in_progress=pl.col("in_progress").sum().cast(pl.Int64),
-        )
-    )
-    table = grid.join(counted, on=[*keys, "step"], how="left", nulls_equal=True).with_columns(
-        pl.col("users", "in_progress").fill_null(0)
-    )
+    table = _per_step(entrants, spec, keys).join(steps, on="step")
     table = table.sort(*keys, "step", nulls_last=True)
 
     def share_of(denominator: pl.Expr) -> pl.Expr:

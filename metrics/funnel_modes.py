@@ -1,15 +1,22 @@
 """The three funnel modes, each over the shared step matcher (SPEC section 3, Funnel).
 
 Each takes the matcher, the relevant events of the entering users (with the matcher's
-condition columns), the entries (user_id, entry_time: one per user and instant of an s1
-event in the period) and the users' excluded events (user_id, event_time), and returns the
-entries with `reached` (the furthest step, >= 1), `step_1_at`..`step_k_at` (null past
-`reached`) and `excluded` (the entry does not count).
+condition columns), the entries (user_id, entry_time, `_instant`: one per user and instant of
+an s1 event in the period) and the users' excluded events (user_id, event_time, sorted by
+both), and returns the entries with `reached` (the furthest step, >= 1), `step_1_at`..
+`step_k_at` (null past `reached`) and `excluded` (the entry does not count), in no particular
+order. Events and entries carry the `_instant` numbers of `numbered_instants` and are sorted by
+them (the events maybe filtered after numbering).
 """
 
 import polars as pl
 
-from metrics.funnel_matching import StepMatcher, step_at, with_exclusion_flag
+from metrics.funnel_matching import (
+    StepMatcher,
+    first_of_run,
+    step_at,
+    with_exclusion_flag,
+)
 
 
 def _next_instants(groups: pl.DataFrame, step: int) -> pl.DataFrame:
@@ -82,25 +89,24 @@ def match_strict(matcher: StepMatcher, events: pl.DataFrame, entries: pl.DataFra
     time is the earliest instant at which any chain from the entry had taken that many steps.
     """
     step_count = matcher.step_count
-    groups = matcher.simultaneous_groups(events).with_columns(
-        _instant=pl.col("event_time").cum_count().over("user_id")
-    )
-    matched = matcher.start_at_entries(entries, groups).join(
-        groups.select("user_id", "event_time", "_instant"),
-        left_on=["user_id", "entry_time"],
-        right_on=["user_id", "event_time"],
-    )
+    # The user's successive instants are successive groups: the one `offset` instants after
+    # an entry's is `offset` rows further on, if it is still the same user's.
+    groups = matcher.simultaneous_groups(events).with_row_index("_position")
+    # (An entry without a group, which only a null user_id can have, is dropped.)
+    matched = matcher.start_at_entries(entries, groups, "_position").filter(pl.col("_position").is_not_null())
     matched = matched.with_columns(
         (pl.col("reached") >= taken).alias(f"_can_{taken}") for taken in range(1, step_count + 1)
     )
+    runs = [f"_run_from_{step}" for step in range(2, step_count + 1)]
     for offset in range(1, step_count):
-        following = groups.select(
-            "user_id",
-            pl.col("_instant") - offset,
-            *(pl.col(f"_run_from_{step}") for step in range(2, step_count + 1)),
-            _next_at=pl.col("event_time"),
+        ahead = (matched["_position"] + offset).clip(upper_bound=max(groups.height - 1, 0))
+        following = groups.select(pl.col("user_id", "event_time", *runs).gather(ahead)).rename(
+            {"user_id": "_next_user", "event_time": "_next_at"}
         )
-        matched = matched.join(following, on=["user_id", "_instant"], how="left")
+        same_user = (pl.col("_position") + offset < groups.height) & (pl.col("_next_user") == pl.col("user_id"))
+        matched = pl.concat([matched, following], how="horizontal").with_columns(
+            pl.when(same_user).then(pl.col("_next_at", *runs)).name.keep()
+        )
         elapsed = pl.col("_next_at") - pl.col("entry_time")
         takes = {
             before: pl.min_horizontal(
@@ -119,10 +125,10 @@ def match_strict(matcher: StepMatcher, events: pl.DataFrame, entries: pl.DataFra
         ).with_columns(
             pl.coalesce(step_at(taken), pl.when(f"_can_{taken}").then("_next_at")).alias(step_at(taken))
             for taken in range(2, step_count + 1)
-        ).drop("_next_at", *(f"_run_from_{step}" for step in range(2, step_count + 1)))
+        ).drop("_next_user", "_next_at", *runs)
     matched = matched.with_columns(
         reached=pl.sum_horizontal(pl.col(step_at(step)).is_not_null().cast(pl.Int64) for step in range(1, step_count + 1))
-    ).drop("_instant", *(f"_can_{taken}" for taken in range(1, step_count + 1)))
+    ).drop("_position", *(f"_can_{taken}" for taken in range(1, step_count + 1)))
     return with_exclusion_flag(matched, exclusions, step_count)
 
 
@@ -143,11 +149,14 @@ def match_unordered(matcher: StepMatcher, events: pl.DataFrame, entries: pl.Data
     count. Step times are those of the earliest window start that reaches the furthest step:
     step_j_at is when s1..sj had all happened in that window.
     """
-    step_events = events.sort("user_id", "event_time").with_columns(
+    # The events are in instant order already, so an instant's first event starts it.
+    step_events = events.with_columns(
         pl.col(f"_meets_{n}").cum_sum().alias(f"_cum_{n}") for n in range(matcher.set_count)
     )
-    starts = step_events.group_by("user_id", "event_time", maintain_order=True).agg(
-        (pl.col(f"_cum_{n}") - pl.col(f"_meets_{n}")).first().alias(f"_before_{n}") for n in range(matcher.set_count)
+    starts = step_events.filter(first_of_run("_instant")).select(
+        "user_id",
+        "event_time",
+        *((pl.col(f"_cum_{n}") - pl.col(f"_meets_{n}")).alias(f"_before_{n}") for n in range(matcher.set_count)),
     )
     window = matcher.spec.window
     free = _furthest_windows(matcher, step_events, starts.with_columns(_end=pl.col("event_time") + window), entries.with_columns(_lowest=pl.col("entry_time") - window))

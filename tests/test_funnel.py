@@ -4,6 +4,8 @@ oracle on random shops for every mode, the real sample shop, and the spec's vali
 Unless a test says otherwise the business zone is UTC and the period is 2026-03-02..03-04.
 """
 
+import dataclasses
+import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -697,6 +699,48 @@ def test_every_mode_agrees_with_the_brute_force_oracle(mode):
         assert fast_users_per_step(events, spec, start, end, tz) == oracle_users_per_step(events, spec, start, end, tz)
 
     agrees()
+
+
+def funnel_table_from_users(users: pl.DataFrame, spec: FunnelSpec) -> dict:
+    """(breakdown value, step) -> (users, median seconds from the previous step, in progress),
+    counted row by row over funnel_users' entrants."""
+    rows = users.rows(named=True)
+    values = {row[spec.breakdown] for row in rows} if spec.breakdown else {None}
+    table = {}
+    for value in values:
+        mine = [row for row in rows if not spec.breakdown or row[spec.breakdown] == value]
+        for step in range(1, len(spec.steps) + 1):
+            at_step = [row for row in mine if row[f"step_{step}_at"] is not None]
+            seconds = [(row[f"step_{step}_at"] - row[f"step_{step - 1}_at"]).total_seconds() for row in at_step] if step > 1 else []
+            median = statistics.median(seconds) if seconds else None
+            table[value, step] = (len(at_step), median, sum(row["in_progress"] for row in at_step))
+    return table
+
+
+@pytest.mark.parametrize("mode", ["ordered", "strict", "unordered"])
+def test_the_funnel_table_counts_the_entrants_at_each_step(mode):
+    """users, median_seconds_from_previous and in_progress per step and breakdown value are those
+    of funnel_users' rows, with and without a breakdown (here `p`, null for some entries)."""
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(random_funnels(mode), st.booleans())
+    def counts(case, by_p):
+        events, spec, start, end, tz = case
+        if by_p:
+            spec = dataclasses.replace(spec, breakdown="p")
+        frame = pl.DataFrame(events, schema={"user_id": pl.Int64, "event_time": UTC_TIME, "event_type": pl.String, "p": pl.Int64})
+        table = funnel(frame, spec, start=start, end=end, tz=tz)
+        key = spec.breakdown or pl.lit(None)
+        found = {
+            (value, step): (users, median, in_progress)
+            for value, step, users, median, in_progress in table.select(
+                key, "step", "users", "median_seconds_from_previous", "in_progress"
+            ).iter_rows()
+        }
+        expected = funnel_table_from_users(funnel_users(frame, spec, start=start, end=end, tz=tz), spec)
+        assert found == expected
+
+    counts()
 
 
 # --- the sample shop ------------------------------------------------------------------------
