@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 UTC_DATETIME = pl.Datetime("us", "UTC")
-ID = None  # ids keep the dtype the source gives them
+ID = None  # ids keep the dtype the source gives them (integers or strings)
 
 
 @dataclass(frozen=True)
@@ -140,5 +140,3 @@ EVENT_TYPES = (
     "checkout",
     "purchase",
 )
-ORDER_STATUSES = ("paid", "shipped", "completed", "refunded", "cancelled", "pending")
-TICKET_CATEGORIES = ("inquiry", "complaint", "return", "other")

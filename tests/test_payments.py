@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
-import pytest
 from hypothesis import given, settings, strategies as st
 from polars.testing import assert_frame_equal
 
