@@ -88,13 +88,13 @@ class SqlSource:
         canonical = [column for column in TABLES[name].columns if column in table.c]
         query = sa.select(*[table.c[column] for column in canonical])
         if self._reads_with_connectorx() and self.url.get_backend_name() == "sqlite":
-            return conform(name, self._read_sqlite_in_chunks(table, query), self.description)
+            return self._read_sqlite_in_chunks(name, table, query)
         return conform(name, self._read(query), self.description)
 
     def _reads_with_connectorx(self) -> bool:
         return self.reader != "sqlalchemy" and self.url.get_backend_name() in _CONNECTORX_SCHEMES
 
-    def _read_sqlite_in_chunks(self, table: sa.Table, query: sa.Select) -> pl.DataFrame:
+    def _read_sqlite_in_chunks(self, name: str, table: sa.Table, query: sa.Select) -> pl.DataFrame:
         """A SQLite table read in rowid ranges of SQLITE_CHUNK_ROWS rows.
 
         connectorx turns each range into Polars on its own, so the Arrow copy of a large table
@@ -104,10 +104,10 @@ class SqlSource:
         rowid = sa.literal_column("rowid")
         highest = self._read(sa.select(sa.func.max(rowid).label("highest")).select_from(table))["highest"][0]
         if highest is None or highest <= SQLITE_CHUNK_ROWS:
-            return self._read(query)
+            return conform(name, self._read(query), self.description)
         return pl.concat(
-            (self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)) for low in range(0, highest, SQLITE_CHUNK_ROWS)),
-            rechunk=False,
+            conform(name, self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)), self.description)
+            for low in range(0, highest, SQLITE_CHUNK_ROWS)
         )
 
     def _read(self, query: sa.Select) -> pl.DataFrame:
