@@ -167,7 +167,11 @@ def channel_table(
         _, sessions = derive_sessions(events)
     sessions, orders, users = as_utc(sessions, "started_at"), as_utc(orders, "created_at"), as_utc(users, "signup_at")
     lower, upper = utc_bounds(start, end, tz)
-    valid_orders = attribute_orders(orders, users).filter(is_valid_order())
+    valid_orders = orders.filter(is_valid_order())
+    # Loaded orders are attributed already; the users join is only needed for orders that
+    # still lack a channel.
+    if "channel" not in valid_orders.columns or valid_orders["channel"].null_count():
+        valid_orders = attribute_orders(valid_orders, users)
     period_orders = between(valid_orders, "created_at", lower, upper)
     margins = order_margins(period_orders, order_items, products, default_margin=default_margin)
     parts = [
