@@ -139,3 +139,35 @@ def test_daily_kpis_equal_the_sql_oracle(event_list, order_list, signup_minutes)
     derived, sessions = derive_sessions(events)
     table = daily_kpis(derived, sessions, orders, users, start=START, end=END, tz=TZ)
     assert_frame_equal(table, oracle(events, orders, users), check_dtypes=False, abs_tol=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 45 * 24 * 60)), min_size=1, max_size=50))
+def test_dau_wau_mau_equal_a_slow_pure_python_count(activity):
+    """For each day D: distinct users with an event on D, in the 7 and in the 30 days ending on D."""
+    from zoneinfo import ZoneInfo
+
+    origin = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    events = pl.DataFrame(
+        {
+            "user_id": [user for user, _ in activity],
+            "event_time": [origin + timedelta(minutes=minute) for _, minute in activity],
+            "event_type": ["page_view"] * len(activity),
+        },
+        schema={"user_id": pl.Int64, "event_time": UTC_TIME, "event_type": pl.String},
+    )
+    users = pl.DataFrame({"user_id": [1], "signup_at": [origin]}, schema={"user_id": pl.Int64, "signup_at": UTC_TIME})
+    orders = pl.DataFrame(schema={"order_id": pl.Int64, "user_id": pl.Int64, "created_at": UTC_TIME, "amount": pl.Float64, "status": pl.String})
+    start, end = date(2026, 2, 1), date(2026, 2, 24)
+    derived, sessions = derive_sessions(events)
+    table = daily_kpis(derived, sessions, orders, users, start=start, end=end, tz=TZ)
+    active_on = {}
+    for user, minute in activity:
+        day = (origin + timedelta(minutes=minute)).astimezone(ZoneInfo(TZ)).date()
+        active_on.setdefault(day, set()).add(user)
+
+    def distinct_in(last: date, days: int) -> int:
+        return len(set().union(*(active_on.get(last - timedelta(days=back), set()) for back in range(days))))
+
+    expected = [(distinct_in(day, 1), distinct_in(day, 7), distinct_in(day, 30)) for day in table["date"]]
+    assert table.select("dau", "wau", "mau").rows() == expected
