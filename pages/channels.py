@@ -5,23 +5,12 @@ import streamlit as st
 
 from charts.channels import channel_quality
 from ui import data, filters
-from ui.frame import ensure_app_frame
+from ui.frame import open_page
 from ui.tables import kpi_column_config
-
-ensure_app_frame()
 
 CHART_KEY = "channels_quality"
 
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Traffic & channels")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("events", "orders", "users"):
-    st.warning("Channels need the events, orders and users tables; map them on the Data source page.")
-    st.stop()
+settings, shop, chosen = open_page("Traffic & channels", needs=("events", "orders", "users"))
 
 table = data.channel_table(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.devices)
 st.caption(

@@ -3,21 +3,10 @@ how often paying fails, and what coupons do for repeat purchase."""
 
 import streamlit as st
 
-from ui import data, filters
-from ui.frame import ensure_app_frame
+from ui import data
+from ui.frame import open_page
 
-ensure_app_frame()
-
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Search & checkout")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("events", "orders"):
-    st.warning("This page needs the events and orders tables; map them on the Data source page.")
-    st.stop()
+settings, shop, chosen = open_page("Search & checkout", needs=("events", "orders"))
 
 views = data.checkout_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
 percent = {

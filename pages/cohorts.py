@@ -3,26 +3,15 @@
 import streamlit as st
 
 from charts.cohorts import lifecycle_bars, ltv_lines, retention_heatmap
-from ui import data, filters
-from ui.frame import ensure_app_frame
-
-ensure_app_frame()
+from ui import data
+from ui.frame import open_page
 
 PERIODS = {"week": "Week", "month": "Month"}
 COHORT_BY = {"activity": "First activity", "signup": "Signup", "first_order": "First order"}
 MEASURES = {"activity": "Active", "purchase": "Buying"}
 MODES = {"on": "In period n", "on_or_after": "In period n or later"}
 
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Cohorts")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("events", "orders", "users"):
-    st.warning("Cohorts need the events, orders and users tables; map them on the Data source page.")
-    st.stop()
+settings, shop, chosen = open_page("Cohorts", needs=("events", "orders", "users"))
 
 left, middle, right, far_right = st.columns(4)
 period = left.segmented_control("Cohort period", list(PERIODS), format_func=PERIODS.get, default="week", key="cohort_period") or "week"

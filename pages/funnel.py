@@ -8,26 +8,15 @@ import streamlit as st
 from charts.funnel import funnel_bars
 from exports import DEFAULT_FUNNEL_STEPS
 from metrics.funnel_spec import FunnelSpec
-from ui import data, filters
-from ui.frame import ensure_app_frame
-
-ensure_app_frame()
+from ui import data
+from ui.frame import open_page
 
 CHART_KEY = "funnel_chart"
 MODES = {"ordered": "Ordered", "strict": "Strict (next event)", "unordered": "Any order"}
 WINDOW_UNITS = {"minutes": "minutes", "hours": "hours", "days": "days"}
 BREAKDOWNS = ("channel", "device", "region", "member_level", "gender")
 
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Funnel")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("events"):
-    st.warning("The funnel needs the events table; map it on the Data source page.")
-    st.stop()
+settings, shop, chosen = open_page("Funnel", needs=("events",))
 
 event_types = sorted(shop.events["event_type"].unique().to_list())
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]

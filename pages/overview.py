@@ -8,31 +8,16 @@ import streamlit as st
 from charts.trends import channel_bars, daily_trend
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
-from ui import data, filters
-from ui.frame import ensure_app_frame
+from ui import data
+from ui.frame import open_page
 from ui.tables import kpi_table
-
-ensure_app_frame()
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Overview")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("events", "orders", "users"):
-    st.warning(
-        f"The overview needs the events, orders and users tables; {shop.description} lacks "
-        f"{', '.join(name for name in ('events', 'orders', 'users') if not shop.has(name))}. "
-        "Map them on the Data source page."
-    )
-    st.stop()
+settings, shop, chosen = open_page("Overview", needs=("events", "orders", "users"))
 
 args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
 alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.channels, chosen.devices)

@@ -1,29 +1,20 @@
 """Products: CTR, conversion, GMV and refund rate per product and category, top movers;
-click a product in the treemap to see its daily trend."""
+click a product in the treemap to see its own figures."""
 
 import polars as pl
 import streamlit as st
 
 from charts.products import category_treemap
-from ui import data, filters
-from ui.frame import ensure_app_frame
+from ui import data
+from ui.frame import open_page
 from ui.tables import kpi_column_config
-
-ensure_app_frame()
 
 CHART_KEY = "products_treemap"
 RATES = {name: st.column_config.NumberColumn(label, format="percent") for name, label in (("ctr", "CTR"), ("conversion", "Conversion"), ("refund_rate", "Refund rate"), ("relative_change", "Change %"))}
 
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Products")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-missing = [name for name in ("events", "orders", "order_items", "products") if not shop.has(name)]
-if missing or "product_id" not in shop.events.columns:
-    st.warning(f"Products need the {', '.join(missing) or 'events.product_id column'}; map them on the Data source page.")
+settings, shop, chosen = open_page("Products", needs=("events", "orders", "order_items", "products"))
+if "product_id" not in shop.events.columns:
+    st.warning("Products need events.product_id; map it on the Data source page.")
     st.stop()
 
 views = data.product_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)

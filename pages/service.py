@@ -4,21 +4,10 @@ satisfaction, shipping times, and what reviews say."""
 import polars as pl
 import streamlit as st
 
-from ui import data, filters
-from ui.frame import ensure_app_frame
+from ui import data
+from ui.frame import open_page
 
-ensure_app_frame()
-
-settings = data.settings()
-shop = data.current_shop()
-chosen = filters.current(settings.time_zone)
-st.title("Service & reviews")
-if chosen is None:
-    st.info("Pick the last day of the period in the sidebar.")
-    st.stop()
-if not shop.has("orders"):
-    st.warning("Service needs the orders table; map it on the Data source page.")
-    st.stop()
+settings, shop, chosen = open_page("Service & reviews", needs=("orders",))
 
 views = data.service_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
 

@@ -318,7 +318,7 @@ def test_checkout_page_shows_the_metric_search_payment_and_coupons(app, small_sh
 def test_a_page_explains_a_missing_table_instead_of_failing(tmp_path, small_shop):
     derived_columns = {"events": ["session_id", "session_channel", "session_device"], "orders": ["device"]}
     for name, table in small_shop.tables.items():
-        if name != "tickets":
+        if name not in ("tickets", "products"):
             table.drop(derived_columns.get(name, [])).write_parquet(tmp_path / f"{name}.parquet")
     at = AppTest.from_file(APP, default_timeout=120)
     at.secrets["connections"] = {"shop": {"folder": str(tmp_path)}}
@@ -326,3 +326,8 @@ def test_a_page_explains_a_missing_table_instead_of_failing(tmp_path, small_shop
     at.switch_page("pages/service.py").run()
     assert not at.exception
     assert any("no tickets table" in info.value for info in at.info)
+    at.switch_page("pages/products.py").run()
+    assert not at.exception
+    assert [warning.value for warning in at.warning] == [
+        f"Products needs the products table, which {tmp_path} does not have; map it on the Data source page."
+    ]

@@ -1,7 +1,14 @@
 """Keeping every page inside app.py's frame (navigation, filters, data-source status)."""
 
+from typing import NamedTuple
+
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+
+from loading import Shop
+from settings import Settings
+from ui import data, filters
+from ui.filters import Filters
 
 
 def ensure_app_frame() -> None:
@@ -16,3 +23,31 @@ def ensure_app_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+class OpenedPage(NamedTuple):
+    settings: Settings
+    shop: Shop
+    filters: Filters
+
+
+def open_page(title: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
+    """What every page starts with: the frame, its title, the settings, the loaded shop and the
+    sidebar's filters. Stops the page with a message while the period is half picked, or when
+    the source lacks a table in `needs` (SPEC: a view says which table it needs)."""
+    ensure_app_frame()
+    settings = data.settings()
+    shop = data.current_shop()
+    st.title(title)
+    chosen = filters.current(settings.time_zone)
+    if chosen is None:
+        st.info("Pick the last day of the period in the sidebar.")
+        st.stop()
+    missing = [name for name in needs if not shop.has(name)]
+    if missing:
+        st.warning(
+            f"{title} needs the {', '.join(missing)} table{'s' if len(missing) > 1 else ''}, which "
+            f"{shop.description} does not have; map {'them' if len(missing) > 1 else 'it'} on the Data source page."
+        )
+        st.stop()
+    return OpenedPage(settings, shop, chosen)
