@@ -14,7 +14,19 @@ import streamlit as st
 
 from connectors import SourceError, source_from_settings
 from loading import Shop, load_shop
-from metrics import anomalies, channels, cohorts, drilldown, kpis, payments, periods, products, review_words, search, service
+from metrics import (
+    anomalies,
+    channels,
+    cohorts,
+    drilldown,
+    kpis,
+    payments,
+    periods,
+    products,
+    review_words,
+    search,
+    service,
+)
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
