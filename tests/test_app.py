@@ -331,3 +331,22 @@ def test_a_page_explains_a_missing_table_instead_of_failing(tmp_path, small_shop
     assert [warning.value for warning in at.warning] == [
         f"Products needs the products table, which {tmp_path} does not have; map it on the Data source page."
     ]
+
+
+def test_filters_come_from_the_link_and_are_kept_in_it(small_shop_db, small_shop):
+    _, last = small_shop.date_span(TZ)
+    start, end = last - timedelta(days=13), last - timedelta(days=7)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    at.query_params["from"] = str(start)
+    at.query_params["to"] = str(end)
+    at.query_params["channel"] = ["email", "no-such-channel"]
+    at.run()
+    assert not at.exception
+    assert at.session_state[DATES_KEY] == (start, end)
+    assert at.session_state[CHANNELS_KEY] == ["email"]
+    email = Segment(channels=("email",))
+    assert card(at, "GMV").value == format_value(KPIS["gmv"], expected(small_shop, "gmv", start, end, email), compact=True)
+    at.multiselect(key=CHANNELS_KEY).set_value(["social"]).run()
+    link = {name: value if isinstance(value, list) else [value] for name, value in at.query_params.items()}
+    assert link == {"from": [str(start)], "to": [str(end)], "channel": ["social"]}

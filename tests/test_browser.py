@@ -58,12 +58,14 @@ def test_a_deep_link_on_a_fresh_server_gets_the_frame_and_a_channel_click_filter
     multipage mode); the page must still come with the sidebar filters and navigation."""
     with serve_app(sqlite_url(small_shop_db), tmp_path) as base:
         page = page_on_small_shop.context.browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(f"{base}/channels")
+        page.goto(f"{base}/channels?channel=email")
         page.get_by_text("Traffic & channels").first.wait_for(timeout=90_000)
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("Period").wait_for(timeout=30_000)
         titles = [text.strip().splitlines()[-1] for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
         assert sorted(titles) == ["Cohorts", "Data source", "Funnel", "Overview", "Products", "Search & checkout", "Service & reviews", "Traffic & channels"]
+        sidebar.locator('[data-testid="stMultiSelect"]').first.get_by_text("email").wait_for(timeout=30_000)
+        assert "channel=email" in page.url and "from=" in page.url
         bubble = page.locator(".js-plotly-plot .scatterlayer path.point").first
         bubble.wait_for(timeout=30_000)
         box = bubble.bounding_box()
