@@ -15,8 +15,23 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
-def frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=schema, orient="row") if schema else pl.DataFrame(rows)
+UTC_TIME = pl.Datetime("us", "UTC")
+
+
+def events_frame(rows) -> pl.DataFrame:
+    """Events from (user_id, 'YYYY-MM-DD HH:MM') rows."""
+    return pl.DataFrame(
+        {"user_id": [row[0] for row in rows], "event_time": [utc(row[1]) for row in rows]},
+        schema={"user_id": pl.Int64, "event_time": UTC_TIME},
+    )
+
+
+def users_frame(rows) -> pl.DataFrame:
+    """Users from (user_id, 'YYYY-MM-DD HH:MM' signup) rows."""
+    return pl.DataFrame(
+        {"user_id": [row[0] for row in rows], "signup_at": [utc(row[1]) for row in rows]},
+        schema={"user_id": pl.Int64, "signup_at": UTC_TIME},
+    )
 
 
 SMALL_SHOP = {"users": 1_500, "events": 60_000, "seed": 3}

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
+from conftest import events_frame, users_frame, utc
 from metrics.cohorts import channel_payback, ltv_curves, retention
 from metrics.orders import VALID_ORDER_STATUSES
 
@@ -28,20 +28,6 @@ LTV_SCHEMA = {
     "cohort": pl.Date, "offset": pl.Int64, "cohort_size": pl.Int64, "revenue": pl.Float64,
     "revenue_per_user": pl.Float64, "ltv": pl.Float64, "complete": pl.Boolean,
 }
-
-
-def events_frame(rows) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"user_id": [row[0] for row in rows], "event_time": [utc(row[1]) for row in rows]},
-        schema={"user_id": pl.Int64, "event_time": UTC_TIME},
-    )
-
-
-def users_frame(rows) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"user_id": [row[0] for row in rows], "signup_at": [utc(row[1]) for row in rows]},
-        schema={"user_id": pl.Int64, "signup_at": UTC_TIME},
-    )
 
 
 def orders_frame(rows) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings, strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
+from conftest import events_frame, users_frame, utc
 from metrics.lifecycle import lifecycle
 
 SHANGHAI = "Asia/Shanghai"
@@ -21,20 +21,6 @@ LIFECYCLE_SCHEMA = {
     "period": pl.Date, "new": pl.Int64, "returning": pl.Int64, "resurrecting": pl.Int64,
     "dormant": pl.Int64, "complete": pl.Boolean,
 }
-
-
-def events_frame(rows) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"user_id": [row[0] for row in rows], "event_time": [utc(row[1]) for row in rows]},
-        schema={"user_id": pl.Int64, "event_time": UTC_TIME},
-    )
-
-
-def users_frame(rows) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"user_id": [row[0] for row in rows], "signup_at": [utc(row[1]) for row in rows]},
-        schema={"user_id": pl.Int64, "signup_at": UTC_TIME},
-    )
 
 
 def expected(rows) -> pl.DataFrame:
