@@ -1,10 +1,13 @@
 """What every source hands out: canonical tables (SPEC section 2) as Polars frames."""
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 
 import polars as pl
 
-from connectors.schema import TABLES, UTC_DATETIME
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 
 
 class SourceError(Exception):
@@ -21,23 +24,115 @@ class Source(Protocol):
     def table_names(self) -> set[str]:
         """The canonical tables this source has."""
 
-    def read_table(self, name: str) -> pl.DataFrame:
-        """The canonical table `name`, conformed by `conform`."""
+    def read_table(
+        self,
+        name: str,
+        *,
+        columns: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """The canonical table `name`, conformed by `conform`.
+
+        `columns`: the canonical columns wanted (None: all the source has). `since` / `until`:
+        UTC datetimes; only rows whose time column (TIME_COLUMN) is strictly later than
+        `since` and earlier than `until` are read. Both are pushed into the read.
+        """
 
 
-def conform(name: str, frame: pl.DataFrame, origin: str) -> pl.DataFrame:
+def wanted_columns(name: str, columns: Iterable[str] | None) -> list[str]:
+    """The canonical columns of table `name` to read, in canonical order (all for None)."""
+    if name not in TABLES:
+        raise SourceError(f"'{name}' is not a canonical table; the tables are {', '.join(TABLES)}.")
+    canonical = TABLES[name].columns
+    if columns is None:
+        return list(canonical)
+    asked = set(columns)
+    unknown = sorted(asked - set(canonical))
+    if unknown:
+        raise SourceError(
+            f"table '{name}' has no canonical column(s) {', '.join(unknown)}; "
+            f"its columns are {', '.join(canonical)}."
+        )
+    return [column for column in canonical if column in asked]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Rows whose `column` is strictly later than `since` and earlier than `until` (UTC).
+
+    A date column (`is_date`) counts a day as its midnight: later than `since` means after
+    the day of `since`; earlier than `until` means before `until`'s day, or on it when
+    `until` is past its midnight.
+    """
+
+    column: str
+    is_date: bool
+    since: datetime | None
+    until: datetime | None
+
+    def conditions(self, value, bound: Callable = lambda moment: moment) -> list:
+        """The comparisons of `value` (a Polars expression or a SQLAlchemy column) with the
+        bounds; `bound` turns a bound (a UTC datetime, or a date) into the value compared."""
+        conditions = []
+        if self.since is not None:
+            if self.is_date:
+                conditions.append(value >= bound(self.since.date() + timedelta(days=1)))
+            else:
+                conditions.append(value > bound(self.since))
+        if self.until is not None:
+            if self.is_date:
+                day = self.until.date()
+                conditions.append(value < bound(day if self.until.time() == time(0) else day + timedelta(days=1)))
+            else:
+                conditions.append(value < bound(self.until))
+        return conditions
+
+
+def time_window(name: str, since: datetime | None, until: datetime | None) -> TimeWindow | None:
+    """The time filter asked of table `name`, in UTC; None when neither bound is given."""
+    if since is None and until is None:
+        return None
+    if name not in TIME_COLUMN:
+        raise SourceError(
+            f"table '{name}' has no time column to filter on; since/until apply to "
+            f"{', '.join(TIME_COLUMN)}."
+        )
+    bounds = {}
+    for label, moment in (("since", since), ("until", until)):
+        if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+            raise SourceError(f"{label}={moment!r} must be a datetime with a time zone (UTC).")
+        bounds[label] = None if moment is None else moment.astimezone(UTC)
+    column = TIME_COLUMN[name]
+    return TimeWindow(column, TABLES[name].columns[column] == pl.Date, bounds["since"], bounds["until"])
+
+
+def missing_required(name: str, present: Iterable[str], wanted: Iterable[str] | None = None) -> list[str]:
+    """The required columns of table `name` (among `wanted`, if given) absent from `present`."""
+    present = set(present)
+    wanted = TABLES[name].required if wanted is None else set(wanted)
+    return [column for column in TABLES[name].required if column in wanted and column not in present]
+
+
+def lacks_columns(name: str, missing: list[str], present: Iterable[str], origin: str) -> SourceError:
+    """The error for table `name` lacking the required columns `missing`."""
+    return SourceError(
+        f"{origin}: table '{name}' lacks the required column(s) {', '.join(missing)}; "
+        f"it has {', '.join(present) or 'no columns'}."
+    )
+
+
+def conform(name: str, frame: pl.DataFrame, origin: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
     """Keep the canonical columns of table `name` and give them their canonical dtypes.
 
-    Raises SourceError naming the missing required columns, or the column whose values
-    cannot be read as its canonical type. Text timestamps are parsed; zoneless ones are UTC.
+    `columns` limits the required columns checked to those asked for. Raises SourceError
+    naming the missing required columns, or the column whose values cannot be read as its
+    canonical type. Text timestamps are parsed; zoneless ones are UTC.
     """
     table = TABLES[name]
-    missing = [column for column in table.required if column not in frame.columns]
+    missing = missing_required(name, frame.columns, columns)
     if missing:
-        raise SourceError(
-            f"{origin}: table '{name}' lacks the required column(s) {', '.join(missing)}; "
-            f"it has {', '.join(frame.columns) or 'no columns'}."
-        )
+        raise lacks_columns(name, missing, frame.columns, origin)
     present = [column for column in table.columns if column in frame.columns]
     frame = frame.select(present)
     conversions = [
@@ -52,6 +147,11 @@ def conform(name: str, frame: pl.DataFrame, origin: str) -> pl.DataFrame:
             f"{origin}: table '{name}' has values that do not fit the canonical model "
             f"({str(error).splitlines()[0]})."
         ) from None
+
+
+def canonical_value(column: str, current: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """`column` (now of dtype `current`) as its canonical dtype `target`."""
+    return _cast(column, current, target) if current != target else pl.col(column)
 
 
 def _cast(column: str, current: pl.DataType, target: pl.DataType) -> pl.Expr:

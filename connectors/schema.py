@@ -142,3 +142,14 @@ EVENT_TYPES = (
     "checkout",
     "purchase",
 )
+
+# The column that places each append-only table's rows in time: `read_table(since=, until=)`
+# filters on it, and an extract refreshes a table by its newest value.
+TIME_COLUMN = {
+    "events": "event_time",
+    "orders": "created_at",
+    "users": "signup_at",
+    "reviews": "created_at",
+    "tickets": "created_at",
+    "ad_spend": "date",
+}

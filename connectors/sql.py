@@ -4,12 +4,22 @@ Queries are SQLAlchemy Core SELECTs over reflected tables: table and column name
 quoted by SQLAlchemy, never pasted into SQL text.
 """
 
+from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
-from connectors.base import SourceError, conform
+from connectors.base import (
+    SourceError,
+    TimeWindow,
+    conform,
+    lacks_columns,
+    missing_required,
+    time_window,
+    wanted_columns,
+)
 from connectors.schema import TABLES
 
 # Statements that make a session read-only at the database level, per backend. SQLite files
@@ -80,21 +90,34 @@ class SqlSource:
     def table_names(self) -> set[str]:
         return set(self._reflected())
 
-    def read_table(self, name: str) -> pl.DataFrame:
+    def read_table(
+        self,
+        name: str,
+        *,
+        columns: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        wanted = wanted_columns(name, columns)
+        window = time_window(name, since, until)
         tables = self._reflected()
         if name not in tables:
             raise SourceError(f"{self.description} has no table '{name}'.")
         table = tables[name]
-        canonical = [column for column in TABLES[name].columns if column in table.c]
-        query = sa.select(*[table.c[column] for column in canonical])
+        missing = missing_required(name, table.c.keys(), wanted + ([window.column] if window else []))
+        if missing:
+            raise lacks_columns(name, missing, table.c.keys(), self.description)
+        query = sa.select(*[table.c[column] for column in wanted if column in table.c])
+        if window is not None:
+            query = query.where(*window_conditions(window, table.c[window.column]))
         if self._reads_with_connectorx() and self.url.get_backend_name() == "sqlite":
-            return self._read_sqlite_in_chunks(name, table, query)
-        return conform(name, self._read(query), self.description)
+            return self._read_sqlite_in_chunks(name, table, query, wanted)
+        return conform(name, self._read(query), self.description, wanted)
 
     def _reads_with_connectorx(self) -> bool:
         return self.reader != "sqlalchemy" and self.url.get_backend_name() in _CONNECTORX_SCHEMES
 
-    def _read_sqlite_in_chunks(self, name: str, table: sa.Table, query: sa.Select) -> pl.DataFrame:
+    def _read_sqlite_in_chunks(self, name: str, table: sa.Table, query: sa.Select, wanted: list[str]) -> pl.DataFrame:
         """A SQLite table read in rowid ranges of SQLITE_CHUNK_ROWS rows.
 
         connectorx turns each range into Polars on its own, so the Arrow copy of a large table
@@ -104,9 +127,9 @@ class SqlSource:
         rowid = sa.literal_column("rowid")
         highest = self._read(sa.select(sa.func.max(rowid).label("highest")).select_from(table))["highest"][0]
         if highest is None or highest <= SQLITE_CHUNK_ROWS:
-            return conform(name, self._read(query), self.description)
+            return conform(name, self._read(query), self.description, wanted)
         return pl.concat(
-            conform(name, self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)), self.description)
+            conform(name, self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)), self.description, wanted)
             for low in range(0, highest, SQLITE_CHUNK_ROWS)
         )
 
@@ -135,3 +158,25 @@ class SqlSource:
     def _sqlite_path(self) -> str:
         database = self.url.database or ""
         return database.removeprefix("file:").split("?")[0]
+
+
+def window_conditions(window: TimeWindow, column: sa.ColumnElement) -> list[sa.ColumnElement]:
+    """The SQL conditions of `window` on `column`, its bounds typed as the column is.
+
+    A zoneless DATETIME/TIMESTAMP column holds UTC (SPEC section 2), so it is compared with
+    the zoneless UTC bound; a zoned one with the UTC bound; a DATE with the day; a text
+    column (SQLite stores times as text `YYYY-MM-DD HH:MM:SS.ffffff`) with that text.
+    SQLAlchemy binds or renders the bound: nothing is pasted into SQL.
+    """
+    column_type = column.type
+
+    def bound(moment: datetime | date) -> sa.ColumnElement:
+        if isinstance(column_type, sa.DateTime):
+            value = moment if column_type.timezone else moment.replace(tzinfo=None)
+            return sa.literal(value, column_type)
+        if isinstance(column_type, sa.Date):
+            return sa.literal(moment, column_type)
+        text = moment.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(moment, datetime) else moment.isoformat()
+        return sa.literal(text, sa.String())
+
+    return window.conditions(column, bound)
