@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import mysql
 
 _PRIMARY_KEYS = {
     "users": "user_id",
