@@ -1,29 +1,36 @@
-"""Shop analytics: the picture frame. Builds the navigation, the shared filters and the
-data-source status, then runs the chosen page."""
+"""Shop analytics: the picture frame. Builds the navigation, the language switch, the shared
+filters and the data-source status, then runs the chosen page."""
 
 import streamlit as st
 
 from connectors import SourceError
 from ui import data, filters
+from ui.lang import draw_switch, t
 
-st.set_page_config(page_title="Shop analytics", page_icon=":material/monitoring:", layout="wide")
+# Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
+SECTIONS = {
+    "daily": [("overview", ":material/dashboard:")],
+    "analysis": [
+        ("channels", ":material/campaign:"),
+        ("products", ":material/inventory_2:"),
+        ("funnel", ":material/filter_alt:"),
+        ("cohorts", ":material/grid_on:"),
+        ("checkout", ":material/shopping_cart:"),
+        ("service", ":material/support_agent:"),
+    ],
+    "settings": [("data_source", ":material/database:")],
+}
+
+st.set_page_config(page_title=t("nav.app_title"), page_icon=":material/monitoring:", layout="wide")
+draw_switch()
 
 navigation = st.navigation(
     {
-        "Daily": [
-            st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        ],
-        "Analysis": [
-            st.Page("pages/channels.py", title="Traffic & channels", icon=":material/campaign:"),
-            st.Page("pages/products.py", title="Products", icon=":material/inventory_2:"),
-            st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:"),
-            st.Page("pages/cohorts.py", title="Cohorts", icon=":material/grid_on:"),
-            st.Page("pages/checkout.py", title="Search & checkout", icon=":material/shopping_cart:"),
-            st.Page("pages/service.py", title="Service & reviews", icon=":material/support_agent:"),
-        ],
-        "Settings": [
-            st.Page("pages/data_source.py", title="Data source", icon=":material/database:"),
-        ],
+        t(f"nav.{section}"): [
+            st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), icon=icon, default=name == "overview")
+            for name, icon in pages
+        ]
+        for section, pages in SECTIONS.items()
     }
 )
 
@@ -31,14 +38,10 @@ try:
     settings = data.settings()
     shop = data.current_shop()
 except (SourceError, ValueError) as error:
-    st.error(f"The shop's data cannot be loaded: {error}")
-    st.info(
-        "Point the dashboard at a database in `.streamlit/secrets.toml` under "
-        "`[connections.shop]` (see `.streamlit/secrets.toml.example`), or remove that section "
-        "to use the sample shop."
-    )
+    st.error(t("nav.cannot_load", error=error))
+    st.info(t("nav.cannot_load_help"))
     st.stop()
 
 filters.draw_sidebar(shop, settings.time_zone)
-st.sidebar.caption(f"Source: {shop.description}")
+st.sidebar.caption(t("nav.source", description=shop.description))
 navigation.run()

@@ -1,8 +1,11 @@
-"""Deployment settings: business time zone, currency, session gap (SPEC section 2)."""
+"""Deployment settings: business time zone, currency, session gap (SPEC section 2), targets,
+the default language."""
 
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from i18n import DEFAULT_LANGUAGE, check_language
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,7 @@ class Settings:
     cpc_target: float = 1.0
     roi_target: float = 0.05
     default_margin: float = 0.30
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def session_gap(self) -> timedelta:
@@ -32,6 +36,7 @@ class Settings:
             )
         settings = cls(**values)
         check_time_zone(settings.time_zone)
+        check_language(settings.language)
         if settings.session_gap_minutes <= 0:
             raise ValueError("session_gap_minutes must be a positive number of minutes")
         return settings

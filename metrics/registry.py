@@ -1,12 +1,15 @@
 """The named KPIs, said once: what each is, its unit, which way is good, how a ratio is built.
 
 The overview cards, the trend picker, the daily table and (later) alerts and reports look
-KPIs up here, so AOV = GMV / orders is written in one place (STYLE 2).
+KPIs up here, so AOV = GMV / orders is written in one place (STYLE 2). Their words, in
+every language, are in locales/kpis.toml.
 """
 
 from dataclasses import dataclass
 
 import polars as pl
+
+from i18n import DEFAULT_LANGUAGE, format_number, text
 
 
 @dataclass(frozen=True)
@@ -15,10 +18,8 @@ class Kpi:
     denominator is zero, SPEC section 3)."""
 
     name: str
-    label: str
     unit: str  # "count", "money" or "ratio"
     higher_is_better: bool
-    description: str
     numerator: str | None = None
     denominator: str | None = None
 
@@ -26,35 +27,49 @@ class Kpi:
     def is_ratio(self) -> bool:
         return self.denominator is not None
 
+    def label_in(self, lang: str) -> str:
+        return text(f"kpis.{self.name}.label", lang)
+
+    def description_in(self, lang: str) -> str:
+        return text(f"kpis.{self.name}.description", lang)
+
+    @property
+    def label(self) -> str:
+        return self.label_in(DEFAULT_LANGUAGE)
+
+    @property
+    def description(self) -> str:
+        return self.description_in(DEFAULT_LANGUAGE)
+
 
 KPIS: dict[str, Kpi] = {
     kpi.name: kpi
     for kpi in (
-        Kpi("dau", "DAU", "count", True, "users with at least one event on the day"),
-        Kpi("wau", "WAU", "count", True, "distinct users active in the 7 days ending on the day"),
-        Kpi("mau", "MAU", "count", True, "distinct users active in the 30 days ending on the day"),
-        Kpi("active_users", "Active users", "count", True, "distinct users with an event in the period"),
-        Kpi("new_users", "New users", "count", True, "users who signed up"),
-        Kpi("orders", "Orders", "count", True, "valid orders (paid, shipped, completed, refunded)"),
-        Kpi("buyers", "Buyers", "count", True, "distinct users with a valid order"),
-        Kpi("gmv", "GMV", "money", True, "sum of the amount of valid orders"),
-        Kpi("refunds", "Refunds", "money", False, "refunded money, on the day of the refund"),
-        Kpi("net_revenue", "Net revenue", "money", True, "GMV - refunds"),
-        Kpi("sessions", "Sessions", "count", True, "sessions started (30-minute rule)"),
-        Kpi("bounced_sessions", "Bounced sessions", "count", False, "sessions with exactly one event"),
-        Kpi("converted_sessions", "Converting sessions", "count", True, "sessions with a purchase event"),
-        Kpi("repeat_buyers", "Repeat buyers", "count", True, "buyers with at least 2 valid orders in the period"),
-        Kpi("mean_dau", "Mean DAU", "count", True, "DAU averaged over the period's days"),
-        Kpi("mau_at_end", "MAU at period end", "count", True, "distinct users active in the 30 days ending on the period's last day"),
-        Kpi("user_growth_rate", "User growth", "ratio", True, "registered users at the period's end / at its start - 1"),
-        Kpi("conversion_rate", "Conversion rate", "ratio", True, "buyers / active users", "buyers", "active_users"),
-        Kpi("aov", "AOV (客单价)", "money", True, "GMV / orders", "gmv", "orders"),
-        Kpi("arppu", "ARPPU", "money", True, "GMV / buyers", "gmv", "buyers"),
-        Kpi("arpu", "ARPU", "money", True, "GMV / active users", "gmv", "active_users"),
-        Kpi("repeat_purchase_rate", "Repeat purchase rate", "ratio", True, "buyers with at least 2 valid orders / buyers", "repeat_buyers", "buyers"),
-        Kpi("stickiness", "Stickiness (DAU/MAU)", "ratio", True, "mean DAU over the period / MAU at its last day", "mean_dau", "mau_at_end"),
-        Kpi("bounce_rate", "Bounce rate", "ratio", False, "sessions with exactly one event / sessions", "bounced_sessions", "sessions"),
-        Kpi("session_conversion", "Session conversion", "ratio", True, "sessions with a purchase / sessions", "converted_sessions", "sessions"),
+        Kpi("dau", "count", True),
+        Kpi("wau", "count", True),
+        Kpi("mau", "count", True),
+        Kpi("active_users", "count", True),
+        Kpi("new_users", "count", True),
+        Kpi("orders", "count", True),
+        Kpi("buyers", "count", True),
+        Kpi("gmv", "money", True),
+        Kpi("refunds", "money", False),
+        Kpi("net_revenue", "money", True),
+        Kpi("sessions", "count", True),
+        Kpi("bounced_sessions", "count", False),
+        Kpi("converted_sessions", "count", True),
+        Kpi("repeat_buyers", "count", True),
+        Kpi("mean_dau", "count", True),
+        Kpi("mau_at_end", "count", True),
+        Kpi("user_growth_rate", "ratio", True),
+        Kpi("conversion_rate", "ratio", True, "buyers", "active_users"),
+        Kpi("aov", "money", True, "gmv", "orders"),
+        Kpi("arppu", "money", True, "gmv", "buyers"),
+        Kpi("arpu", "money", True, "gmv", "active_users"),
+        Kpi("repeat_purchase_rate", "ratio", True, "repeat_buyers", "buyers"),
+        Kpi("stickiness", "ratio", True, "mean_dau", "mau_at_end"),
+        Kpi("bounce_rate", "ratio", False, "bounced_sessions", "sessions"),
+        Kpi("session_conversion", "ratio", True, "converted_sessions", "sessions"),
     )
 }
 
@@ -76,23 +91,7 @@ def with_ratios(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     )
 
 
-_COMPACT_STEPS = ((1e9, "B"), (1e6, "M"), (1e3, "K"))
-
-
-def format_value(kpi: Kpi, value: float | int | None, currency: str = "¥", *, compact: bool = False) -> str:
-    """The value as a person reads it: money with the currency, ratios as %.
-
-    `compact` shortens money of 100,000 and more to three significant decimals with K/M/B,
-    so that it fits a card (¥535.96K); the exact value goes in the card's help.
-    """
-    if value is None:
-        return "–"
-    if kpi.unit == "ratio":
-        return f"{value:.2%}"
-    if kpi.unit == "money":
-        sign = "-" if value < 0 else ""
-        if compact and abs(value) >= 1e5:
-            size, suffix = next((size, suffix) for size, suffix in _COMPACT_STEPS if abs(value) >= size)
-            return f"{sign}{currency}{abs(value) / size:,.2f}{suffix}"
-        return f"{sign}{currency}{abs(value):,.2f}"
-    return f"{value:,.0f}"
+def format_value(kpi: Kpi, value: float | int | None, currency: str = "¥", *, compact: bool = False, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The value as a reader of `lang` writes it: money with the currency, ratios as %;
+    `compact` shortens large money to fit a card (i18n.format_number)."""
+    return format_number(value, kpi.unit, lang, currency, compact=compact)

@@ -1,4 +1,4 @@
-"""The global channel and device filters, applied the same way for every view."""
+"""The global channel, device and region filters, applied the same way for every view."""
 
 from dataclasses import dataclass
 
@@ -7,20 +7,22 @@ import polars as pl
 
 @dataclass(frozen=True)
 class Segment:
-    """Channels and devices to keep; an empty tuple keeps all.
+    """Channels, devices and regions to keep; an empty tuple keeps all.
 
     A session (and so each of its events) is in the segment by its channel and device, which
     are its first event's (SPEC: "a session's channel is its first event's"); an order by its
     attributed channel (its own, else its user's acquisition channel) and its user's device;
-    a user by acquisition channel and device.
+    a user by acquisition channel and device. Region is where the user lives (`users.region`),
+    so it keeps the events, sessions and orders of the users of those regions.
     """
 
     channels: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     @property
     def is_everything(self) -> bool:
-        return not self.channels and not self.devices
+        return not self.channels and not self.devices and not self.regions
 
     def _keep(self, channel_column: str, device_column: str) -> pl.Expr:
         keep = pl.lit(True)
@@ -40,13 +42,17 @@ class Segment:
         """The four frames restricted to the segment."""
         if self.is_everything:
             return events, sessions, orders, users
-        users = _with_missing(users, "channel", "device")
-        return (
-            events.filter(self._keep("session_channel", "session_device")),
-            sessions.filter(self._keep("channel", "device")),
-            _with_missing(orders, "channel", "device").filter(self._keep("channel", "device")),
-            users.filter(self._keep("channel", "device")),
-        )
+        users = _with_missing(users, "channel", "device", "region")
+        events = events.filter(self._keep("session_channel", "session_device"))
+        sessions = sessions.filter(self._keep("channel", "device"))
+        orders = _with_missing(orders, "channel", "device").filter(self._keep("channel", "device"))
+        if self.regions:
+            users = users.filter(pl.col("region").is_in(self.regions))
+            residents = users["user_id"].implode()
+            events = events.filter(pl.col("user_id").is_in(residents))
+            sessions = sessions.filter(pl.col("user_id").is_in(residents))
+            orders = orders.filter(pl.col("user_id").is_in(residents))
+        return events, sessions, orders, users.filter(self._keep("channel", "device"))
 
 
 def _with_missing(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:

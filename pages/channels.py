@@ -10,9 +10,9 @@ from ui.tables import kpi_column_config
 
 CHART_KEY = "channels_quality"
 
-settings, shop, chosen = open_page("Traffic & channels", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("channels", needs=("events", "orders", "users"))
 
-table = data.channel_table(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.devices)
+table = data.channel_table(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 st.caption(
     f"{chosen.start} to {chosen.end} ({chosen.tz}). Targets: CPC at most {settings.currency}{settings.cpc_target:g}, "
     f"ROI above {settings.roi_target:.0%}; margin from product cost, else {settings.default_margin:.0%}."

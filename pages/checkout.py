@@ -6,9 +6,9 @@ import streamlit as st
 from ui import data
 from ui.frame import open_page
 
-settings, shop, chosen = open_page("Search & checkout", needs=("events", "orders"))
+settings, shop, chosen = open_page("checkout", needs=("events", "orders"))
 
-views = data.checkout_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+views = data.checkout_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 percent = {
     name: st.column_config.NumberColumn(label, format="percent")
     for name, label in (("conversion", "Conversion"), ("order_share", "Share of orders"), ("gmv_share", "Share of GMV"), ("repeat_purchase_rate", "Repeat purchase rate"))

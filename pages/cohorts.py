@@ -11,7 +11,7 @@ COHORT_BY = {"activity": "First activity", "signup": "Signup", "first_order": "F
 MEASURES = {"activity": "Active", "purchase": "Buying"}
 MODES = {"on": "In period n", "on_or_after": "In period n or later"}
 
-settings, shop, chosen = open_page("Cohorts", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("cohorts", needs=("events", "orders", "users"))
 
 left, middle, right, far_right = st.columns(4)
 period = left.segmented_control("Cohort period", list(PERIODS), format_func=PERIODS.get, default="week", key="cohort_period") or "week"
@@ -20,8 +20,8 @@ measure = right.selectbox("Retained when", list(MEASURES), format_func=MEASURES.
 mode = far_right.selectbox("Counted", list(MODES), format_func=MODES.get, key="cohort_mode")
 
 key = data.source_key()
-segment = (chosen.channels, chosen.devices)
-table = data.retention(key, chosen.start, chosen.end, chosen.tz, *segment, period, cohort_by, measure, mode)
+segment = chosen.segment
+table = data.retention(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by, measure, mode)
 st.subheader("Retention")
 if table.height == 0:
     st.info(f"No {period} starts inside {chosen.start} – {chosen.end}: widen the period in the sidebar.")
@@ -34,11 +34,11 @@ else:
     st.download_button("Download retention CSV", table.write_csv(), "retention.csv", "text/csv")
 
 st.subheader("Lifecycle")
-lifecycle = data.lifecycle(key, chosen.start, chosen.end, chosen.tz, *segment, period)
+lifecycle = data.lifecycle(key, chosen.start, chosen.end, chosen.tz, segment, period)
 st.caption("New, returning and resurrecting users per period; dormant users (active the period before, not now) below zero.")
 st.plotly_chart(lifecycle_bars(lifecycle), width="stretch")
 
 st.subheader("Historical LTV")
-curves = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, *segment, period, cohort_by)
+curves = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by)
 st.caption("Cumulative GMV of valid orders per cohort user, by offset.")
 st.plotly_chart(ltv_lines(curves, settings.currency), width="stretch")

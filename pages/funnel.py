@@ -16,7 +16,7 @@ MODES = {"ordered": "Ordered", "strict": "Strict (next event)", "unordered": "An
 WINDOW_UNITS = {"minutes": "minutes", "hours": "hours", "days": "days"}
 BREAKDOWNS = ("channel", "device", "region", "member_level", "gender")
 
-settings, shop, chosen = open_page("Funnel", needs=("events",))
+settings, shop, chosen = open_page("funnel", needs=("events",))
 
 event_types = sorted(shop.events["event_type"].unique().to_list())
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]
@@ -37,7 +37,7 @@ except ValueError as error:
     st.info(f"{error}. Add steps above.")
     st.stop()
 
-result = data.funnel(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices, spec)
+result = data.funnel(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
 table = result["table"]
 st.caption(
     f"Users who did {steps[0]} between {chosen.start} and {chosen.end} ({chosen.tz}), and the later steps within "

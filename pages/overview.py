@@ -17,10 +17,10 @@ TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
-settings, shop, chosen = open_page("Overview", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("overview", needs=("events", "orders", "users"))
 
-args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
-alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.channels, chosen.devices)
+args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
+alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.segment)
 if alerts.height:
     with st.container(border=True):
         st.markdown(f"**Alerts** in the 7 days to {chosen.end}")
@@ -86,7 +86,7 @@ if clicked is None or not chosen.start <= clicked <= chosen.end:
     st.stop()
 
 st.subheader(f"{clicked:%A %Y-%m-%d}")
-detail = data.day_detail(args[0], clicked, chosen.tz, chosen.channels, chosen.devices)
+detail = data.day_detail(args[0], clicked, chosen.tz, chosen.segment)
 left, right = st.columns(2)
 with left:
     st.markdown("**Channels**")

@@ -12,12 +12,12 @@ from ui.tables import kpi_column_config
 CHART_KEY = "products_treemap"
 RATES = {name: st.column_config.NumberColumn(label, format="percent") for name, label in (("ctr", "CTR"), ("conversion", "Conversion"), ("refund_rate", "Refund rate"), ("relative_change", "Change %"))}
 
-settings, shop, chosen = open_page("Products", needs=("events", "orders", "order_items", "products"))
+settings, shop, chosen = open_page("products", needs=("events", "orders", "order_items", "products"))
 if "product_id" not in shop.events.columns:
     st.warning("Products need events.product_id; map it on the Data source page.")
     st.stop()
 
-views = data.product_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+views = data.product_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 columns = kpi_column_config(views["products"], settings.currency) | RATES
 
 

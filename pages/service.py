@@ -7,9 +7,9 @@ import streamlit as st
 from ui import data
 from ui.frame import open_page
 
-settings, shop, chosen = open_page("Service & reviews", needs=("orders",))
+settings, shop, chosen = open_page("service", needs=("orders",))
 
-views = data.service_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.channels, chosen.devices)
+views = data.service_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 
 
 def _share(value: float | None) -> str:

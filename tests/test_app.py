@@ -329,8 +329,9 @@ def test_a_page_explains_a_missing_table_instead_of_failing(tmp_path, small_shop
     at.switch_page("pages/products.py").run()
     assert not at.exception
     assert [warning.value for warning in at.warning] == [
-        f"Products needs the products table, which {tmp_path} does not have; map it on the Data source page."
+        f"Products needs the products table(s), which {tmp_path} does not have; map them on the Data sources page."
     ]
+    assert at.get("page_link")[0].proto.page.endswith("data_source")
 
 
 def test_filters_come_from_the_link_and_are_kept_in_it(small_shop_db, small_shop):

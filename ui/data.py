@@ -6,6 +6,7 @@ memory and never reloads the database.
 """
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -68,16 +69,16 @@ def _segment_frames(shop: Shop, segment: Segment):
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def daily_kpis(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> pl.DataFrame:
+def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, Segment(channels, devices))
+    frames = _segment_frames(shop, segment)
     return kpis.daily_kpis(*frames, start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def period_comparison(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> pl.DataFrame:
+def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, Segment(channels, devices))
+    frames = _segment_frames(shop, segment)
     return periods.compare_periods(*frames, start=start, end=end, tz=tz)
 
 
@@ -92,9 +93,9 @@ def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def day_detail(key: str, day: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     shop = _load(key, settings().session_gap_minutes)
-    _, sessions, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    _, sessions, orders, _ = _segment_frames(shop, segment)
     detail = {
         "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
         "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
@@ -107,10 +108,11 @@ def day_detail(key: str, day: date, tz: str, channels: tuple, devices: tuple) ->
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def channel_table(key: str, start: date, end: date, tz: str, devices: tuple) -> pl.DataFrame:
-    """The channel table for the period, across every channel (the device filter applies)."""
+def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    """The channel table for the period, across every channel (the device and region filters
+    apply)."""
     shop = _load(key, settings().session_gap_minutes)
-    events, sessions, orders, users = _segment_frames(shop, Segment((), devices))
+    events, sessions, orders, users = _segment_frames(shop, replace(segment, channels=()))
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
     current = settings()
     return channels.channel_table(
@@ -121,31 +123,31 @@ def channel_table(key: str, start: date, end: date, tz: str, devices: tuple) -> 
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def retention(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
+def retention(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _segment_frames(shop, Segment(channels, devices))
+    events, _, orders, users = _segment_frames(shop, segment)
     return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def lifecycle(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str) -> pl.DataFrame:
+def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, _, users = _segment_frames(shop, Segment(channels, devices))
+    events, _, _, users = _segment_frames(shop, segment)
     return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def ltv_curves(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, period: str, cohort_by: str) -> pl.DataFrame:
+def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _segment_frames(shop, Segment(channels, devices))
+    events, _, orders, users = _segment_frames(shop, segment)
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def funnel(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
+def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
     """The funnel table and its drop-off users for the period and segment."""
     shop = _load(key, settings().session_gap_minutes)
-    events, _, _, users = _segment_frames(shop, Segment(channels, devices))
+    events, _, _, users = _segment_frames(shop, segment)
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
@@ -153,13 +155,13 @@ def funnel(key: str, start: date, end: date, tz: str, channels: tuple, devices: 
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def recent_alerts(key: str, end: date, tz: str, channels: tuple, devices: tuple, days: int = 7) -> pl.DataFrame:
+def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7) -> pl.DataFrame:
     """Anomaly alerts whose direction is bad, on the `days` days ending at `end`, newest first.
 
     The whole history up to `end` feeds the baselines (28 days before each day; campaign days
     against past campaign days)."""
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, Segment(channels, devices))
+    frames = _segment_frames(shop, segment)
     first, _ = shop.date_span(tz)
     daily = kpis.daily_kpis(*frames, start=first, end=end, tz=tz)
     campaigns = shop.tables.get("campaigns")
@@ -170,11 +172,11 @@ def recent_alerts(key: str, end: date, tz: str, channels: tuple, devices: tuple,
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def product_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+def product_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Per product and per category tables for the period, and the top movers against the
     previous period of the same length."""
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    events, _, orders, _ = _segment_frames(shop, segment)
     frames = (events, orders, shop.order_items, shop.products)
     return {
         "products": products.product_table(*frames, start=start, end=end, tz=tz),
@@ -184,10 +186,10 @@ def product_views(key: str, start: date, end: date, tz: str, channels: tuple, de
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def service_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
     shop = _load(key, settings().session_gap_minutes)
-    _, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    _, _, orders, _ = _segment_frames(shop, segment)
     views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
     if shop.has("tickets"):
         views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
@@ -204,10 +206,10 @@ def service_views(key: str, start: date, end: date, tz: str, channels: tuple, de
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def checkout_views(key: str, start: date, end: date, tz: str, channels: tuple, devices: tuple) -> dict[str, pl.DataFrame]:
+def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Search, payment and coupon tables for the period."""
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, _ = _segment_frames(shop, Segment(channels, devices))
+    events, _, orders, _ = _segment_frames(shop, segment)
     period = {"start": start, "end": end, "tz": tz}
     return {
         "search": search.search_summary(events, **period),

@@ -1,4 +1,5 @@
-"""The global filters: drawn once in the sidebar by app.py, read by every page from here."""
+"""The global filters (period, channel, device, region): drawn once in the sidebar by app.py,
+kept in the URL, read by every page from here."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -7,11 +8,15 @@ import streamlit as st
 
 from loading import Shop
 from metrics.segments import Segment
+from ui.lang import LANGUAGE_KEY, t
 
 DATES_KEY = "filter_dates"
 CHANNELS_KEY = "filter_channels"
 DEVICES_KEY = "filter_devices"
+REGIONS_KEY = "filter_regions"
 DEFAULT_DAYS = 30
+# Each list filter: its name in the URL and its session-state key.
+_LISTS = {"channel": CHANNELS_KEY, "device": DEVICES_KEY, "region": REGIONS_KEY}
 
 
 @dataclass(frozen=True)
@@ -22,11 +27,12 @@ class Filters:
     end: date
     channels: tuple[str, ...]
     devices: tuple[str, ...]
+    regions: tuple[str, ...]
     tz: str
 
     @property
     def segment(self) -> Segment:
-        return Segment(self.channels, self.devices)
+        return Segment(self.channels, self.devices, self.regions)
 
     @property
     def days(self) -> int:
@@ -35,7 +41,7 @@ class Filters:
 
 def _options(shop: Shop, column: str) -> list[str]:
     values: set[str] = set()
-    if shop.sessions is not None:
+    if shop.sessions is not None and column in shop.sessions.columns:
         values |= set(shop.sessions[column].drop_nulls().unique().to_list())
     if shop.has("users") and column in shop.users.columns:
         values |= set(shop.users[column].drop_nulls().unique().to_list())
@@ -49,45 +55,47 @@ def _date_from_link(name: str, first: date, last: date) -> date | None:
         return None
 
 
-def _start_from_link(shop: Shop, first: date, last: date, channels: list[str], devices: list[str]) -> None:
-    """On a session's first run, take the filters from the URL (?from=&to=&channel=&device=),
+def _start_from_link(first: date, last: date, options: dict[str, list[str]]) -> None:
+    """On a session's first run, take the filters from the URL (?from=&to=&channel=&device=&region=),
     so that a link reproduces the view; values the shop does not have are ignored."""
     if DATES_KEY in st.session_state:
         return
     start = _date_from_link("from", first, last) or max(first, last - timedelta(days=DEFAULT_DAYS - 1))
     end = _date_from_link("to", first, last) or last
     st.session_state[DATES_KEY] = (start, end) if start <= end else (end, start)
-    st.session_state[CHANNELS_KEY] = [value for value in st.query_params.get_all("channel") if value in channels]
-    st.session_state[DEVICES_KEY] = [value for value in st.query_params.get_all("device") if value in devices]
+    for name, key in _LISTS.items():
+        st.session_state[key] = [value for value in st.query_params.get_all(name) if value in options[name]]
 
 
 def _keep_in_link() -> None:
     period = st.session_state.get(DATES_KEY) or ()
-    values = {"channel": st.session_state.get(CHANNELS_KEY, []), "device": st.session_state.get(DEVICES_KEY, [])}
+    values = {name: st.session_state.get(key, []) for name, key in _LISTS.items()}
     if len(period) == 2:
         values |= {"from": str(period[0]), "to": str(period[1])}
+    values["lang"] = st.session_state.get(LANGUAGE_KEY)
     st.query_params.from_dict({name: value for name, value in values.items() if value})
 
 
 def draw_sidebar(shop: Shop, tz: str) -> None:
-    """The date range (default: the last 30 days of data), channel and device pickers, kept in
-    the URL."""
+    """The date range (default: the last 30 days of data), channel, device and region pickers,
+    kept in the URL."""
     span = shop.date_span(tz)
     if span is None:
-        st.sidebar.info("The shop has no events or orders yet.")
+        st.sidebar.info(t("filters.no_data"))
         return
     first, last = span
-    channels, devices = _options(shop, "channel"), _options(shop, "device")
-    _start_from_link(shop, first, last, channels, devices)
+    options = {name: _options(shop, name) for name in _LISTS}
+    _start_from_link(first, last, options)
     st.sidebar.date_input(
-        "Period",
+        t("filters.period"),
         min_value=first,
         max_value=last,
         key=DATES_KEY,
-        help=f"Business days in {tz}; the data runs from {first} to {last}.",
+        help=t("filters.period_help", tz=tz, first=first, last=last),
     )
-    st.sidebar.multiselect("Channel", channels, key=CHANNELS_KEY, placeholder="All channels")
-    st.sidebar.multiselect("Device", devices, key=DEVICES_KEY, placeholder="All devices")
+    for name, key in _LISTS.items():
+        if options[name]:
+            st.sidebar.multiselect(t(f"filters.{name}"), options[name], key=key, placeholder=t(f"filters.all_{name}"))
     _keep_in_link()
 
 
@@ -102,5 +110,6 @@ def current(tz: str) -> Filters | None:
         end=end,
         channels=tuple(st.session_state.get(CHANNELS_KEY, ())),
         devices=tuple(st.session_state.get(DEVICES_KEY, ())),
+        regions=tuple(st.session_state.get(REGIONS_KEY, ())),
         tz=tz,
     )

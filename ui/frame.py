@@ -9,6 +9,7 @@ from loading import Shop
 from settings import Settings
 from ui import data, filters
 from ui.filters import Filters
+from ui.lang import t
 
 
 def ensure_app_frame() -> None:
@@ -31,23 +32,23 @@ class OpenedPage(NamedTuple):
     filters: Filters
 
 
-def open_page(title: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
-    """What every page starts with: the frame, its title, the settings, the loaded shop and the
-    sidebar's filters. Stops the page with a message while the period is half picked, or when
-    the source lacks a table in `needs` (SPEC: a view says which table it needs)."""
+def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
+    """What every page starts with: the frame, its title (`nav.<name>` in the translation
+    table), the settings, the loaded shop and the sidebar's filters. Stops the page with a
+    message while the period is half picked, or when the source lacks a table in `needs`
+    (SPEC: a view says which table it needs), with a link to the Data sources page."""
     ensure_app_frame()
     settings = data.settings()
     shop = data.current_shop()
+    title = t(f"nav.{name}")
     st.title(title)
     chosen = filters.current(settings.time_zone)
     if chosen is None:
-        st.info("Pick the last day of the period in the sidebar.")
+        st.info(t("nav.pick_end"))
         st.stop()
-    missing = [name for name in needs if not shop.has(name)]
+    missing = [table for table in needs if not shop.has(table)]
     if missing:
-        st.warning(
-            f"{title} needs the {', '.join(missing)} table{'s' if len(missing) > 1 else ''}, which "
-            f"{shop.description} does not have; map {'them' if len(missing) > 1 else 'it'} on the Data source page."
-        )
+        st.warning(t("nav.needs_tables", title=title, tables=", ".join(missing), source=shop.description))
+        st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
         st.stop()
     return OpenedPage(settings, shop, chosen)

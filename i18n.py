@@ -1,0 +1,98 @@
+"""Words and number formats in English and Chinese: one translation table.
+
+The table is read from `locales/*.toml`. Each file is a namespace and each entry gives the
+words in every language, so `locales/nav.toml` holding
+
+    overview = { en = "Overview", zh = "概览" }
+
+is looked up as `text("nav.overview", lang)`. Entries may nest (`[cards] gmv = {...}` is
+`cards.gmv`) and take `str.format` fields (`"{days} days"`). A missing entry or language is
+an error when the table is read, not a blank label at run time (tests/test_i18n.py).
+"""
+
+import tomllib
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+LANGUAGES = {"en": "English", "zh": "中文"}
+DEFAULT_LANGUAGE = "en"
+LOCALES = Path(__file__).resolve().parent / "locales"
+
+# Chinese reads large numbers in 万 (10^4) and 亿 (10^8); English in K, M and B.
+_COMPACT_STEPS = {
+    "en": ((1e9, "B"), (1e6, "M"), (1e3, "K")),
+    "zh": ((1e8, "亿"), (1e4, "万")),
+}
+_WEEKDAYS = {
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+}
+
+
+@cache
+def translations() -> dict[str, dict[str, str]]:
+    """Every entry of locales/*.toml, keyed `namespace.entry`, each with all LANGUAGES."""
+    table: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALES.glob("*.toml")):
+        with path.open("rb") as file:
+            _collect(tomllib.load(file), path.stem, path.name, table)
+    return table
+
+
+def _collect(node: dict, prefix: str, origin: str, table: dict[str, dict[str, str]]) -> None:
+    for name, value in node.items():
+        key = f"{prefix}.{name}"
+        if not isinstance(value, dict):
+            raise ValueError(f"{origin}: {key} must be a table of languages like {{ en = \"...\", zh = \"...\" }}")
+        if set(value) & set(LANGUAGES):
+            missing = [language for language in LANGUAGES if not isinstance(value.get(language), str)]
+            if missing or set(value) - set(LANGUAGES):
+                raise ValueError(f"{origin}: {key} needs exactly the languages {', '.join(LANGUAGES)} as text")
+            table[key] = value
+        else:
+            _collect(value, key, origin, table)
+
+
+def check_language(lang: str) -> str:
+    """`lang` if the dashboard speaks it, else ValueError saying which it does."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    return lang
+
+
+def text(key: str, lang: str, **values) -> str:
+    """The words for `key` in `lang`, with `values` filled into their fields."""
+    try:
+        words = translations()[key][lang]
+    except KeyError:
+        raise KeyError(f"no translation for {key!r} in {lang!r}: add it to locales/{key.split('.')[0]}.toml") from None
+    return words.format(**values) if values else words
+
+
+def format_number(value: float | int | None, unit: str, lang: str, currency: str = "¥", *, compact: bool = False) -> str:
+    """A number as a reader of `lang` writes it: unit "money" with the currency, "ratio" as a
+    percentage with two decimals, "count" as a whole number with thousands separators.
+
+    `compact` shortens money of 100,000 and more to two decimals of the language's large
+    unit, so that it fits a card (¥535.96K in English, ¥53.60万 in Chinese); null is "–".
+    """
+    if value is None:
+        return "–"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit != "money":
+        return f"{value:,.0f}"
+    sign = "-" if value < 0 else ""
+    if compact and abs(value) >= 1e5:
+        size, suffix = next((size, suffix) for size, suffix in _COMPACT_STEPS[lang] if abs(value) >= size)
+        return f"{sign}{currency}{abs(value) / size:,.2f}{suffix}"
+    return f"{sign}{currency}{abs(value):,.2f}"
+
+
+def format_day(day: date, lang: str) -> str:
+    """A day with its weekday, short: "Mon 11-23" in English, "11月23日 周一" in Chinese."""
+    weekday = _WEEKDAYS[lang][day.weekday()]
+    if lang == "zh":
+        return f"{day.month}月{day.day}日 {weekday}"
+    return f"{weekday} {day:%m-%d}"

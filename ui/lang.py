@@ -1,0 +1,38 @@
+"""The page's language: picked in the sidebar, kept in the URL (?lang=zh), default from the
+settings; `t` gives a page its words in it from the one translation table (i18n.py)."""
+
+import streamlit as st
+
+from i18n import LANGUAGES, text
+
+LANGUAGE_KEY = "language"
+
+
+def language() -> str:
+    """The language this session reads: the sidebar's choice, else the link's, else the
+    deployment's default."""
+    chosen = st.session_state.get(LANGUAGE_KEY) or st.query_params.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    from ui.data import settings
+
+    return settings().language
+
+
+def t(key: str, **values) -> str:
+    """The words for `key` in this session's language."""
+    return text(key, language(), **values)
+
+
+def draw_switch() -> None:
+    """The language switch at the top of the sidebar; the choice is kept in the URL."""
+    if LANGUAGE_KEY not in st.session_state:
+        st.session_state[LANGUAGE_KEY] = language()
+    st.sidebar.segmented_control(
+        "Language / 语言",
+        list(LANGUAGES),
+        format_func=LANGUAGES.get,
+        required=True,
+        key=LANGUAGE_KEY,
+        label_visibility="collapsed",
+    )
