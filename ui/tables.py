@@ -1,22 +1,82 @@
-"""Tables as a person reads them: KPI columns labelled and formatted by the registry."""
+"""Tables as a person reads them: columns labelled in the page's language and formatted by
+their unit, each table downloadable as CSV and Excel."""
+
+import io
 
 import polars as pl
 import streamlit as st
 
 from metrics.registry import KPIS
+from i18n import translations
+from ui.lang import language, t
+
+# Columns that are not KPIs but appear in tables, by unit; their labels are `columns.<name>`.
+COLUMN_UNITS = {
+    "spend": "money", "cpc": "money", "cac": "money", "gross_profit": "money", "amount": "money",
+    "discount": "money", "discount_cost": "money", "refund_amount": "money", "unit_price": "money",
+    "price": "money", "revenue": "money", "ltv": "money", "expected_value": "money",
+    "roi": "ratio", "margin": "ratio", "ctr": "ratio", "product_conversion": "ratio", "refund_rate": "ratio",
+    "share": "ratio", "failure_rate": "ratio", "redemption": "ratio", "conversion": "ratio",
+    "conversion_from_previous": "ratio", "conversion_from_first": "ratio", "share_within_24h": "ratio",
+    "return_rate": "ratio", "late_share": "ratio", "search_conversion": "ratio",
+    "roas": "number", "mean_satisfaction": "number",
+}
+_FORMATS = {"ratio": "percent", "count": "localized", "number": "%.2f"}
+
+
+def _label(name: str) -> str:
+    key = f"columns.{name}"
+    return t(key) if key in translations() else name.replace("_", " ")
 
 
 def kpi_column_config(frame: pl.DataFrame, currency: str) -> dict:
-    """Streamlit column settings for every column of `frame` named after a KPI: its label,
-    its description as help, ratios as percentages and money with the currency."""
-    formats = {"ratio": "percent", "money": f"{currency}%.2f", "count": "localized"}
-    return {
-        name: st.column_config.NumberColumn(KPIS[name].label, help=KPIS[name].description, format=formats[KPIS[name].unit])
-        for name in frame.columns
-        if name in KPIS
-    }
+    """Streamlit column settings for the columns of `frame`: KPI columns with their label and
+    definition from the registry, other known columns with their translated label, ratios as
+    percentages and money with the currency."""
+    lang = language()
+    formats = _FORMATS | {"money": f"{currency}%.2f"}
+    config = {}
+    for name in frame.columns:
+        if name in KPIS:
+            kpi = KPIS[name]
+            config[name] = st.column_config.NumberColumn(kpi.label_in(lang), help=kpi.description_in(lang), format=formats[kpi.unit])
+        elif name in COLUMN_UNITS:
+            config[name] = st.column_config.NumberColumn(_label(name), format=formats[COLUMN_UNITS[name]])
+        else:
+            config[name] = st.column_config.Column(_label(name))
+    return config
 
 
-def kpi_table(frame: pl.DataFrame, currency: str) -> None:
-    """Draw `frame` full width with its KPI columns formatted."""
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=kpi_column_config(frame, currency))
+def excel_bytes(frame: pl.DataFrame) -> bytes:
+    """`frame` as an .xlsx workbook of one sheet (times without their zone, which Excel lacks)."""
+    naive = frame.with_columns(
+        pl.col(name).dt.replace_time_zone(None)
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    )
+    buffer = io.BytesIO()
+    naive.write_excel(buffer, autofit=True)
+    return buffer.getvalue()
+
+
+def download_buttons(frame: pl.DataFrame, name: str) -> None:
+    """CSV and Excel downloads of `frame`, side by side, as `name`.csv / `name`.xlsx."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(t("tables.csv"), frame.write_csv(), f"{name}.csv", "text/csv", key=f"csv_{name}", icon=":material/download:")
+    right.download_button(
+        t("tables.excel"),
+        excel_bytes(frame),
+        f"{name}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key=f"xlsx_{name}",
+        icon=":material/table_view:",
+    )
+
+
+def kpi_table(frame: pl.DataFrame, currency: str, *, name: str | None = None, column_config: dict | None = None) -> None:
+    """Draw `frame` full width with its columns labelled and formatted; with `name`, under it
+    the CSV and Excel downloads. `column_config` overrides the settings of some columns."""
+    config = kpi_column_config(frame, currency) | (column_config or {})
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+    if name is not None:
+        download_buttons(frame, name)
