@@ -90,9 +90,10 @@ def format_number(value: float | int | None, unit: str, lang: str, currency: str
     return f"{sign}{currency}{abs(value):,.2f}"
 
 
-def format_day(day: date, lang: str) -> str:
-    """A day with its weekday, short: "Mon 11-23" in English, "11月23日 周一" in Chinese."""
+def format_day(day: date, lang: str, *, with_year: bool = False) -> str:
+    """A day with its weekday: "Mon 11-23" in English, "11月23日 周一" in Chinese; with the
+    year "Monday 2026-11-23" and "2026年11月23日 周一"."""
     weekday = _WEEKDAYS[lang][day.weekday()]
     if lang == "zh":
-        return f"{day.month}月{day.day}日 {weekday}"
-    return f"{weekday} {day:%m-%d}"
+        return f"{f'{day.year}年' if with_year else ''}{day.month}月{day.day}日 {weekday}"
+    return f"{day:%A %Y-%m-%d}" if with_year else f"{weekday} {day:%m-%d}"

@@ -3,27 +3,29 @@
 import plotly.graph_objects as go
 import polars as pl
 
+from i18n import DEFAULT_LANGUAGE
 from metrics.registry import Kpi
 
 _TICK_FORMATS = {"ratio": ".1%", "money": ",.0f", "count": ",d"}
 
 
-def daily_trend(daily: pl.DataFrame, kpi: Kpi, currency: str = "¥") -> go.Figure:
+def daily_trend(daily: pl.DataFrame, kpi: Kpi, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """One KPI per day as a line with clickable markers (a click selects the day)."""
     prefix = currency if kpi.unit == "money" else ""
+    label = kpi.label_in(lang)
     figure = go.Figure(
         go.Scatter(
             x=daily["date"].to_list(),
             y=daily[kpi.name].to_list(),
             mode="lines+markers",
-            name=kpi.label,
-            hovertemplate=f"%{{x|%a %Y-%m-%d}}<br>{kpi.label}: {prefix}%{{y:{_TICK_FORMATS[kpi.unit]}}}<extra></extra>",
+            name=label,
+            hovertemplate=f"%{{x|%Y-%m-%d}}<br>{label}: {prefix}%{{y:{_TICK_FORMATS[kpi.unit]}}}<extra></extra>",
         )
     )
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         height=340,
-        yaxis={"title": kpi.label, "tickformat": _TICK_FORMATS[kpi.unit], "tickprefix": prefix, "rangemode": "tozero"},
+        yaxis={"title": label, "tickformat": _TICK_FORMATS[kpi.unit], "tickprefix": prefix, "rangemode": "tozero"},
         xaxis={"title": None},
         hovermode="closest",
         clickmode="event+select",

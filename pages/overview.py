@@ -6,10 +6,13 @@ from datetime import date
 import streamlit as st
 
 from charts.trends import channel_bars, daily_trend
+from i18n import format_day
+from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
 from ui import data
 from ui.frame import open_page
+from ui.lang import language, t
 from ui.tables import kpi_table
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
@@ -18,34 +21,46 @@ CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
 settings, shop, chosen = open_page("overview", needs=("events", "orders", "users"))
+lang = language()
+
+
+def shown(kpi, value, *, compact: bool = False) -> str:
+    return format_value(kpi, value, settings.currency, compact=compact, lang=lang)
+
 
 args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.segment)
 if alerts.height:
     with st.container(border=True):
-        st.markdown(f"**Alerts** in the 7 days to {chosen.end}")
+        st.markdown(t("overview.alerts_title", end=chosen.end))
         for alert in alerts.iter_rows(named=True):
             kpi = KPIS[alert["kpi"]]
+            against = "against_special" if alert["compared_with"] == PAST_CAMPAIGN_DAYS else "against_ordinary"
             st.markdown(
-                f":red[{alert['date']:%a %m-%d}] **{kpi.label}** {format_value(kpi, alert['value'], settings.currency)}, "
-                f"{alert['direction']} from a usual {format_value(kpi, alert['baseline_median'], settings.currency)} "
-                f"(robust z {alert['robust_z']:+.1f}, against {alert['compared_with']})"
+                t(
+                    "overview.alert_line",
+                    day=format_day(alert["date"], lang),
+                    kpi=kpi.label_in(lang),
+                    value=shown(kpi, alert["value"]),
+                    direction=t(f"overview.{alert['direction']}"),
+                    usual=shown(kpi, alert["baseline_median"]),
+                    z=f"{alert['robust_z']:+.1f}",
+                    against=t(f"overview.{against}"),
+                )
             )
         if set(alerts["kpi"]) & CHANNEL_EXPLAINED:
-            st.page_link("pages/channels.py", label="See which channels moved", icon=":material/campaign:")
+            st.page_link("pages/channels.py", label=t("overview.see_channels"), icon=":material/campaign:")
 else:
-    st.success(f"No anomalies in the 7 days to {chosen.end}.", icon=":material/check_circle:")
+    st.success(t("overview.no_alerts", end=chosen.end), icon=":material/check_circle:")
 
-COMPARED_WITH = {"previous": "the previous period", "week_before": "a week before", "year_before": "a year before"}
+COMPARED_WITH = ("previous", "week_before", "year_before")
 compared_with = st.segmented_control(
-    "Compare with", list(COMPARED_WITH), format_func=COMPARED_WITH.get, default="previous", key="overview_compare"
+    t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: t(f"overview.{name}"), default="previous", key="overview_compare"
 ) or "previous"
 cut_at = data.period_cut(*args[:4])
 st.caption(
-    f"{chosen.start:%a %Y-%m-%d} to {chosen.end:%a %Y-%m-%d} ({chosen.days} days, {chosen.tz}), "
-    f"compared with {COMPARED_WITH[compared_with]}."
-    + ("" if cut_at is None else f" The period is still in progress (data up to {cut_at:%Y-%m-%d %H:%M}); "
-       "every period is compared up to the same point.")
+    t("overview.period_caption", start=chosen.start, end=chosen.end, days=chosen.days, tz=chosen.tz, compared=t(f"overview.{compared_with}"))
+    + ("" if cut_at is None else t("overview.in_progress", cut=f"{cut_at:%Y-%m-%d %H:%M}"))
 )
 
 comparison = {row["kpi"]: row for row in data.period_comparison(*args).iter_rows(named=True)}
@@ -53,22 +68,22 @@ for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
     for column, name in zip(st.columns(5), card_row):
         kpi, row = KPIS[name], comparison[name]
         change = row[f"change_vs_{compared_with}"]
-        others = "; ".join(f"{label}: {format_value(kpi, row[other], settings.currency)}" for other, label in COMPARED_WITH.items())
+        others = "; ".join(f"{t(f'overview.{other}')}: {shown(kpi, row[other])}" for other in COMPARED_WITH)
         column.metric(
-            kpi.label,
-            format_value(kpi, row["current"], settings.currency, compact=True),
+            kpi.label_in(lang),
+            shown(kpi, row["current"], compact=True),
             delta=None if change is None else f"{change:+.1%}",
             delta_color="normal" if kpi.higher_is_better else "inverse",
-            help=f"{kpi.description}. This period: {format_value(kpi, row['current'], settings.currency)}; {others}.",
+            help=t("overview.card_help", description=kpi.description_in(lang), value=shown(kpi, row["current"]), others=others),
             border=True,
         )
 
 daily = data.daily_kpis(*args)
 picked = st.selectbox(
-    "Trend", TREND_KPIS, format_func=lambda name: KPIS[name].label, key="overview_metric"
+    t("overview.trend"), TREND_KPIS, format_func=lambda name: KPIS[name].label_in(lang), key="overview_metric"
 )
 event = st.plotly_chart(
-    daily_trend(daily, KPIS[picked], settings.currency),
+    daily_trend(daily, KPIS[picked], settings.currency, lang),
     on_select="rerun",
     selection_mode=("points",),
     key=CHART_KEY,
@@ -77,32 +92,31 @@ event = st.plotly_chart(
 points = (event or {}).get("selection", {}).get("points", [])
 clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
 
-with st.expander("Daily table"):
-    kpi_table(daily, settings.currency)
-    st.download_button("Download CSV", daily.write_csv(), f"daily_kpis_{chosen.start}_{chosen.end}.csv", "text/csv")
+with st.expander(t("overview.daily_table")):
+    kpi_table(daily, settings.currency, name=f"daily_kpis_{chosen.start}_{chosen.end}")
 
 if clicked is None or not chosen.start <= clicked <= chosen.end:
-    st.caption("Click a day in the chart to see its channels, top products and orders.")
+    st.caption(t("overview.click_a_day"))
     st.stop()
 
-st.subheader(f"{clicked:%A %Y-%m-%d}")
+st.subheader(format_day(clicked, lang, with_year=True))
 detail = data.day_detail(args[0], clicked, chosen.tz, chosen.segment)
 left, right = st.columns(2)
 with left:
-    st.markdown("**Channels**")
-    kpi_table(detail["channels"], settings.currency)
+    st.markdown(f"**{t('overview.channels')}**")
+    kpi_table(detail["channels"], settings.currency, name=f"channels_{clicked}")
 with right:
-    st.plotly_chart(channel_bars(detail["channels"], "gmv", f"GMV ({settings.currency})"), width="stretch")
+    st.plotly_chart(channel_bars(detail["channels"], "gmv", f"{KPIS['gmv'].label_in(lang)} ({settings.currency})"), width="stretch")
 if "products" in detail:
-    st.markdown("**Top products**")
-    kpi_table(detail["products"], settings.currency)
-st.markdown(f"**Orders** ({detail['orders'].height})")
-st.dataframe(
+    st.markdown(f"**{t('overview.top_products')}**")
+    kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")
+st.markdown(f"**{t('overview.orders', count=detail['orders'].height)}**")
+kpi_table(
     detail["orders"],
-    hide_index=True,
-    width="stretch",
+    settings.currency,
+    name=f"orders_{clicked}",
     column_config={
-        "created_at_local": st.column_config.DatetimeColumn(f"Created ({chosen.tz})", format="YYYY-MM-DD HH:mm:ss"),
-        "amount": st.column_config.NumberColumn("Amount", format=f"{settings.currency}%.2f"),
+        "created_at_local": st.column_config.DatetimeColumn(t("overview.created", tz=chosen.tz), format="YYYY-MM-DD HH:mm:ss"),
+        "amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f"),
     },
 )

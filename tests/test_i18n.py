@@ -69,3 +69,5 @@ def test_numbers_as_each_language_writes_them(value, unit, lang, compact, shown)
 def test_days_with_their_weekday():
     assert format_day(date(2026, 11, 23), "en") == "Mon 11-23"
     assert format_day(date(2026, 11, 23), "zh") == "11月23日 周一"
+    assert format_day(date(2026, 11, 23), "en", with_year=True) == "Monday 2026-11-23"
+    assert format_day(date(2026, 11, 23), "zh", with_year=True) == "2026年11月23日 周一"
