@@ -7,7 +7,7 @@ import polars as pl
 
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import ratio
-from metrics.time import as_utc, between, previous_period, utc_bounds
+from metrics.time import as_utc, between, business_day, calendar, previous_period, utc_bounds
 
 PRODUCT_EVENTS = ("product_impression", "product_click", "product_view")
 MEASURE_COLUMNS = (
@@ -21,11 +21,11 @@ _COUNTS = ("impressions", "clicks", "views", "viewers", "buyers", "orders", "uni
 
 
 def _product_events(events: pl.DataFrame, lower: datetime, upper: datetime) -> pl.DataFrame:
-    """user_id, product_id, event_type of the period's product events."""
+    """user_id, product_id, event_type, event_time of the period's product events."""
     events = as_utc(events, "event_time")
     return between(events, "event_time", lower, upper).filter(
         pl.col("event_type").is_in(PRODUCT_EVENTS), pl.col("product_id").is_not_null()
-    ).select("user_id", "product_id", "event_type")
+    ).select("user_id", "product_id", "event_type", "event_time")
 
 
 def _sold_items(
@@ -37,7 +37,7 @@ def _sold_items(
     refunded = refund_lines(orders).select("order_id", refunded=pl.lit(True))
     period_orders = (
         between(orders.filter(is_valid_order()), "created_at", lower, upper)
-        .select("order_id", "user_id")
+        .select("order_id", "user_id", "created_at")
         .join(refunded, on="order_id", how="left")
         .with_columns(pl.col("refunded").fill_null(False))
     )
@@ -110,6 +110,37 @@ def product_table(
         .join(products.select("product_id", "name", "category"), on="product_id", how="left")
         .select(PRODUCT_COLUMNS)
         .sort(["gmv", "views", "product_id"], descending=[True, True, False])
+    )
+
+
+def product_daily(
+    events: pl.DataFrame,
+    orders: pl.DataFrame,
+    order_items: pl.DataFrame,
+    *,
+    product_id,
+    start: date,
+    end: date,
+    tz: str,
+) -> pl.DataFrame:
+    """One product's measures per business day `start`..`end`, as `product_table` defines
+    them for a period (events by their day, sales by the day the order was created; distinct
+    viewers and buyers per day). Every day is present: counts 0, ratios null on a day without
+    data. Columns: date, MEASURE_COLUMNS.
+    """
+    lower, upper = utc_bounds(start, end, tz)
+    product_events = _product_events(events.filter(pl.col("product_id") == product_id), lower, upper)
+    sold_items = _sold_items(orders, order_items.filter(pl.col("product_id") == product_id), lower, upper)
+    measures = _measures(
+        product_events.with_columns(date=business_day("event_time", tz)),
+        sold_items.with_columns(date=business_day("created_at", tz)),
+        "date",
+    )
+    return (
+        calendar(start, end)
+        .join(measures, on="date", how="left")
+        .with_columns(*[pl.col(name).fill_null(0) for name in _COUNTS], pl.col("gmv").fill_null(0.0))
+        .select("date", *MEASURE_COLUMNS)
     )
 
 

@@ -1,53 +1,71 @@
 """Products: CTR, conversion, GMV and refund rate per product and category, top movers;
-click a product in the treemap to see its own figures."""
+click a product in the treemap for its daily trend, its way from impression to purchase and
+its reviews."""
 
 import polars as pl
 import streamlit as st
 
-from charts.products import category_treemap
+from charts.products import category_treemap, product_steps, product_trend
+from metrics.registry import KPIS, format_value
 from ui import data
 from ui.frame import open_page
-from ui.tables import kpi_column_config
+from ui.lang import language, t
+from ui.tables import column_label, kpi_table
 
 CHART_KEY = "products_treemap"
-RATES = {name: st.column_config.NumberColumn(label, format="percent") for name, label in (("ctr", "CTR"), ("conversion", "Conversion"), ("refund_rate", "Refund rate"), ("relative_change", "Change %"))}
+DISMISSED_KEY = "products_dismissed"
+STEPS = ("impressions", "clicks", "views", "viewers", "buyers")
 
 settings, shop, chosen = open_page("products", needs=("events", "orders", "order_items", "products"))
+lang = language()
 if "product_id" not in shop.events.columns:
-    st.warning("Products need events.product_id; map it on the Data source page.")
+    st.warning(t("products.needs_product_id"))
+    st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
 views = data.product_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
-columns = kpi_column_config(views["products"], settings.currency) | RATES
-
-
-def _money(frame: pl.DataFrame) -> dict:
-    labels = {"gmv": "GMV", "previous_gmv": "Previous GMV", "change": "Change"}
-    return {name: st.column_config.NumberColumn(label, format=f"{settings.currency}%.2f") for name, label in labels.items() if name in frame.columns}
-
+period = f"{chosen.start}_{chosen.end}"
 
 event = st.plotly_chart(category_treemap(views["products"], settings.currency), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
-st.caption("Area is GMV (quantity x unit price of valid orders). Click a product to see it below.")
-
-st.subheader("Top movers against the previous period")
-st.dataframe(views["movers"], hide_index=True, width="stretch", column_config=_money(views["movers"]) | RATES)
-
-st.subheader("Categories")
-st.dataframe(views["categories"], hide_index=True, width="stretch", column_config=columns | _money(views["categories"]))
-
-st.subheader("Products")
-st.dataframe(views["products"], hide_index=True, width="stretch", column_config=columns | _money(views["products"]))
-st.download_button("Download CSV", views["products"].write_csv(), f"products_{chosen.start}_{chosen.end}.csv", "text/csv")
-
 points = (event or {}).get("selection", {}).get("points", [])
 clicked = points[0].get("customdata") if points else None
-if clicked is not None:
-    product = views["products"].filter(pl.col("product_id") == clicked)
-    if product.height:
-        row = product.row(0, named=True)
+if clicked != st.session_state.get(DISMISSED_KEY):
+    st.session_state.pop(DISMISSED_KEY, None)
+else:
+    clicked = None
+product = views["products"].filter(pl.col("product_id") == clicked) if clicked is not None else None
+
+if product is None or product.height == 0:
+    st.caption(t("products.click_a_product"))
+else:
+    row = product.row(0, named=True)
+    with st.container(border=True):
         st.subheader(f"{row['name']} ({row['category']})")
         cells = st.columns(4)
-        cells[0].metric("GMV", f"{settings.currency}{row['gmv']:,.2f}")
-        cells[1].metric("CTR", "–" if row["ctr"] is None else f"{row['ctr']:.2%}")
-        cells[2].metric("Conversion", "–" if row["conversion"] is None else f"{row['conversion']:.2%}")
-        cells[3].metric("Refund rate", "–" if row["refund_rate"] is None else f"{row['refund_rate']:.2%}")
+        cells[0].metric(KPIS["gmv"].label_in(lang), format_value(KPIS["gmv"], row["gmv"], settings.currency, lang=lang))
+        for cell, name in zip(cells[1:], ("ctr", "conversion", "refund_rate")):
+            cell.metric(column_label(name), "–" if row[name] is None else f"{row[name]:.2%}")
+        detail = data.product_detail(data.source_key(), clicked, chosen.start, chosen.end, chosen.tz, chosen.segment)
+        labels = {name: column_label(name) for name in (*STEPS, "gmv")}
+        left, right = st.columns([3, 2])
+        left.plotly_chart(product_trend(detail["daily"], labels, settings.currency), width="stretch")
+        right.plotly_chart(product_steps(row, labels), width="stretch")
+        if "ratings" in detail:
+            left, right = st.columns(2)
+            with left:
+                st.markdown(f"**{t('products.ratings')}**")
+                kpi_table(detail["ratings"], settings.currency)
+            with right:
+                st.markdown(f"**{t('products.review_words')}**")
+                if "words" in detail:
+                    kpi_table(detail["words"].drop("group"), settings.currency)
+        st.button(t("products.back"), icon=":material/arrow_back:", on_click=st.session_state.__setitem__, args=(DISMISSED_KEY, clicked))
+
+st.subheader(t("products.movers"))
+kpi_table(views["movers"], settings.currency, name=f"product_movers_{period}")
+
+st.subheader(t("products.categories"))
+kpi_table(views["categories"], settings.currency, name=f"categories_{period}")
+
+st.subheader(t("products.products"))
+kpi_table(views["products"], settings.currency, name=f"products_{period}")

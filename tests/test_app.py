@@ -351,3 +351,48 @@ def test_filters_come_from_the_link_and_are_kept_in_it(small_shop_db, small_shop
     at.multiselect(key=CHANNELS_KEY).set_value(["social"]).run()
     link = {name: value if isinstance(value, list) else [value] for name, value in at.query_params.items()}
     assert link == {"from": [str(start)], "to": [str(end)], "channel": ["social"]}
+
+
+def test_switching_to_chinese_translates_the_page_and_keeps_the_choice_in_the_link(app, small_shop):
+    start, end = app.session_state[DATES_KEY]
+    app.radio(key="language_switch").set_value("zh").run()
+    assert not app.exception
+    assert app.title[0].value == "概览"
+    gmv = expected(small_shop, "gmv", start, end)
+    assert card(app, "GMV").value == format_value(KPIS["gmv"], gmv, compact=True, lang="zh")
+    assert card(app, "客单价").value == format_value(KPIS["aov"], expected(small_shop, "aov", start, end), lang="zh")
+    assert app.query_params["lang"] == ["zh"] or app.query_params["lang"] == "zh"
+    app.switch_page("pages/channels.py").run()
+    assert app.title[0].value == "流量与渠道"
+    assert app.sidebar.multiselect(key=CHANNELS_KEY).label == "渠道"
+
+
+def test_the_language_comes_from_the_link(small_shop_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert at.title[0].value == "概览"
+    assert at.radio(key="language_switch").value == "zh"
+
+
+def test_a_clicked_product_shows_its_days_and_its_ratings(app, small_shop):
+    from metrics.products import product_daily, product_table
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/products.py").run()
+    frames = (small_shop.events, small_shop.orders, small_shop.order_items, small_shop.products)
+    best = product_table(*frames, start=start, end=end, tz=TZ).row(0, named=True)
+    app.session_state["products_treemap"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
+    app.run()
+    assert not app.exception
+    daily = product_daily(small_shop.events, small_shop.orders, small_shop.order_items, product_id=best["product_id"], start=start, end=end, tz=TZ)
+    trend = next(chart for chart in app.get("plotly_chart") if '"yaxis2"' in chart.proto.spec)
+    assert f'"y":{daily["gmv"].to_list()}'.replace(" ", "") in trend.proto.spec.replace(" ", "")
+    reviews = small_shop.reviews.filter(pl.col("product_id") == best["product_id"])
+    local_day = reviews["created_at"].dt.convert_time_zone(TZ).dt.date()
+    in_period = reviews.filter(local_day.is_between(start, end))
+    ratings = next(frame.value for frame in app.dataframe if list(frame.value.columns) == ["rating", "reviews"])
+    assert dict(zip(ratings["rating"], ratings["reviews"])) == dict(in_period.group_by("rating").len().iter_rows())
+    app.button[0].click().run()
+    assert not any(header.value == f"{best['name']} ({best['category']})" for header in app.subheader)

@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from conftest import utc
 from metrics.products import (
-    CATEGORY_COLUMNS, PRODUCT_COLUMNS, category_table, product_movers, product_table, top_movers,
+    CATEGORY_COLUMNS, PRODUCT_COLUMNS, category_table, product_daily, product_movers, product_table, top_movers,
 )
 
 TZ = "Asia/Shanghai"
@@ -113,6 +113,33 @@ def test_product_table_matches_hand_computed_table(shop):
         schema_overrides={name: pl.Int64 for name in COUNTS},
     )
     assert_frame_equal(table, expected)
+
+
+def test_product_daily_splits_the_period_by_business_day(shop):
+    events, orders, order_items, _ = shop
+    daily = product_daily(events, orders, order_items, product_id=1, start=START, end=END + timedelta(days=1), tz=TZ)
+    expected = pl.DataFrame(
+        {
+            "date": [START, END, END + timedelta(days=1)],
+            "impressions": [4, 0, 0],  # user 2's impression at 00:00 local counts on 03-01
+            "clicks": [1, 0, 0],
+            "ctr": [0.25, None, None],
+            "views": [3, 0, 1],  # user 3's view at 00:00 local 03-03
+            "viewers": [2, 0, 1],
+            "buyers": [1, 1, 1],
+            "conversion": [0.5, None, 1.0],
+            "orders": [2, 1, 1],  # orders 1 and 8 (00:00 local), the refunded order 3, order 5 on 03-03
+            "units": [3, 1, 1],
+            "gmv": [150.0, 45.0, 50.0],
+            "refunded_orders": [0, 1, 0],
+            "refund_rate": [0.0, 1.0, 0.0],
+        },
+        schema_overrides={name: pl.Int64 for name in COUNTS},
+    )
+    assert_frame_equal(daily, expected)
+    summed = daily.head(2).select(COUNTS[:3] + ("orders", "units", "gmv", "refunded_orders")).sum()
+    whole = product_table(*shop, start=START, end=END, tz=TZ).filter(pl.col("product_id") == 1)
+    assert summed.row(0) == whole.select(summed.columns).row(0)
 
 
 def test_category_table_counts_distinct_users_and_orders_per_category(shop):

@@ -186,6 +186,20 @@ def product_views(key: str, start: date, end: date, tz: str, segment: Segment) -
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def product_detail(key: str, product_id, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """One product's days and, where the source has reviews, its ratings and review words."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, segment)
+    detail = {"daily": products.product_daily(events, orders, shop.order_items, product_id=product_id, start=start, end=end, tz=tz)}
+    if shop.has("reviews"):
+        reviews = in_days(shop.reviews.filter(pl.col("product_id") == product_id), "created_at", start, end, tz)
+        detail["ratings"] = reviews.group_by("rating").len("reviews").sort("rating")
+        if "text" in reviews.columns:
+            detail["words"] = review_words.review_words(reviews, tz=tz, by="product", top=15)
+    return detail
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
     shop = _load(key, settings().session_gap_minutes)
@@ -222,4 +236,4 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "service_views", "checkout_views"]
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views"]

@@ -8,6 +8,7 @@ import streamlit as st
 
 from loading import Shop
 from metrics.segments import Segment
+from ui.data import settings
 from ui.lang import LANGUAGE_KEY, t
 
 DATES_KEY = "filter_dates"
@@ -72,7 +73,8 @@ def _keep_in_link() -> None:
     values = {name: st.session_state.get(key, []) for name, key in _LISTS.items()}
     if len(period) == 2:
         values |= {"from": str(period[0]), "to": str(period[1])}
-    values["lang"] = st.session_state.get(LANGUAGE_KEY)
+    if st.session_state.get(LANGUAGE_KEY) != settings().language:
+        values["lang"] = st.session_state.get(LANGUAGE_KEY)
     st.query_params.from_dict({name: value for name, value in values.items() if value})
 
 

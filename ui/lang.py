@@ -6,6 +6,7 @@ import streamlit as st
 from i18n import LANGUAGES, text
 
 LANGUAGE_KEY = "language"
+_SWITCH_KEY = "language_switch"
 
 
 def language() -> str:
@@ -24,15 +25,21 @@ def t(key: str, **values) -> str:
     return text(key, language(), **values)
 
 
+def _switched() -> None:
+    st.session_state[LANGUAGE_KEY] = st.session_state[_SWITCH_KEY]
+
+
 def draw_switch() -> None:
-    """The language switch at the top of the sidebar; the choice is kept in the URL."""
-    if LANGUAGE_KEY not in st.session_state:
-        st.session_state[LANGUAGE_KEY] = language()
-    st.sidebar.segmented_control(
+    """The language switch at the top of the sidebar; the choice is kept in the session (and,
+    by ui.filters, in the URL) apart from the widget, which Streamlit forgets on page changes."""
+    st.session_state[LANGUAGE_KEY] = language()
+    st.session_state[_SWITCH_KEY] = st.session_state[LANGUAGE_KEY]
+    st.sidebar.radio(
         "Language / 语言",
         list(LANGUAGES),
         format_func=LANGUAGES.get,
-        required=True,
-        key=LANGUAGE_KEY,
+        horizontal=True,
+        key=_SWITCH_KEY,
+        on_change=_switched,
         label_visibility="collapsed",
     )

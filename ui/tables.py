@@ -19,12 +19,19 @@ COLUMN_UNITS = {
     "share": "ratio", "failure_rate": "ratio", "redemption": "ratio", "conversion": "ratio",
     "conversion_from_previous": "ratio", "conversion_from_first": "ratio", "share_within_24h": "ratio",
     "return_rate": "ratio", "late_share": "ratio", "search_conversion": "ratio",
-    "roas": "number", "mean_satisfaction": "number",
+    "previous_gmv": "money", "change": "money", "relative_change": "ratio", "order_share": "ratio",
+    "gmv_share": "ratio", "answered_within_promise_share": "ratio", "retention": "ratio",
+    "roas": "number", "mean_satisfaction": "number", "first_response_hours_median": "number",
+    "first_response_hours_p90": "number", "resolution_hours_median": "number",
 }
 _FORMATS = {"ratio": "percent", "count": "localized", "number": "%.2f"}
 
 
-def _label(name: str) -> str:
+def column_label(name: str) -> str:
+    """The header of column `name` in the page's language: a KPI's label, else its entry in
+    locales/columns.toml, else the name itself."""
+    if name in KPIS:
+        return KPIS[name].label_in(language())
     key = f"columns.{name}"
     return t(key) if key in translations() else name.replace("_", " ")
 
@@ -41,9 +48,9 @@ def kpi_column_config(frame: pl.DataFrame, currency: str) -> dict:
             kpi = KPIS[name]
             config[name] = st.column_config.NumberColumn(kpi.label_in(lang), help=kpi.description_in(lang), format=formats[kpi.unit])
         elif name in COLUMN_UNITS:
-            config[name] = st.column_config.NumberColumn(_label(name), format=formats[COLUMN_UNITS[name]])
+            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[COLUMN_UNITS[name]])
         else:
-            config[name] = st.column_config.Column(_label(name))
+            config[name] = st.column_config.Column(column_label(name))
     return config
 
 
