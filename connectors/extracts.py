@@ -56,6 +56,10 @@ stamped at the newest instant but written after the last refresh, and events a t
 uploads late but stamped less than an hour before the newest, are neither missed nor
 doubled. Older late arrivals, edited and deleted events need a full refresh."""
 
+FULL_REFRESH_EVERY = timedelta(days=1)
+"""An append-only table is read whole again once its last full read is this old, so edited,
+deleted and very late events reach the extract within a day."""
+
 RETRY_AFTER_FAILURE = timedelta(minutes=1)
 """After a refresh fails, reads keep serving the extract without asking the database again
 for this long, so a page does not wait on an unreachable server at every rerun."""
@@ -68,10 +72,12 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 
 @dataclass(frozen=True)
 class TableExtract:
-    """One table of an extract: its file, when it was refreshed, its rows and newest time."""
+    """One table of an extract: its file, when it was refreshed (and last read whole), its
+    rows, its newest time, and whether the last refresh was incremental."""
 
     file: str
     refreshed_at: datetime
+    full_refreshed_at: datetime
     rows: int
     newest: datetime | None
     incremental: bool
@@ -80,6 +86,7 @@ class TableExtract:
         return {
             "file": self.file,
             "refreshed_at": self.refreshed_at.isoformat(),
+            "full_refreshed_at": self.full_refreshed_at.isoformat(),
             "rows": self.rows,
             "newest": None if self.newest is None else self.newest.isoformat(),
             "incremental": self.incremental,
@@ -91,6 +98,7 @@ class TableExtract:
         return cls(
             file=values["file"],
             refreshed_at=datetime.fromisoformat(values["refreshed_at"]),
+            full_refreshed_at=datetime.fromisoformat(values["full_refreshed_at"]),
             rows=values["rows"],
             newest=None if newest is None else datetime.fromisoformat(newest),
             incremental=values["incremental"],
@@ -217,6 +225,11 @@ class ExtractSource:
         manifest = Manifest.from_json(values)
         return manifest if manifest.source == self.description else None
 
+    def refresh_due(self) -> bool:
+        """Whether reading now refreshes first: no extract yet, or its time-to-live has passed
+        (and no refresh failed in the last RETRY_AFTER_FAILURE)."""
+        return self._due(self.manifest(), self._clock())
+
     def _due(self, manifest: Manifest | None, now: datetime) -> bool:
         if manifest is None:
             return True
@@ -260,7 +273,8 @@ class ExtractSource:
         """Read the source into a new generation of the extract and commit it.
 
         Append-only tables (APPEND_ONLY) are read from INCREMENTAL_OVERLAP before their newest
-        timestamp unless `full`; every other table is read whole. `progress(name)` after each
+        timestamp, unless `full` or their last full read is FULL_REFRESH_EVERY old; every other
+        table is read whole. `progress(name)` after each
         table. On failure nothing is committed, `stale` records why, and SourceError says it.
         """
         with self._locked():
@@ -295,7 +309,13 @@ class ExtractSource:
         self, source: Source, name: str, previous: Manifest | None, generation: int, now: datetime, full: bool
     ) -> TableExtract:
         before = previous.tables.get(name) if previous else None
-        incremental = not full and name in APPEND_ONLY and before is not None and before.newest is not None
+        incremental = (
+            not full
+            and name in APPEND_ONLY
+            and before is not None
+            and before.newest is not None
+            and now - before.full_refreshed_at < FULL_REFRESH_EVERY
+        )
         if incremental:
             cut = before.newest - INCREMENTAL_OVERLAP
             column = TIME_COLUMN[name]
@@ -312,7 +332,8 @@ class ExtractSource:
         newest = frame[TIME_COLUMN[name]].max() if name in TIME_COLUMN and frame.height else None
         if newest is not None and not isinstance(newest, datetime):  # a date column (ad_spend)
             newest = datetime(newest.year, newest.month, newest.day, tzinfo=UTC)
-        return TableExtract(file, now, frame.height, newest, incremental)
+        full_refreshed_at = before.full_refreshed_at if incremental else now
+        return TableExtract(file, now, full_refreshed_at, frame.height, newest, incremental)
 
     def _discard(self, unwanted: Callable[[Path], bool]) -> None:
         """Remove the extract's files for which `unwanted(path)` holds (under the lock)."""

@@ -95,8 +95,8 @@ def test_the_first_read_extracts_every_table_with_its_manifest(shop_folder, tmp_
         "source": str(shop_folder),
         "refreshed_at": "2026-11-11T12:00:00+00:00",
         "tables": {
-            "events": {"file": "events.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "incremental": False},
-            "orders": {"file": "orders.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 2, "newest": "2026-11-11T09:00:00+00:00", "incremental": False},
+            "events": {"file": "events.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "incremental": False},
+            "orders": {"file": "orders.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 2, "newest": "2026-11-11T09:00:00+00:00", "incremental": False},
         },
     }
     assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.1.parquet", MANIFEST, "orders.1.parquet"]
@@ -152,6 +152,23 @@ def test_events_refresh_from_an_hour_before_their_newest_and_orders_in_full(shop
     assert manifest.tables["orders"].incremental is False
     extract.refresh(full=True)
     assert_frame_equal(in_order(extract.read_table("events")), in_order(canonical("events", source_events)))
+
+
+def test_events_are_read_whole_again_a_day_after_their_last_full_read(shop_folder, tmp_path):
+    clock = Clock(T0)
+    extract = extract_of(shop_folder, tmp_path / "extract", clock)
+    extract.current()
+    edited = events([(1, "2026-11-11 08:00", "search"), (2, "2026-11-11 11:00", "page_view")])
+    edited.write_parquet(shop_folder / "events.parquet")
+    clock.now = T0 + timedelta(hours=23)
+    assert extract.refresh().tables["events"].incremental
+    # kept up to the cut (10:00), read again after it: the 08:00 event (edited in place) is not seen
+    incremental = events([(1, "2026-11-11 10:00", "page_view"), (2, "2026-11-11 11:00", "page_view")])
+    assert_frame_equal(in_order(extract.read_table("events")), in_order(canonical("events", incremental)))
+    clock.now = T0 + timedelta(hours=24)
+    manifest = extract.refresh()
+    assert (manifest.tables["events"].incremental, manifest.tables["events"].full_refreshed_at) == (False, clock.now)
+    assert_frame_equal(in_order(extract.read_table("events")), in_order(canonical("events", edited)))
 
 
 minutes = st.integers(min_value=0, max_value=600)
