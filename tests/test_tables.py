@@ -1,0 +1,33 @@
+"""Table downloads: the Excel file holds the same table the page shows."""
+
+import io
+from datetime import date, datetime, timezone
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from ui.tables import excel_bytes
+
+
+def test_excel_bytes_read_back_to_the_same_frame():
+    frame = pl.DataFrame(
+        {
+            "channel": ["email", "social", "直播"],
+            "orders": [3, 0, 12],
+            "gmv": [129.5, 0.0, 2048.25],
+            "roi": [0.125, None, -0.5],
+            "date": [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 11)],
+        }
+    )
+    workbook = excel_bytes(frame)
+    assert workbook[:2] == b"PK"  # an .xlsx is a zip archive
+    read = pl.read_excel(io.BytesIO(workbook), engine="openpyxl")
+    assert_frame_equal(read, frame, check_dtypes=False)
+
+
+def test_times_with_a_zone_are_written_as_their_utc_wall_time():
+    moments = [datetime(2026, 11, 11, 0, 30, tzinfo=timezone.utc), datetime(2026, 11, 11, 23, 59, 59, tzinfo=timezone.utc)]
+    frame = pl.DataFrame({"order_id": [1, 2], "created_at": moments})
+    read = pl.read_excel(io.BytesIO(excel_bytes(frame)), engine="openpyxl")
+    assert read["order_id"].to_list() == [1, 2]
+    assert read["created_at"].to_list() == [moment.replace(tzinfo=None) for moment in moments]
