@@ -3,10 +3,12 @@
 import plotly.graph_objects as go
 import polars as pl
 
+from i18n import DEFAULT_LANGUAGE, text
+
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 30, "b": 10}}
 
 
-def retention_heatmap(retention: pl.DataFrame) -> go.Figure:
+def retention_heatmap(retention: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Cohorts down, offsets across, colour = retention rate; incomplete cells carry a `*`."""
     cohorts = retention["cohort"].unique().sort().to_list()
     offsets = list(range(int(retention["offset"].max() or 0) + 1)) if retention.height else []
@@ -30,29 +32,29 @@ def retention_heatmap(retention: pl.DataFrame) -> go.Figure:
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            hovertemplate="cohort %{y}<br>offset %{x}<br>retention %{z:.1%}<extra></extra>",
+            hovertemplate=text("charts.retention_hover", lang) + "<extra></extra>",
             colorbar={"tickformat": ".0%"},
         )
     )
-    figure.update_layout(**_LAYOUT, height=max(260, 28 * len(cohorts) + 80), xaxis={"title": "Offset", "dtick": 1}, yaxis={"autorange": "reversed", "title": None})
+    figure.update_layout(**_LAYOUT, height=max(260, 28 * len(cohorts) + 80), xaxis={"title": text("charts.offset", lang), "dtick": 1}, yaxis={"autorange": "reversed", "title": None})
     return figure
 
 
-def lifecycle_bars(lifecycle: pl.DataFrame) -> go.Figure:
+def lifecycle_bars(lifecycle: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """New, returning and resurrecting users stacked up, dormant users below zero."""
     periods = lifecycle["period"].to_list()
     figure = go.Figure()
     for column, colour in (("new", "#2e7d32"), ("returning", "#1565c0"), ("resurrecting", "#f9a825")):
-        figure.add_bar(x=periods, y=lifecycle[column].to_list(), name=column.capitalize(), marker_color=colour)
-    figure.add_bar(x=periods, y=(-lifecycle["dormant"]).to_list(), name="Dormant", marker_color="#c62828")
-    figure.update_layout(**_LAYOUT, barmode="relative", height=340, yaxis={"title": "Users"}, legend={"orientation": "h"})
+        figure.add_bar(x=periods, y=lifecycle[column].to_list(), name=text(f"charts.{column}", lang), marker_color=colour)
+    figure.add_bar(x=periods, y=(-lifecycle["dormant"]).to_list(), name=text("charts.dormant", lang), marker_color="#c62828")
+    figure.update_layout(**_LAYOUT, barmode="relative", height=340, yaxis={"title": text("charts.users", lang)}, legend={"orientation": "h"})
     return figure
 
 
-def ltv_lines(curves: pl.DataFrame, currency: str = "¥") -> go.Figure:
+def ltv_lines(curves: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Cumulative revenue per cohort user by offset, one line per cohort."""
     figure = go.Figure()
     for (cohort,), curve in curves.sort("offset").group_by("cohort", maintain_order=True):
         figure.add_scatter(x=curve["offset"].to_list(), y=curve["ltv"].to_list(), mode="lines+markers", name=str(cohort))
-    figure.update_layout(**_LAYOUT, height=340, xaxis={"title": "Offset", "dtick": 1}, yaxis={"title": "Revenue per user", "tickprefix": currency})
+    figure.update_layout(**_LAYOUT, height=340, xaxis={"title": text("charts.offset", lang), "dtick": 1}, yaxis={"title": text("charts.revenue_per_user", lang), "tickprefix": currency})
     return figure

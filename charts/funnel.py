@@ -3,8 +3,10 @@
 import plotly.graph_objects as go
 import polars as pl
 
+from i18n import DEFAULT_LANGUAGE, text
 
-def funnel_bars(table: pl.DataFrame, breakdown: str | None = None) -> go.Figure:
+
+def funnel_bars(table: pl.DataFrame, breakdown: str | None = None, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Users per step as bars, labelled with the conversion from the first step; one bar
     group per breakdown value when there is one. `customdata` holds the step number."""
     figure = go.Figure()
@@ -14,20 +16,20 @@ def funnel_bars(table: pl.DataFrame, breakdown: str | None = None) -> go.Figure:
         figure.add_bar(
             x=labels,
             y=rows["users"].to_list(),
-            name="users" if value is None else str(value),
+            name=text("charts.users", lang) if value is None else str(value),
             customdata=rows["step"].to_list(),
             text=[
                 f"{users:,}<br>{'' if share is None else f'{share:.1%}'}"
                 for users, share in zip(rows["users"], rows["conversion_from_first"])
             ],
             textposition="outside",
-            hovertemplate="%{x}<br>%{y:,} users<extra></extra>",
+            hovertemplate=text("charts.users_hover", lang) + "<extra></extra>",
         )
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         height=380,
         barmode="group",
-        yaxis={"title": "Users"},
+        yaxis={"title": text("charts.users", lang)},
         clickmode="event+select",
         showlegend=breakdown is not None,
     )

@@ -7,7 +7,7 @@ import polars as pl
 from metrics.orders import attribute_orders, is_valid_order
 from metrics.registry import ratio
 from metrics.sessions import derive_sessions
-from metrics.time import as_utc, between, utc_bounds
+from metrics.time import as_utc, between, business_day, calendar, utc_bounds
 
 DEFAULT_MARGIN = 0.30
 CPC_TARGET = 1.0  # SPEC section 1: "paid-ad cost per click (target: at most 1 yuan)"
@@ -207,3 +207,55 @@ def channel_table(
         roi_below_target=pl.col("roi") < roi_target,
     )
     return table.select(CHANNEL_COLUMNS).sort(["gmv", "sessions", "channel"], descending=[True, True, False])
+
+
+def channel_spend_trend(
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    ad_spend: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+) -> pl.DataFrame:
+    """Spend and return per business day for each paid channel: a channel with `ad_spend`
+    rows in the period.
+
+    As in `channel_table` (SPEC section 3): spend and clicks are the `ad_spend` rows of the
+    day; GMV is the amount of the valid orders created that day whose channel (its own, else
+    its user's acquisition channel) is the channel; ROAS = GMV / spend, CPC = spend / clicks,
+    null where the denominator is zero (and CPC null without a clicks column). Every day of
+    the period is present for every paid channel, 0 where it has no data.
+    Columns: date, channel, spend, clicks, gmv, roas, cpc.
+    """
+    spend = ad_spend.filter(pl.col("date").is_between(start, end))
+    if "clicks" not in spend.columns:
+        spend = spend.with_columns(clicks=pl.lit(None, pl.Int64))
+    daily_spend = spend.group_by("date", _KNOWN_CHANNEL).agg(
+        pl.col("spend").sum().cast(pl.Float64), pl.col("clicks").sum().cast(pl.Int64)
+    )
+    if "clicks" not in ad_spend.columns:
+        daily_spend = daily_spend.with_columns(clicks=pl.lit(None, pl.Int64))
+    valid_orders = as_utc(orders, "created_at").filter(is_valid_order())
+    if "channel" not in valid_orders.columns or valid_orders["channel"].null_count():
+        valid_orders = attribute_orders(valid_orders, as_utc(users, "signup_at"))
+    lower, upper = utc_bounds(start, end, tz)
+    daily_gmv = (
+        between(valid_orders, "created_at", lower, upper)
+        .with_columns(date=business_day("created_at", tz))
+        .group_by("date", _KNOWN_CHANNEL)
+        .agg(gmv=pl.col("amount").sum().cast(pl.Float64))
+    )
+    grid = calendar(start, end).join(daily_spend.select("channel").unique(), how="cross")
+    return (
+        grid.join(daily_spend, on=["date", "channel"], how="left")
+        .join(daily_gmv, on=["date", "channel"], how="left")
+        .with_columns(
+            pl.col("spend").fill_null(0.0),
+            pl.col("gmv").fill_null(0.0),
+            pl.col("clicks").fill_null(0) if "clicks" in ad_spend.columns else pl.col("clicks"),
+        )
+        .with_columns(roas=ratio("gmv", "spend"), cpc=ratio("spend", "clicks"))
+        .select("date", "channel", "spend", "clicks", "gmv", "roas", "cpc")
+        .sort("channel", "date")
+    )

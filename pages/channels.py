@@ -1,30 +1,34 @@
-"""Traffic & channels: per channel traffic, sales and spend against the CPC and ROI targets;
-click a channel to filter every page to it."""
+"""Traffic & channels: per channel traffic, sales and spend against the CPC and ROI targets,
+spend and ROAS per day; click a channel to filter every page to it."""
 
 import streamlit as st
 
-from charts.channels import channel_quality
+from charts.channels import channel_quality, spend_and_roas
 from ui import data, filters
 from ui.frame import open_page
-from ui.tables import kpi_column_config
+from ui.lang import language, t
+from ui.tables import kpi_table
 
 CHART_KEY = "channels_quality"
 
 settings, shop, chosen = open_page("channels", needs=("events", "orders", "users"))
+lang = language()
 
 table = data.channel_table(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 st.caption(
-    f"{chosen.start} to {chosen.end} ({chosen.tz}). Targets: CPC at most {settings.currency}{settings.cpc_target:g}, "
-    f"ROI above {settings.roi_target:.0%}; margin from product cost, else {settings.default_margin:.0%}."
+    t(
+        "channels.targets",
+        start=chosen.start, end=chosen.end, tz=chosen.tz, cpc=f"{settings.currency}{settings.cpc_target:g}",
+        roi=f"{settings.roi_target:.0%}", margin=f"{settings.default_margin:.0%}",
+    )
 )
 if not shop.has("ad_spend"):
-    st.info("This source has no ad_spend table, so spend, CPC, CAC, ROAS and ROI stay empty.")
+    st.info(t("channels.no_spend"))
 
-over_cpc = table.filter(table["cpc_above_target"].fill_null(False))["channel"].to_list()
-under_roi = table.filter(table["roi_below_target"].fill_null(False))["channel"].to_list()
-for channels, message in ((over_cpc, "CPC above target"), (under_roi, "ROI below target")):
-    if channels:
-        st.warning(f"{message}: {', '.join(channels)}")
+for flag, message in (("cpc_above_target", "channels.cpc_above"), ("roi_below_target", "channels.roi_below")):
+    flagged = table.filter(table[flag].fill_null(False))["channel"].to_list()
+    if flagged:
+        st.warning(t(message, channels=", ".join(flagged)))
 
 
 def _filter_to_clicked_channel() -> None:
@@ -34,29 +38,19 @@ def _filter_to_clicked_channel() -> None:
 
 
 st.plotly_chart(
-    channel_quality(table, settings.currency),
+    channel_quality(table, settings.currency, lang),
     on_select=_filter_to_clicked_channel,
     selection_mode=("points",),
     key=CHART_KEY,
     width="stretch",
 )
-st.caption("Bubble area is GMV; click a channel to filter every page to it (clear it in the sidebar).")
+st.caption(t("channels.click_a_channel"))
 
-money = {name: st.column_config.NumberColumn(name.replace("_", " ").capitalize(), format=f"{settings.currency}%.2f") for name in ("spend", "cpc", "cac", "gross_profit")}
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config=kpi_column_config(table, settings.currency)
-    | money
-    | {
-        "roas": st.column_config.NumberColumn("ROAS", format="%.2f", help="GMV / spend"),
-        "roi": st.column_config.NumberColumn("ROI", format="percent", help="(gross profit - spend) / spend"),
-        "margin": st.column_config.NumberColumn("Margin", format="percent"),
-        "visitors": st.column_config.NumberColumn("Visitors", format="localized"),
-        "first_time_buyers": st.column_config.NumberColumn("First-time buyers", format="localized"),
-        "impressions": st.column_config.NumberColumn("Ad impressions", format="localized"),
-        "clicks": st.column_config.NumberColumn("Ad clicks", format="localized"),
-    },
-)
-st.download_button("Download CSV", table.write_csv(), f"channels_{chosen.start}_{chosen.end}.csv", "text/csv")
+kpi_table(table, settings.currency, name=f"channels_{chosen.start}_{chosen.end}")
+
+trend = data.channel_trend(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
+if trend is not None and trend.height:
+    st.subheader(t("channels.spend_trend"))
+    st.plotly_chart(spend_and_roas(trend, settings.currency, lang), width="stretch")
+    with st.expander(t("channels.spend_table")):
+        kpi_table(trend, settings.currency, name=f"channel_spend_{chosen.start}_{chosen.end}")

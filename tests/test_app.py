@@ -396,3 +396,16 @@ def test_a_clicked_product_shows_its_days_and_its_ratings(app, small_shop):
     assert dict(zip(ratings["rating"], ratings["reviews"])) == dict(in_period.group_by("rating").len().iter_rows())
     app.button[0].click().run()
     assert not any(header.value == f"{best['name']} ({best['category']})" for header in app.subheader)
+
+
+def test_channels_page_shows_spend_and_roas_per_day(app, small_shop):
+    from metrics.channels import channel_spend_trend
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/channels.py").run()
+    assert not app.exception
+    trend = channel_spend_trend(small_shop.orders, small_shop.users, small_shop.ad_spend, start=start, end=end, tz=TZ)
+    shown = next(frame.value for frame in app.dataframe if "roas" in frame.value.columns and "date" in frame.value.columns)
+    assert list(shown["channel"]) == trend["channel"].to_list()
+    assert list(shown["spend"]) == pytest.approx(trend["spend"].to_list())
+    assert list(shown["gmv"]) == pytest.approx(trend["gmv"].to_list())

@@ -6,6 +6,7 @@ memory and never reloads the database.
 """
 
 import json
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ import polars as pl
 import streamlit as st
 
 from connectors import SourceError, source_from_settings
+from connectors.extracts import DEFAULT_TTL, ExtractSource, worth_extracting
 from loading import Shop, load_shop
 from metrics import (
     anomalies,
@@ -34,6 +36,7 @@ from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
 from settings import Settings
+from ui.lang import t
 
 
 def _secrets_section(name: str) -> dict:
@@ -47,15 +50,54 @@ def settings() -> Settings:
     return Settings.from_mapping(_secrets_section("settings"))
 
 
-def source_key() -> str:
-    """The configured `[connections.shop]` as a cache key (it never reaches the page)."""
+# Keys of [connections.shop] that set up the extract rather than the connection.
+EXTRACT_KEYS = ("extract_ttl_minutes", "extract_folder")
+
+
+def _connection_key() -> str:
     connections = _secrets_section("connections")
     return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
 
 
-@st.cache_resource(show_spinner="Loading the shop's tables…")
+@st.cache_resource(show_spinner=False)
+def _extract(connection_key: str) -> ExtractSource | None:
+    """The extract a server database is read through, shared by every session; None for a
+    SQLite file, a folder or the sample shop, which are read directly (worth_extracting)."""
+    connection = json.loads(connection_key)
+    options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
+    if not worth_extracting(source_from_settings(connection)):
+        return None
+    minutes = options.get("extract_ttl_minutes", DEFAULT_TTL / timedelta(minutes=1))
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
+        raise ValueError(f"extract_ttl_minutes in [connections.shop] must be a positive number of minutes, not {minutes!r}")
+    return ExtractSource(
+        lambda: source_from_settings(connection), folder=options.get("extract_folder"), ttl=timedelta(minutes=minutes)
+    )
+
+
+def shop_extract() -> ExtractSource | None:
+    """The extract of the configured source, None when it is read directly."""
+    return _extract(_connection_key())
+
+
+def source_key() -> str:
+    """The configured `[connections.shop]` as a cache key (it never reaches the page), with the
+    extract's generation when the source is read through one (refreshing it first when its
+    time-to-live has passed): a refresh gives a new key, so the shop and every result cached
+    under the old one are computed again."""
+    connection = _connection_key()
+    extract = _extract(connection)
+    generation = None
+    if extract is not None:
+        with st.spinner(t("extracts.refreshing")) if extract.refresh_due() else nullcontext():
+            generation = extract.current().generation
+    return json.dumps({"connection": connection, "extract": generation})
+
+
+@st.cache_resource(show_spinner="Loading the shop's tables…", max_entries=2)
 def _load(key: str, session_gap_minutes: int) -> Shop:
-    source = source_from_settings(json.loads(key))
+    connection = json.loads(key)["connection"]
+    source = _extract(connection) or source_from_settings(json.loads(connection))
     return load_shop(source, session_gap=Settings(session_gap_minutes=session_gap_minutes).session_gap)
 
 
@@ -120,6 +162,16 @@ def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -
         start=start, end=end, tz=tz, default_margin=current.default_margin,
         cpc_target=current.cpc_target, roi_target=current.roi_target,
     )
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame | None:
+    """Daily spend, GMV and ROAS per paid channel (None without an ad_spend table)."""
+    shop = _load(key, settings().session_gap_minutes)
+    if not shop.has("ad_spend"):
+        return None
+    _, _, orders, users = _segment_frames(shop, replace(segment, channels=()))
+    return channels.channel_spend_trend(orders, users, shop.ad_spend, start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
@@ -236,4 +288,4 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views"]
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract"]
