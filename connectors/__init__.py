@@ -1,31 +1,49 @@
 """Sources of a shop's data, handed out as canonical tables (SPEC section 2)."""
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from connectors.base import Source, SourceError
 from connectors.files import FolderSource
+from connectors.mapping import Mapping, load_mapping, load_preset
 from connectors.sql import SqlSource, sqlite_url
 
 SAMPLE_SHOP = Path(__file__).resolve().parents[1] / "sample_data" / "shop.db"
 
 
-def open_source(location: str | Path | None = None) -> Source:
-    """The source at `location`: a SQLAlchemy URL, a SQLite file, or a folder of tables.
+def mapping_of(mapping: str | Path | None = None, preset: str | None = None) -> Mapping | None:
+    """The mapping in the TOML file `mapping`, or the shipped preset `preset` (connectors/presets/);
+    None for neither (the canonical layout)."""
+    if mapping is not None and preset is not None:
+        raise SourceError("give a mapping file or a preset, not both.")
+    if mapping is not None:
+        return load_mapping(mapping)
+    if preset is not None:
+        return load_preset(preset)
+    return None
+
+
+def open_source(
+    location: str | Path | None = None, *, mapping: str | Path | None = None, preset: str | None = None
+) -> Source:
+    """The source at `location`: a SQLAlchemy URL, a SQLite file, or a folder of tables, read
+    through the mapping file `mapping` or the preset `preset` (else the canonical layout).
 
     No location means the embedded sample shop.
     """
     if location is None:
         location = SAMPLE_SHOP
+    chosen = mapping_of(mapping, preset)
     text = str(location)
     if "://" in text:
-        return SqlSource(text)
+        return SqlSource(text, mapping=chosen)
     path = Path(text)
     if path.is_dir():
-        return FolderSource(path)
+        return FolderSource(path, mapping=chosen)
     if path.is_file():
-        return SqlSource(sqlite_url(path))
+        return SqlSource(sqlite_url(path), mapping=chosen)
     if path == SAMPLE_SHOP:
         raise SourceError(
             f"the sample shop {path} has not been generated yet: run `python cli.py sample` "
@@ -41,26 +59,30 @@ def source_from_settings(settings: dict | None) -> Source:
     """The source configured in `[connections.shop]` of .streamlit/secrets.toml.
 
     Keys as Streamlit's SQL connection reads them: `url`, or `dialect`, `driver`, `host`,
-    `port`, `database`, `username`, `password`; or `folder` for a folder of tables.
+    `port`, `database`, `username`, `password` (or `password_env`, the name of the environment
+    variable holding it); or `folder` for a folder of tables. `mapping` (a TOML file) or
+    `preset` (a name in connectors/presets/) maps a platform's own tables.
     Nothing configured means the sample shop.
     """
     if not settings:
         return open_source()
+    chosen = mapping_of(settings.get("mapping"), settings.get("preset"))
     if "folder" in settings:
-        return FolderSource(settings["folder"])
+        return FolderSource(settings["folder"], mapping=chosen)
     if "url" in settings:
-        return SqlSource(settings["url"])
+        return SqlSource(settings["url"], mapping=chosen)
     if "dialect" in settings:
         drivername = settings["dialect"] + (f"+{settings['driver']}" if settings.get("driver") else "")
         return SqlSource(
             sa.URL.create(
                 drivername,
                 username=settings.get("username"),
-                password=settings.get("password"),
+                password=_password(settings),
                 host=settings.get("host"),
                 port=settings.get("port"),
                 database=settings.get("database"),
-            )
+            ),
+            mapping=chosen,
         )
     raise SourceError(
         "[connections.shop] in .streamlit/secrets.toml needs `url`, `dialect` and its parts, "
@@ -68,4 +90,16 @@ def source_from_settings(settings: dict | None) -> Source:
     )
 
 
-__all__ = ["Source", "SourceError", "FolderSource", "SqlSource", "open_source", "source_from_settings", "SAMPLE_SHOP"]
+def _password(settings: dict) -> str | None:
+    """The connection's password: `password`, or the environment variable named by `password_env`."""
+    if "password_env" not in settings:
+        return settings.get("password")
+    name = settings["password_env"]
+    if name not in os.environ:
+        raise SourceError(
+            f"[connections.shop] takes its password from the environment variable {name}, which is not set."
+        )
+    return os.environ[name]
+
+
+__all__ = ["Source", "SourceError", "FolderSource", "SqlSource", "open_source", "source_from_settings", "mapping_of", "SAMPLE_SHOP"]

@@ -122,12 +122,15 @@ def lacks_columns(name: str, missing: list[str], present: Iterable[str], origin:
     )
 
 
-def conform(name: str, frame: pl.DataFrame, origin: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
+def conform(
+    name: str, frame: pl.DataFrame, origin: str, columns: Iterable[str] | None = None, *, zone: str = "UTC"
+) -> pl.DataFrame:
     """Keep the canonical columns of table `name` and give them their canonical dtypes.
 
     `columns` limits the required columns checked to those asked for. Raises SourceError
     naming the missing required columns, or the column whose values cannot be read as its
-    canonical type. Text timestamps are parsed; zoneless ones are UTC.
+    canonical type. Text timestamps are parsed; those without a zone are in `zone` (UTC
+    unless the mapping says otherwise) and all become UTC.
     """
     table = TABLES[name]
     missing = missing_required(name, frame.columns, columns)
@@ -136,7 +139,7 @@ def conform(name: str, frame: pl.DataFrame, origin: str, columns: Iterable[str] 
     present = [column for column in table.columns if column in frame.columns]
     frame = frame.select(present)
     conversions = [
-        _cast(column, frame.schema[column], dtype)
+        _cast(column, frame.schema[column], dtype, zone)
         for column, dtype in table.columns.items()
         if column in frame.columns and dtype is not None and frame.schema[column] != dtype
     ]
@@ -149,24 +152,31 @@ def conform(name: str, frame: pl.DataFrame, origin: str, columns: Iterable[str] 
         ) from None
 
 
-def canonical_value(column: str, current: pl.DataType, target: pl.DataType) -> pl.Expr:
-    """`column` (now of dtype `current`) as its canonical dtype `target`."""
-    return _cast(column, current, target) if current != target else pl.col(column)
+def canonical_value(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC") -> pl.Expr:
+    """`column` (now of dtype `current`) as its canonical dtype `target`; zoneless times in `zone`."""
+    return _cast(column, current, target, zone) if current != target else pl.col(column)
 
 
-def _cast(column: str, current: pl.DataType, target: pl.DataType) -> pl.Expr:
+def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC") -> pl.Expr:
     expression = pl.col(column)
     if target == UTC_DATETIME:
         if current == pl.String:
-            expression = expression.str.to_datetime(time_unit="us", time_zone="UTC")
-        elif isinstance(current, pl.Datetime) and current.time_zone is not None:
+            return expression.str.to_datetime(time_unit="us", time_zone=zone).dt.convert_time_zone("UTC")
+        if isinstance(current, pl.Datetime) and current.time_zone is not None:
             return expression.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        if current == pl.Date:
+            expression = expression.cast(pl.Datetime("us"))
         elif isinstance(current, pl.Datetime):
-            return expression.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-        elif current == pl.Date:
-            return expression.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+            expression = expression.dt.cast_time_unit("us")
+        else:
+            return expression.cast(target, strict=True)
+        # a local time that a clock change repeats is read as the first of the two
+        return expression.dt.replace_time_zone(zone, ambiguous="earliest").dt.convert_time_zone("UTC")
     elif target == pl.Date and current == pl.String:
         return expression.str.to_date()
     elif target == pl.Date and isinstance(current, pl.Datetime):
         return expression.dt.date()
+    elif target == pl.Categorical and current != pl.String:
+        # a label stored as a code (a gender 1 or 2, a level id) is the code's text
+        return expression.cast(pl.String).cast(target)
     return expression.cast(target, strict=True)

@@ -1,12 +1,15 @@
 """SQL databases through SQLAlchemy (SQLite embedded by default), read Arrow-natively.
 
-Queries are SQLAlchemy Core SELECTs over reflected tables: table and column names are
-quoted by SQLAlchemy, never pasted into SQL text.
+A source's mapping (connectors/mapping.py; the canonical layout by default) says which
+platform table or SELECT each canonical table comes from. Queries are SQLAlchemy Core
+SELECTs over reflected tables: table and column names are quoted by SQLAlchemy, never
+pasted into SQL text; the columns and time window asked for are in the query.
 """
 
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import sqlalchemy as sa
@@ -20,13 +23,14 @@ from connectors.base import (
     time_window,
     wanted_columns,
 )
-from connectors.schema import TABLES
+from connectors.mapping import Mapping, MappedTable, canonical_select, identity_mapping, probe_query, text_subquery
 
-# Statements that make a session read-only at the database level, per backend. SQLite files
-# are opened with mode=ro instead (sqlite_url).
-_READ_ONLY_SESSION = {
-    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-    "mysql": "SET SESSION TRANSACTION READ ONLY",
+# Statements run on every new connection, per backend: the session is read-only at the
+# database level, and in UTC, so that zoned timestamps (PostgreSQL timestamptz, MySQL
+# TIMESTAMP) arrive and compare in UTC. SQLite files are opened with mode=ro instead.
+_SESSION_STATEMENTS = {
+    "postgresql": ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET TIME ZONE 'UTC'"],
+    "mysql": ["SET SESSION TRANSACTION READ ONLY", "SET SESSION time_zone = '+00:00'"],
 }
 
 SQLITE_CHUNK_ROWS = 1_000_000
@@ -42,53 +46,84 @@ def sqlite_url(path: Path) -> str:
 
 
 class SqlSource:
-    """Canonical tables from a database whose tables already use the canonical names."""
+    """Canonical tables from a database, through its mapping (the canonical layout by default)."""
 
-    def __init__(self, url: str | sa.URL, *, reader: str = "auto") -> None:
+    def __init__(self, url: str | sa.URL, *, reader: str = "auto", mapping: Mapping | None = None) -> None:
         self.url = sa.make_url(url)
         if reader not in ("auto", "connectorx", "sqlalchemy"):
             raise ValueError(f"unknown reader {reader!r}: use auto, connectorx or sqlalchemy")
         self.reader = reader
+        self.mapping = mapping or identity_mapping()
         self._engine: sa.Engine | None = None
-        self._tables: dict[str, sa.Table] | None = None
+        self._platform_tables: set[str] | None = None
+        self._bases: dict[str, sa.FromClause] = {}
+        self.problems: dict[str, str] = {}
 
     @property
     def description(self) -> str:
-        if self.url.get_backend_name() == "sqlite":
-            return f"SQLite file {self._sqlite_path()}"
-        return self.url.render_as_string(hide_password=True)
+        where = f"SQLite file {self._sqlite_path()}" if self.url.get_backend_name() == "sqlite" else (
+            self.url.render_as_string(hide_password=True)
+        )
+        return where if self.mapping.is_identity else f"{where} ({self.mapping.name})"
 
     @property
     def engine(self) -> sa.Engine:
-        """The SQLAlchemy engine; every connection it opens is read-only."""
+        """The SQLAlchemy engine; every connection it opens is read-only and in UTC."""
         if self._engine is None:
             self._engine = sa.create_engine(self.url)
-            statement = _READ_ONLY_SESSION.get(self.url.get_backend_name())
-            if statement:
+            statements = _SESSION_STATEMENTS.get(self.url.get_backend_name())
+            if statements:
 
                 @sa.event.listens_for(self._engine, "connect")
                 def _read_only(dbapi_connection, _record) -> None:
                     cursor = dbapi_connection.cursor()
-                    cursor.execute(statement)
+                    for statement in statements:
+                        cursor.execute(statement)
                     cursor.close()
                     dbapi_connection.commit()
 
         return self._engine
 
-    def _reflected(self) -> dict[str, sa.Table]:
-        if self._tables is None:
-            metadata = sa.MetaData()
+    def platform_tables(self) -> set[str]:
+        """The names of the database's own tables and views."""
+        if self._platform_tables is None:
             try:
-                metadata.reflect(self.engine, only=lambda name, _: name in TABLES)
+                inspector = sa.inspect(self.engine)
+                self._platform_tables = set(inspector.get_table_names()) | set(inspector.get_view_names())
             except sa.exc.SQLAlchemyError as error:
                 raise SourceError(
                     f"cannot read the database {self.description}: {str(error).splitlines()[0]}"
                 ) from None
-            self._tables = dict(metadata.tables)
-        return self._tables
+        return self._platform_tables
+
+    def _base(self, table: MappedTable) -> sa.FromClause:
+        """The platform table (reflected) or the mapping's SELECT (wrapped) behind `table`."""
+        if table.name not in self._bases:
+            if table.source is not None:
+                if table.source not in self.platform_tables():
+                    raise SourceError(f"{self.description} has no table '{table.source}' (mapped to {table.name}).")
+                self._bases[table.name] = sa.Table(table.source, sa.MetaData(), autoload_with=self.engine)
+            else:
+                with self.engine.connect() as connection:
+                    names = list(connection.execute(probe_query(table.query)).keys())
+                self._bases[table.name] = text_subquery(table.query, names, "mapped")
+        return self._bases[table.name]
 
     def table_names(self) -> set[str]:
-        return set(self._reflected())
+        """The mapped tables whose platform table is there, or whose SELECT runs; why the
+        others do not run is kept in `problems`."""
+        names = set()
+        for name, table in self.mapping.tables.items():
+            if table.source is not None:
+                if table.source in self.platform_tables():
+                    names.add(name)
+                continue
+            try:
+                self._base(table)
+                names.add(name)
+            except sa.exc.SQLAlchemyError as error:
+                self.problems[name] = f"the query mapped to {name} fails: {str(error.orig if hasattr(error, 'orig') else error).splitlines()[0]}"
+        return names
 
     def read_table(
         self,
@@ -99,25 +134,52 @@ class SqlSource:
         until: datetime | None = None,
     ) -> pl.DataFrame:
         wanted = wanted_columns(name, columns)
+        return conform(
+            name,
+            self.read_mapped(name, columns=wanted, since=since, until=until),
+            self.description,
+            wanted,
+            zone=self.mapping.time_zone,
+        )
+
+    def read_mapped(
+        self,
+        name: str,
+        *,
+        columns: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Table `name` as the mapping gives it, before `conform`: the canonical column names
+        with the dtypes the database gives (what the data-quality report looks at)."""
+        wanted = wanted_columns(name, columns)
         window = time_window(name, since, until)
-        tables = self._reflected()
-        if name not in tables:
-            raise SourceError(f"{self.description} has no table '{name}'.")
-        table = tables[name]
-        missing = missing_required(name, table.c.keys(), wanted + ([window.column] if window else []))
+        if name not in self.mapping.tables:
+            raise SourceError(f"{self.description} has no table '{name}'" + (
+                "." if self.mapping.is_identity else f": the mapping {self.mapping.name} does not map it."
+            ))
+        table = self.mapping.tables[name]
+        base = self._base(table)
+        query, expressions = canonical_select(table, base, wanted, self.mapping.origin)
+        missing = missing_required(name, expressions, wanted + ([window.column] if window else []))
         if missing:
-            raise lacks_columns(name, missing, table.c.keys(), self.description)
-        query = sa.select(*[table.c[column] for column in wanted if column in table.c])
+            raise lacks_columns(name, missing, list(base.c.keys()), self.description)
         if window is not None:
-            query = query.where(*window_conditions(window, table.c[window.column]))
-        if self._reads_with_connectorx() and self.url.get_backend_name() == "sqlite":
-            return self._read_sqlite_in_chunks(name, table, query, wanted)
-        return conform(name, self._read(query), self.description, wanted)
+            query = query.where(*window_conditions(window, expressions[window.column], self._is_sqlite(), self.mapping.time_zone))
+        if limit is not None:
+            return self._read(query.limit(limit))
+        if self._reads_with_connectorx() and self._is_sqlite() and isinstance(base, sa.Table):
+            return self._read_sqlite_in_chunks(base, query)
+        return self._read(query)
+
+    def _is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
 
     def _reads_with_connectorx(self) -> bool:
         return self.reader != "sqlalchemy" and self.url.get_backend_name() in _CONNECTORX_SCHEMES
 
-    def _read_sqlite_in_chunks(self, name: str, table: sa.Table, query: sa.Select, wanted: list[str]) -> pl.DataFrame:
+    def _read_sqlite_in_chunks(self, table: sa.Table, query: sa.Select) -> pl.DataFrame:
         """A SQLite table read in rowid ranges of SQLITE_CHUNK_ROWS rows.
 
         connectorx turns each range into Polars on its own, so the Arrow copy of a large table
@@ -127,10 +189,10 @@ class SqlSource:
         rowid = sa.literal_column("rowid")
         highest = self._read(sa.select(sa.func.max(rowid).label("highest")).select_from(table))["highest"][0]
         if highest is None or highest <= SQLITE_CHUNK_ROWS:
-            return conform(name, self._read(query), self.description, wanted)
+            return self._read(query)
         return pl.concat(
-            conform(name, self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)), self.description, wanted)
-            for low in range(0, highest, SQLITE_CHUNK_ROWS)
+            [self._read(query.where(rowid > low, rowid <= low + SQLITE_CHUNK_ROWS)) for low in range(0, highest, SQLITE_CHUNK_ROWS)],
+            how="vertical_relaxed",
         )
 
     def _read(self, query: sa.Select) -> pl.DataFrame:
@@ -140,7 +202,7 @@ class SqlSource:
                 sql,
                 self._connectorx_uri(),
                 engine="connectorx",
-                pre_execution_query=_READ_ONLY_SESSION.get(self.url.get_backend_name()),
+                pre_execution_query=_SESSION_STATEMENTS.get(self.url.get_backend_name()),
             )
         with self.engine.connect() as connection:
             return pl.read_database(query, connection, infer_schema_length=None)
@@ -160,23 +222,26 @@ class SqlSource:
         return database.removeprefix("file:").split("?")[0]
 
 
-def window_conditions(window: TimeWindow, column: sa.ColumnElement) -> list[sa.ColumnElement]:
+def window_conditions(window: TimeWindow, column: sa.ColumnElement, sqlite: bool, zone: str) -> list[sa.ColumnElement]:
     """The SQL conditions of `window` on `column`, its bounds typed as the column is.
 
-    A zoneless DATETIME/TIMESTAMP column holds UTC (SPEC section 2), so it is compared with
-    the zoneless UTC bound; a zoned one with the UTC bound; a DATE with the day; a text
-    column (SQLite stores times as text `YYYY-MM-DD HH:MM:SS.ffffff`) with that text.
-    SQLAlchemy binds or renders the bound: nothing is pasted into SQL.
+    A zoned column is compared with the UTC bound. A zoneless DATETIME/TIMESTAMP holds the
+    mapping's zone (UTC by default, SPEC section 2), so it is compared with the bound as a
+    zoneless time there; a DATE with the day. A column of unknown type (from a mapping's
+    SELECT) is compared as a zoneless time, and in SQLite, which stores times as text
+    `YYYY-MM-DD HH:MM:SS.ffffff`, as that text. SQLAlchemy binds or renders the bound:
+    nothing is pasted into SQL.
     """
     column_type = column.type
 
     def bound(moment: datetime | date) -> sa.ColumnElement:
-        if isinstance(column_type, sa.DateTime):
-            value = moment if column_type.timezone else moment.replace(tzinfo=None)
-            return sa.literal(value, column_type)
-        if isinstance(column_type, sa.Date):
+        if isinstance(column_type, sa.Date) or not isinstance(moment, datetime):
+            return sa.literal(moment, sa.Date())
+        if isinstance(column_type, sa.DateTime) and column_type.timezone:
             return sa.literal(moment, column_type)
-        text = moment.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(moment, datetime) else moment.isoformat()
-        return sa.literal(text, sa.String())
+        local = moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        if isinstance(column_type, sa.DateTime) or not sqlite:
+            return sa.literal(local, sa.DateTime())
+        return sa.literal(local.strftime("%Y-%m-%d %H:%M:%S.%f"), sa.String())
 
     return window.conditions(column, bound)

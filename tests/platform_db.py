@@ -1,0 +1,75 @@
+"""Test helper: platform tables (Polars frames) written into SQLite, PostgreSQL or MariaDB with
+column types declared as the platform declares them, and the SqlSource that reads them back."""
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from connectors import SqlSource
+from connectors.mapping import Mapping
+from connectors.sql import sqlite_url
+from test_connectors import SERVERS, server_engine
+
+DATABASES = ["sqlite", "postgresql", "mariadb"]
+
+
+def column_type(dtype: pl.DataType, timestamp: bool) -> sa.types.TypeEngine:
+    if dtype.is_integer():
+        return sa.BigInteger()
+    if isinstance(dtype, pl.Decimal):
+        return sa.Numeric(dtype.precision, dtype.scale)
+    if dtype.is_float():
+        return sa.Double()
+    if isinstance(dtype, pl.Datetime):
+        return sa.TIMESTAMP() if timestamp else sa.DateTime()
+    if dtype == pl.Date:
+        return sa.Date()
+    return sa.String(255)
+
+
+def write_tables(engine: sa.Engine, frames: dict[str, pl.DataFrame], *, timestamp: bool = False) -> None:
+    """Replace the tables `frames` in `engine`'s database; datetimes are stored zoneless
+    (TIMESTAMP when `timestamp`, as MySQL platforms declare them, else DATETIME)."""
+    metadata = sa.MetaData()
+    tables = {
+        name: sa.Table(name, metadata, *[sa.Column(column, column_type(dtype, timestamp)) for column, dtype in frame.schema.items()])
+        for name, frame in frames.items()
+    }
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        if engine.dialect.name == "mysql":
+            connection.execute(sa.text("SET time_zone = '+00:00'"))
+        for name, frame in frames.items():
+            if frame.height:
+                connection.execute(tables[name].insert(), frame.to_dicts())
+
+
+def drop_tables(engine: sa.Engine, names) -> None:
+    metadata = sa.MetaData()
+    for name in names:
+        sa.Table(name, metadata)
+    metadata.drop_all(engine)
+
+
+def platform_source(database: str, frames: dict[str, pl.DataFrame], mapping: Mapping, tmp_path, **options) -> SqlSource:
+    """A SqlSource over `frames` written into `database` (sqlite, postgresql or mariadb); on a
+    server the tables are dropped again by the `cleanup` list the caller registers."""
+    if database == "sqlite":
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+        write_tables(engine, frames, timestamp=options.pop("timestamp", False))
+        engine.dispose()
+        return SqlSource(sqlite_url(tmp_path / "platform.db"), mapping=mapping, **options)
+    engine = server_engine(database)
+    write_tables(engine, frames, timestamp=options.pop("timestamp", False))
+    return SqlSource(SERVERS[database], mapping=mapping, **options)
+
+
+@pytest.fixture
+def dropped_after():
+    """Names of server tables to drop after the test, on every server that ran."""
+    created: list[tuple[str, list[str]]] = []
+    yield created
+    for database, names in created:
+        if database != "sqlite":
+            drop_tables(server_engine(database), names)
