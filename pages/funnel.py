@@ -1,68 +1,89 @@
-"""Funnel: build the steps, pick window, mode and breakdown; see users, conversion and time
-between steps; click a step to list and export the users who dropped off after it."""
+"""Funnel: build the steps (with property filters), pick window, mode and breakdown; see
+users, conversion and time between steps; click a step to list and export the users who
+dropped off after it."""
 
 from datetime import timedelta
 
+import polars as pl
 import streamlit as st
 
 from charts.funnel import funnel_bars
 from exports import DEFAULT_FUNNEL_STEPS
-from metrics.funnel_spec import FunnelSpec
+from metrics.funnel_spec import FunnelSpec, FunnelStep
 from ui import data
 from ui.frame import open_page
+from ui.lang import language, t
+from ui.tables import column_label, kpi_table
 
 CHART_KEY = "funnel_chart"
-MODES = {"ordered": "Ordered", "strict": "Strict (next event)", "unordered": "Any order"}
-WINDOW_UNITS = {"minutes": "minutes", "hours": "hours", "days": "days"}
+MODES = ("ordered", "strict", "unordered")
+WINDOW_UNITS = ("minutes", "hours", "days")
 BREAKDOWNS = ("channel", "device", "region", "member_level", "gender")
+# Event properties a step can be narrowed by, and how many of their commonest values to offer.
+STEP_PROPERTIES = ("channel", "device", "page", "product_id", "search_term")
+MAX_PROPERTY_VALUES = 200
 
 settings, shop, chosen = open_page("funnel", needs=("events",))
+lang = language()
 
 event_types = sorted(shop.events["event_type"].unique().to_list())
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]
-steps = st.multiselect(
-    "Steps, in order", event_types, default=default_steps, key="funnel_steps",
-    help="Pick the event types in the order the user should do them.",
-)
+steps = st.multiselect(t("funnel.steps"), event_types, default=default_steps, key="funnel_steps", help=t("funnel.steps_help"))
 columns = st.columns(4)
-window_size = columns[0].number_input("Window", min_value=1, value=7, step=1, key="funnel_window")
-window_unit = columns[1].selectbox("Unit", list(WINDOW_UNITS), index=2, key="funnel_window_unit")
-mode = columns[2].selectbox("Mode", list(MODES), format_func=MODES.get, key="funnel_mode")
+window_size = columns[0].number_input(t("funnel.window"), min_value=1, value=7, step=1, key="funnel_window")
+window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, index=2, format_func=lambda unit: t(f"funnel.{unit}"), key="funnel_window_unit")
+mode = columns[2].selectbox(t("funnel.mode"), MODES, format_func=lambda name: t(f"funnel.mode_{name}"), key="funnel_mode")
 available = [name for name in BREAKDOWNS if name in shop.events.columns or name in shop.users.columns]
-breakdown = columns[3].selectbox("Breakdown", [None, *available], format_func=lambda name: "None" if name is None else name, key="funnel_breakdown")
+breakdown = columns[3].selectbox(
+    t("funnel.breakdown"), [None, *available], format_func=lambda name: t("funnel.no_breakdown") if name is None else column_label(name), key="funnel_breakdown"
+)
+
+
+def _property_values(event_type: str, column: str) -> list:
+    of_type = shop.events.filter(pl.col("event_type") == event_type).get_column(column).drop_nulls()
+    return of_type.value_counts(sort=True).head(MAX_PROPERTY_VALUES).get_column(column).sort().to_list()
+
+
+properties = [name for name in STEP_PROPERTIES if name in shop.events.columns]
+funnel_steps = []
+with st.expander(t("funnel.step_filters")):
+    for number, event_type in enumerate(steps, start=1):
+        left, right = st.columns([1, 3])
+        column = left.selectbox(
+            f"{number}. {event_type}", [None, *properties], key=f"funnel_filter_column_{number}",
+            format_func=lambda name: t("funnel.any_property") if name is None else column_label(name),
+        )
+        values = right.multiselect(t("funnel.is_one_of"), _property_values(event_type, column), key=f"funnel_filter_values_{number}") if column else []
+        funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))
 
 try:
-    spec = FunnelSpec(steps=tuple(steps), window=timedelta(**{window_unit: int(window_size)}), mode=mode, breakdown=breakdown)
+    spec = FunnelSpec(steps=tuple(funnel_steps), window=timedelta(**{window_unit: int(window_size)}), mode=mode, breakdown=breakdown)
 except ValueError as error:
-    st.info(f"{error}. Add steps above.")
+    st.info(t("funnel.add_steps", error=error))
     st.stop()
 
 result = data.funnel(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
 table = result["table"]
 st.caption(
-    f"Users who did {steps[0]} between {chosen.start} and {chosen.end} ({chosen.tz}), and the later steps within "
-    f"{window_size} {window_unit} of it (late steps after the period count). "
-    f"{int(table['in_progress'].max() or 0):,} users are still inside their window."
+    t(
+        "funnel.caption", first=funnel_steps[0].describe(), start=chosen.start, end=chosen.end, tz=chosen.tz,
+        window=f"{window_size} {t(f'funnel.{window_unit}')}", in_progress=f"{int(table['in_progress'].max() or 0):,}",
+    )
 )
-event = st.plotly_chart(funnel_bars(table, breakdown), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
-st.dataframe(
+event = st.plotly_chart(funnel_bars(table, breakdown, lang), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
+kpi_table(
     table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "conversion_from_previous": st.column_config.NumberColumn("From previous", format="percent"),
-        "conversion_from_first": st.column_config.NumberColumn("From first", format="percent"),
-        "median_seconds_from_previous": st.column_config.NumberColumn("Median seconds from previous", format="%.0f"),
-    },
+    settings.currency,
+    name=f"funnel_{chosen.start}_{chosen.end}",
+    column_config={"median_seconds_from_previous": st.column_config.NumberColumn(column_label("median_seconds_from_previous"), format="%.0f")},
 )
 
 points = (event or {}).get("selection", {}).get("points", [])
 clicked_step = int(points[0]["customdata"]) if points else None
 if clicked_step is None or clicked_step >= len(steps):
-    st.caption("Click a step (not the last) to list the users who stopped there.")
+    st.caption(t("funnel.click_a_step"))
     st.stop()
 
-dropped = result["drop_offs"].filter(result["drop_offs"]["step"] == clicked_step)
-st.subheader(f"Stopped after step {clicked_step} ({steps[clicked_step - 1]}): {dropped.height:,} users")
-st.dataframe(dropped, hide_index=True, width="stretch")
-st.download_button("Download these users (CSV)", dropped.write_csv(), f"funnel_drop_offs_step_{clicked_step}.csv", "text/csv")
+dropped = result["drop_offs"].filter(pl.col("step") == clicked_step)
+st.subheader(t("funnel.stopped_after", step=clicked_step, event=funnel_steps[clicked_step - 1].describe(), users=f"{dropped.height:,}"))
+kpi_table(dropped, settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{chosen.start}_{chosen.end}")

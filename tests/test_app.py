@@ -409,3 +409,19 @@ def test_channels_page_shows_spend_and_roas_per_day(app, small_shop):
     assert list(shown["channel"]) == trend["channel"].to_list()
     assert list(shown["spend"]) == pytest.approx(trend["spend"].to_list())
     assert list(shown["gmv"]) == pytest.approx(trend["gmv"].to_list())
+
+
+def test_a_funnel_step_narrowed_by_a_property_shows_the_metric_funnel_of_that_spec(app, small_shop):
+    from metrics.funnel import funnel
+    from metrics.funnel_spec import FunnelSpec, FunnelStep
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/funnel.py").run()
+    app.selectbox(key="funnel_filter_column_1").set_value("channel").run()
+    app.multiselect(key="funnel_filter_values_1").set_value(["email", "social"]).run()
+    assert not app.exception
+    steps = (FunnelStep("product_view", filters=(("channel", "in", ("email", "social")),)), "add_to_cart", "checkout", "purchase")
+    expected_table = funnel(small_shop.events, FunnelSpec(steps=steps), start=start, end=end, tz=TZ, users=small_shop.users)
+    everyone = funnel(small_shop.events, FunnelSpec(steps=("product_view", "add_to_cart", "checkout", "purchase")), start=start, end=end, tz=TZ, users=small_shop.users)
+    assert list(app.dataframe[0].value["users"]) == expected_table["users"].to_list()
+    assert 0 < expected_table["users"][0] < everyone["users"][0]
