@@ -1,11 +1,13 @@
 """Cohort charts: retention heatmap, lifecycle bars, LTV curves."""
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import polars as pl
 
 from i18n import DEFAULT_LANGUAGE, text
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 30, "b": 10}}
+_COLOURS = qualitative.Plotly
 
 
 def retention_heatmap(retention: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
@@ -57,4 +59,39 @@ def ltv_lines(curves: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LA
     for (cohort,), curve in curves.sort("offset").group_by("cohort", maintain_order=True):
         figure.add_scatter(x=curve["offset"].to_list(), y=curve["ltv"].to_list(), mode="lines+markers", name=str(cohort))
     figure.update_layout(**_LAYOUT, height=340, xaxis={"title": text("charts.offset", lang), "dtick": 1}, yaxis={"title": text("charts.revenue_per_user", lang), "tickprefix": currency})
+    return figure
+
+
+def retention_curves(retention: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Retention by offset, one line per cohort, and their mean weighted by cohort size as a
+    thick line; incomplete cells are left out so the last points do not dip."""
+    complete = retention.filter(pl.col("complete"))
+    figure = go.Figure()
+    for (cohort,), curve in complete.sort("offset").group_by("cohort", maintain_order=True):
+        figure.add_scatter(x=curve["offset"].to_list(), y=curve["rate"].to_list(), mode="lines", name=str(cohort),
+                           line={"width": 1}, opacity=0.45)
+    mean = complete.group_by("offset").agg(rate=pl.col("retained").sum() / pl.col("cohort_size").sum()).sort("offset")
+    figure.add_scatter(x=mean["offset"].to_list(), y=mean["rate"].to_list(), mode="lines+markers",
+                       name=text("charts.all_cohorts", lang), line={"width": 4, "color": "#0d47a1"})
+    figure.update_layout(**_LAYOUT, height=340, xaxis={"title": text("charts.offset", lang), "dtick": 1},
+                         yaxis={"title": text("charts.retention", lang), "tickformat": ".0%", "rangemode": "tozero"})
+    return figure
+
+
+def payback_lines(curves: pl.DataFrame, channels: pl.DataFrame, margin: float, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Per acquisition channel, cumulative gross profit per first-time buyer by offset (revenue
+    x margin) against a dashed line at that channel's CAC: where they cross it has paid back."""
+    figure = go.Figure()
+    cac = dict(zip(channels["channel"], channels["cac"]))
+    for index, ((channel,), curve) in enumerate(curves.sort("offset").group_by("channel", maintain_order=True)):
+        colour = _COLOURS[index % len(_COLOURS)]
+        offsets = curve["offset"].to_list()
+        figure.add_scatter(x=offsets, y=(curve["cumulative_revenue_per_buyer"] * margin).to_list(), mode="lines+markers",
+                           name=str(channel), legendgroup=str(channel), line={"color": colour})
+        if cac.get(channel) and offsets:
+            figure.add_scatter(x=[offsets[0], offsets[-1]], y=[cac[channel]] * 2, mode="lines", showlegend=False,
+                               legendgroup=str(channel), line={"color": colour, "dash": "dash"},
+                               hovertemplate=f"{channel} {text('charts.cac', lang)} {currency}%{{y:,.2f}}<extra></extra>")
+    figure.update_layout(**_LAYOUT, height=360, xaxis={"title": text("charts.offset", lang), "dtick": 1},
+                         yaxis={"title": text("charts.profit_per_buyer", lang), "tickprefix": currency})
     return figure

@@ -1,44 +1,58 @@
-"""Cohorts: retention by cohort, lifecycle of the active base, historical LTV curves."""
+"""Cohorts: retention by cohort (heatmap and curves), lifecycle of the active base,
+historical LTV curves, and CAC payback per acquisition channel."""
 
 import streamlit as st
 
-from charts.cohorts import lifecycle_bars, ltv_lines, retention_heatmap
+from charts.cohorts import lifecycle_bars, ltv_lines, payback_lines, retention_curves, retention_heatmap
 from ui import data
 from ui.frame import open_page
+from ui.lang import language, t
+from ui.tables import kpi_table
 
-PERIODS = {"week": "Week", "month": "Month"}
-COHORT_BY = {"activity": "First activity", "signup": "Signup", "first_order": "First order"}
-MEASURES = {"activity": "Active", "purchase": "Buying"}
-MODES = {"on": "In period n", "on_or_after": "In period n or later"}
+PERIODS = ("week", "month")
+COHORT_BY = ("activity", "signup", "first_order")
+MEASURES = ("activity", "purchase")
+MODES = ("on", "on_or_after")
 
 settings, shop, chosen = open_page("cohorts", needs=("events", "orders", "users"))
+lang = language()
 
 left, middle, right, far_right = st.columns(4)
-period = left.segmented_control("Cohort period", list(PERIODS), format_func=PERIODS.get, default="week", key="cohort_period") or "week"
-cohort_by = middle.selectbox("Cohort by", list(COHORT_BY), format_func=COHORT_BY.get, key="cohort_by")
-measure = right.selectbox("Retained when", list(MEASURES), format_func=MEASURES.get, key="cohort_measure")
-mode = far_right.selectbox("Counted", list(MODES), format_func=MODES.get, key="cohort_mode")
+period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: t(f"cohorts.{name}"), default="week", key="cohort_period") or "week"
+cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: t(f"cohorts.by_{name}"), key="cohort_by")
+measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: t(f"cohorts.measure_{name}"), key="cohort_measure")
+mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: t(f"cohorts.mode_{name}"), key="cohort_mode")
 
 key = data.source_key()
 segment = chosen.segment
+span = f"{chosen.start}_{chosen.end}"
 table = data.retention(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by, measure, mode)
-st.subheader("Retention")
+st.subheader(t("cohorts.retention"))
 if table.height == 0:
-    st.info(f"No {period} starts inside {chosen.start} – {chosen.end}: widen the period in the sidebar.")
+    st.info(t("cohorts.no_cohort", period=t(f"cohorts.{period}"), start=chosen.start, end=chosen.end))
 else:
-    st.caption(
-        f"Cohorts whose {period} begins in the period; the number beside each is its size. "
-        "A `*` marks a cell whose period had not ended when the data ends."
-    )
-    st.plotly_chart(retention_heatmap(table), width="stretch")
-    st.download_button("Download retention CSV", table.write_csv(), "retention.csv", "text/csv")
+    st.caption(t("cohorts.retention_caption", period=t(f"cohorts.{period}")))
+    heatmap, curves = st.tabs([t("cohorts.heatmap"), t("cohorts.curves")])
+    heatmap.plotly_chart(retention_heatmap(table, lang), width="stretch")
+    curves.plotly_chart(retention_curves(table, lang), width="stretch")
+    with st.expander(t("cohorts.retention_table")):
+        kpi_table(table, settings.currency, name=f"retention_{period}_{span}")
 
-st.subheader("Lifecycle")
+st.subheader(t("cohorts.lifecycle"))
 lifecycle = data.lifecycle(key, chosen.start, chosen.end, chosen.tz, segment, period)
-st.caption("New, returning and resurrecting users per period; dormant users (active the period before, not now) below zero.")
-st.plotly_chart(lifecycle_bars(lifecycle), width="stretch")
+st.caption(t("cohorts.lifecycle_caption"))
+st.plotly_chart(lifecycle_bars(lifecycle, lang), width="stretch")
 
-st.subheader("Historical LTV")
-curves = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by)
-st.caption("Cumulative GMV of valid orders per cohort user, by offset.")
-st.plotly_chart(ltv_lines(curves, settings.currency), width="stretch")
+st.subheader(t("cohorts.ltv"))
+ltv = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by)
+st.caption(t("cohorts.ltv_caption"))
+st.plotly_chart(ltv_lines(ltv, settings.currency, lang), width="stretch")
+
+payback = data.channel_payback(key, chosen.start, chosen.end, chosen.tz, segment, period)
+st.subheader(t("cohorts.payback"))
+if payback is None:
+    st.info(t("cohorts.no_spend"))
+else:
+    st.caption(t("cohorts.payback_caption", margin=f"{settings.default_margin:.0%}", period=t(f"cohorts.{period}")))
+    st.plotly_chart(payback_lines(payback["curves"], payback["channels"], settings.default_margin, settings.currency, lang), width="stretch")
+    kpi_table(payback["channels"], settings.currency, name=f"cac_payback_{period}_{span}")

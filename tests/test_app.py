@@ -425,3 +425,18 @@ def test_a_funnel_step_narrowed_by_a_property_shows_the_metric_funnel_of_that_sp
     everyone = funnel(small_shop.events, FunnelSpec(steps=("product_view", "add_to_cart", "checkout", "purchase")), start=start, end=end, tz=TZ, users=small_shop.users)
     assert list(app.dataframe[0].value["users"]) == expected_table["users"].to_list()
     assert 0 < expected_table["users"][0] < everyone["users"][0]
+
+
+def test_cohorts_page_shows_cac_payback_per_acquisition_channel(app, small_shop):
+    from metrics.cohorts import channel_payback
+
+    start, end = app.session_state[DATES_KEY]
+    app.switch_page("pages/cohorts.py").run()
+    assert not app.exception
+    expected_payback = channel_payback(small_shop.orders, small_shop.users, small_shop.ad_spend, start=start, end=end, tz=TZ, period="week")
+    shown = next(frame.value for frame in app.dataframe if "payback_offset" in frame.value.columns)
+    assert list(shown["channel"]) == expected_payback.channels["channel"].to_list()
+    assert list(shown["cac"]) == pytest.approx(expected_payback.channels["cac"].to_list(), nan_ok=True)
+    assert list(shown["payback_offset"].astype("float")) == pytest.approx(
+        [float("nan") if value is None else value for value in expected_payback.channels["payback_offset"]], nan_ok=True
+    )

@@ -196,6 +196,18 @@ def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, peri
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> dict[str, pl.DataFrame] | None:
+    """CAC per acquisition channel and when its first-time buyers paid it back (None
+    without an ad_spend table)."""
+    shop = _load(key, settings().session_gap_minutes)
+    if not shop.has("ad_spend"):
+        return None
+    _, _, orders, users = _segment_frames(shop, replace(segment, channels=()))
+    payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=settings().default_margin)
+    return {"channels": payback.channels, "curves": payback.curves}
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
     """The funnel table and its drop-off users for the period and segment."""
     shop = _load(key, settings().session_gap_minutes)
@@ -288,4 +300,4 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract"]
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract"]
