@@ -6,8 +6,13 @@ import streamlit as st
 
 from ui import data
 from ui.frame import open_page
+from ui.lang import t
+from ui.tables import kpi_table
+
+RATING_BANDS = ("negative", "neutral", "positive")
 
 settings, shop, chosen = open_page("service", needs=("orders",))
+span = f"{chosen.start}_{chosen.end}"
 
 views = data.service_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 
@@ -17,57 +22,44 @@ def _share(value: float | None) -> str:
 
 
 def _hours(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} h"
+    return "–" if value is None else t("service.hours", hours=f"{value:.1f}")
 
 
-st.subheader("Customer service")
+st.subheader(t("service.customer_service"))
 if "service" not in views:
-    st.info("This source has no tickets table, so response times and satisfaction cannot be shown.")
+    st.info(t("service.no_tickets"))
 else:
     service = views["service"].row(0, named=True)
     cells = st.columns(5)
-    cells[0].metric("Tickets", f"{service['tickets']:,}")
-    cells[1].metric("Answered within 24 h", _share(service["answered_within_promise_share"]), help="Of the tickets whose 24 hours had passed by the data's end.")
-    cells[2].metric("Median first response", _hours(service["first_response_hours_median"]), help=f"p90: {_hours(service['first_response_hours_p90'])}")
-    cells[3].metric("Return rate", _share(service["return_rate"]), help="Valid orders with a return ticket or a refund / valid orders.")
-    cells[4].metric("Satisfaction", "–" if service["mean_satisfaction"] is None else f"{service['mean_satisfaction']:.2f} / 5")
-    st.dataframe(
-        views["service_by_category"].drop("orders", "returned_orders", "return_rate"),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "answered_within_promise_share": st.column_config.NumberColumn("Within 24 h", format="percent"),
-            "answered_within_promise": st.column_config.NumberColumn("Answered within 24 h"),
-            "mean_satisfaction": st.column_config.NumberColumn("Satisfaction", format="%.2f"),
-        }
-        | {
-            name: st.column_config.NumberColumn(name.replace("_hours_", " ").replace("_", " ").capitalize() + " (h)", format="%.1f")
-            for name in views["service_by_category"].columns
-            if "_hours_" in name
-        },
-    )
+    cells[0].metric(t("service.tickets"), f"{service['tickets']:,}")
+    cells[1].metric(t("service.within_24h"), _share(service["answered_within_promise_share"]), help=t("service.within_24h_help"))
+    cells[2].metric(t("service.first_response"), _hours(service["first_response_hours_median"]), help=f"p90: {_hours(service['first_response_hours_p90'])}")
+    cells[3].metric(t("service.return_rate"), _share(service["return_rate"]), help=t("service.return_rate_help"))
+    cells[4].metric(t("service.satisfaction"), "–" if service["mean_satisfaction"] is None else f"{service['mean_satisfaction']:.2f} / 5")
+    kpi_table(views["service_by_category"].drop("orders", "returned_orders", "return_rate"), settings.currency, name=f"service_by_category_{span}")
 
-st.subheader("Fulfilment")
+st.subheader(t("service.fulfilment"))
 fulfilment = views["fulfilment"].row(0, named=True)
 cells = st.columns(4)
-cells[0].metric("Orders shipped", f"{fulfilment['shipped_orders']:,} / {fulfilment['orders']:,}")
-cells[1].metric("Median order to ship", _hours(fulfilment["order_to_ship_hours_median"]), help=f"p90: {_hours(fulfilment['order_to_ship_hours_p90'])}")
-cells[2].metric("Median ship to delivery", _hours(fulfilment["ship_to_delivery_hours_median"]))
-cells[3].metric("Late shipments (over 48 h)", _share(fulfilment["late_share"]), help=f"{fulfilment['late_orders']:,} of {fulfilment['orders_due']:,} orders due")
+cells[0].metric(t("service.shipped"), f"{fulfilment['shipped_orders']:,} / {fulfilment['orders']:,}")
+cells[1].metric(t("service.order_to_ship"), _hours(fulfilment["order_to_ship_hours_median"]), help=f"p90: {_hours(fulfilment['order_to_ship_hours_p90'])}")
+cells[2].metric(t("service.ship_to_delivery"), _hours(fulfilment["ship_to_delivery_hours_median"]))
+cells[3].metric(t("service.late"), _share(fulfilment["late_share"]), help=t("service.late_help", late=f"{fulfilment['late_orders']:,}", due=f"{fulfilment['orders_due']:,}"))
 
-st.subheader("Reviews")
+st.subheader(t("service.reviews"))
 if "words" not in views:
-    st.info("This source has no reviews table.")
+    st.info(t("service.no_reviews"))
     st.stop()
-ratings = views["ratings"]
 left, right = st.columns([1, 2])
-left.bar_chart(ratings, x="rating", y="reviews", height=260)
+left.bar_chart(views["ratings"], x="rating", y="reviews", height=260, x_label=t("columns.rating"), y_label=t("columns.reviews"))
 words = views["words"]
 with right:
-    for band, column in zip(("negative", "neutral", "positive"), st.columns(3)):
-        band_words = words.filter(pl.col("group") == band)
-        column.markdown(f"**{band.capitalize()}**")
-        column.dataframe(band_words.select("word", "count"), hide_index=True, width="stretch", height=260)
+    for band, column in zip(RATING_BANDS, st.columns(3)):
+        column.markdown(f"**{t(f'service.{band}')}**")
+        column.dataframe(
+            words.filter(pl.col("group") == band).select("word", "count"), hide_index=True, width="stretch", height=260,
+            column_config={"word": t("columns.word"), "count": t("columns.count")},
+        )
 if "words_by_product" in views:
-    with st.expander("Words per product"):
-        st.dataframe(views["words_by_product"], hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn("Share of reviews", format="percent")})
+    with st.expander(t("service.words_per_product")):
+        kpi_table(views["words_by_product"], settings.currency, name=f"review_words_by_product_{span}")
