@@ -1,9 +1,9 @@
 """Channel charts."""
 
 import plotly.graph_objects as go
+import polars as pl
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
-import polars as pl
 
 from i18n import DEFAULT_LANGUAGE, text
 

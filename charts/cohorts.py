@@ -1,8 +1,8 @@
 """Cohort charts: retention heatmap, lifecycle bars, LTV curves."""
 
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 import polars as pl
+from plotly.colors import qualitative
 
 from i18n import DEFAULT_LANGUAGE, text
 

@@ -1,5 +1,7 @@
 """Product charts."""
 
+from itertools import pairwise
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -51,7 +53,7 @@ def product_steps(row: dict, labels: dict[str, str]) -> go.Figure:
     and buyers as horizontal bars, each labelled with its share of the step before."""
     steps = ("impressions", "clicks", "views", "viewers", "buyers")
     values = [row[step] for step in steps]
-    shares = [""] + [f"{current / previous:.1%}" if previous else "–" for previous, current in zip(values, values[1:])]
+    shares = [""] + [f"{current / previous:.1%}" if previous else "–" for previous, current in pairwise(values)]
     figure = go.Figure(
         go.Bar(
             x=values[::-1], y=[labels[step] for step in steps][::-1], orientation="h",

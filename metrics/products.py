@@ -7,7 +7,14 @@ import polars as pl
 
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import ratio
-from metrics.time import as_utc, between, business_day, calendar, previous_period, utc_bounds
+from metrics.time import (
+    as_utc,
+    between,
+    business_day,
+    calendar,
+    previous_period,
+    utc_bounds,
+)
 
 PRODUCT_EVENTS = ("product_impression", "product_click", "product_view")
 MEASURE_COLUMNS = (

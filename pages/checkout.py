@@ -3,7 +3,7 @@ how often paying fails, and what coupons do for repeat purchase."""
 
 import streamlit as st
 
-from metrics.registry import format_value, KPIS
+from metrics.registry import KPIS, format_value
 from ui import data
 from ui.frame import open_page
 from ui.lang import language, t

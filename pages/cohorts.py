@@ -3,7 +3,13 @@ historical LTV curves, and CAC payback per acquisition channel."""
 
 import streamlit as st
 
-from charts.cohorts import lifecycle_bars, ltv_lines, payback_lines, retention_curves, retention_heatmap
+from charts.cohorts import (
+    lifecycle_bars,
+    ltv_lines,
+    payback_lines,
+    retention_curves,
+    retention_heatmap,
+)
 from ui import data
 from ui.frame import open_page
 from ui.lang import language, t

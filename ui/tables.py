@@ -6,8 +6,8 @@ import io
 import polars as pl
 import streamlit as st
 
-from metrics.registry import KPIS
 from i18n import translations
+from metrics.registry import KPIS
 from ui.lang import language, t
 
 # Columns that are not KPIs but appear in tables, by unit; their labels are `columns.<name>`.
