@@ -167,11 +167,19 @@ class SqlSource:
             raise lacks_columns(name, missing, list(base.c.keys()), self.description)
         if window is not None:
             query = query.where(*window_conditions(window, expressions[window.column], self._is_sqlite(), self.mapping.time_zone))
-        if limit is not None:
-            return self._read(query.limit(limit))
-        if self._reads_with_connectorx() and self._is_sqlite() and isinstance(base, sa.Table):
-            return self._read_sqlite_in_chunks(base, query)
-        return self._read(query)
+        # connectorx types a SQLite result column by its declared type, which a mapping's
+        # expression or SELECT does not have: those are read through SQLAlchemy
+        plain = isinstance(base, sa.Table) and all(isinstance(e, sa.Column) for e in expressions.values())
+        connectorx = self._reads_with_connectorx() and (plain or not self._is_sqlite())
+        try:
+            if limit is not None:
+                return self._read(query.limit(limit), connectorx)
+            if connectorx and self._is_sqlite():
+                return self._read_sqlite_in_chunks(base, query)
+            return self._read(query, connectorx)
+        except (RuntimeError, sa.exc.SQLAlchemyError) as error:
+            message = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise SourceError(f"cannot read {name} from {self.description}: {message}") from None
 
     def _is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
@@ -195,8 +203,8 @@ class SqlSource:
             how="vertical_relaxed",
         )
 
-    def _read(self, query: sa.Select) -> pl.DataFrame:
-        if self._reads_with_connectorx():
+    def _read(self, query: sa.Select, connectorx: bool = True) -> pl.DataFrame:
+        if connectorx and self._reads_with_connectorx():
             sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
             return pl.read_database_uri(
                 sql,
