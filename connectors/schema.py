@@ -153,3 +153,7 @@ TIME_COLUMN = {
     "tickets": "created_at",
     "ad_spend": "date",
 }
+
+# SPEC section 2: the order statuses and ticket categories the views understand.
+ORDER_STATUSES = ("paid", "shipped", "completed", "refunded", "cancelled", "pending")
+TICKET_CATEGORIES = ("inquiry", "complaint", "return", "other")
