@@ -244,11 +244,10 @@ class ExtractSource:
         how old it is and why; with no extract at all, SourceError says the source cannot be
         read.
         """
-        now = self._clock()
         manifest = self.manifest()
-        if self._due(manifest, now):
+        if self._due(manifest, self._clock()):
             try:
-                manifest = self.refresh()
+                manifest = self.refresh(if_due=True)
             except SourceError:
                 if manifest is None:
                     raise
@@ -269,17 +268,22 @@ class ExtractSource:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def refresh(self, *, full: bool = False, progress: Callable[[str], None] | None = None) -> Manifest:
+    def refresh(
+        self, *, full: bool = False, if_due: bool = False, progress: Callable[[str], None] | None = None
+    ) -> Manifest:
         """Read the source into a new generation of the extract and commit it.
 
         Append-only tables (APPEND_ONLY) are read from INCREMENTAL_OVERLAP before their newest
         timestamp, unless `full` or their last full read is FULL_REFRESH_EVERY old; every other
-        table is read whole. `progress(name)` after each
-        table. On failure nothing is committed, `stale` records why, and SourceError says it.
+        table is read whole. `if_due`: only when a refresh is still due once the lock is held
+        (another thread or process may have just refreshed). `progress(name)` after each table.
+        On failure nothing is committed, `stale` records why, and SourceError says it.
         """
         with self._locked():
             previous = self.manifest()
             started = self._clock()
+            if if_due and not self._due(previous, started):
+                return previous
             generation = (previous.generation if previous else 0) + 1
             self._discard(lambda path: path.suffix == ".tmp")  # left by a refresh that was killed
             try:

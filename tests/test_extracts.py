@@ -341,3 +341,18 @@ def test_only_server_databases_are_worth_extracting(sqlite_shop, shop_folder):
     assert worth_extracting(SqlSource("mysql+pymysql://analyst@db.example.com/shop"))
     assert not worth_extracting(open_source(sqlite_shop))
     assert not worth_extracting(FolderSource(shop_folder))
+
+
+def test_sessions_sharing_an_extract_refresh_it_once_when_it_falls_due(shop_folder, tmp_path):
+    clock = Clock(T0)
+    first, second = (extract_of(shop_folder, tmp_path / "extract", clock) for _ in range(2))
+    assert first.current().generation == second.current().generation == 1
+    clock.now = T0 + timedelta(hours=2)
+    assert first.refresh_due() and second.refresh_due()
+    assert first.current().generation == 2
+    # the second was waiting for the lock while the first refreshed: nothing is left to do
+    assert second.refresh(if_due=True).generation == 2
+    assert second.current().generation == 2
+    assert sorted(path.name for path in (tmp_path / "extract").glob("*.parquet")) == [
+        "events.1.parquet", "events.2.parquet", "orders.1.parquet", "orders.2.parquet",
+    ]
