@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from models.compute import one_thread
+
 FEATURES = ("recency_days", "frequency", "monetary")
 K_RANGE = range(2, 9)
 TRAIT_THRESHOLD = 0.25
-SILHOUETTE_SAMPLE = 5_000
+SILHOUETTE_SAMPLE = 2_000
 # (feature, trait below the mean, trait above it); recency below the mean is good.
 TRAITS = (
     ("recency_days", "recent", "lapsed"),
@@ -80,19 +82,21 @@ class RfmClusters:
         self.scale_ = np.where(logs.std(axis=0) > 0, logs.std(axis=0), 1.0)
         scaled = (logs - self.mean_) / self.scale_
         candidates = [self.n_clusters] if self.n_clusters else [k for k in K_RANGE if k < distinct]
-        fits = {k: KMeans(n_clusters=k, n_init="auto", random_state=self.random_state).fit(scaled) for k in candidates}
         sample = min(SILHOUETTE_SAMPLE, len(scaled))
-        self.silhouettes_ = {
-            k: float(silhouette_score(scaled, fit.labels_, sample_size=sample, random_state=self.random_state))
-            for k, fit in fits.items()
-        }
+        with one_thread():
+            fits = {k: KMeans(n_clusters=k, n_init="auto", random_state=self.random_state).fit(scaled) for k in candidates}
+            self.silhouettes_ = {
+                k: float(silhouette_score(scaled, fit.labels_, sample_size=sample, random_state=self.random_state))
+                for k, fit in fits.items()
+            }
         self.k_ = max(self.silhouettes_, key=self.silhouettes_.get)
         self.model_ = fits[self.k_]
         self.centres_ = self.model_.cluster_centers_
         return self
 
     def predict(self, rfm: pl.DataFrame) -> np.ndarray:
-        return self.model_.predict((self._logs(rfm) - self.mean_) / self.scale_)
+        with one_thread():
+            return self.model_.predict((self._logs(rfm) - self.mean_) / self.scale_)
 
     def clusters(self, rfm: pl.DataFrame) -> pl.DataFrame:
         """Per cluster (k-means label 0..k-1; rows by mean monetary, highest first): customers, share,

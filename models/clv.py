@@ -50,7 +50,7 @@ def _maximise(negative_loglik, start: dict[str, float], data: tuple) -> tuple[di
     names = list(start)
     result = minimize(
         negative_loglik, np.log(list(start.values())), args=data, method="L-BFGS-B",
-        options={"maxiter": 2000},
+        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9},
     )
     if not np.isfinite(result.fun):
         raise ValueError(f"the likelihood could not be maximised: {result.message}")
@@ -59,7 +59,8 @@ def _maximise(negative_loglik, start: dict[str, float], data: tuple) -> tuple[di
 
 def _grouped(frame: pl.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     """Distinct rows of `columns` and how often each occurs: the likelihood is a weighted sum."""
-    grouped = frame.group_by(columns).agg(weight=pl.len())
+    # sorted, so that the sum runs in one order and the same data always gives the same fit
+    grouped = frame.group_by(columns).agg(weight=pl.len()).sort(columns)
     return tuple(grouped[column].to_numpy().astype(float) for column in (*columns, "weight"))
 
 
