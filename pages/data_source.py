@@ -1,49 +1,110 @@
-"""Data source: where the numbers come from, what each table holds, what is missing."""
+"""Data sources (admin): where the numbers come from, the connection and its mapping, a preview
+of each mapped table, and the data-quality report."""
 
-import polars as pl
 import streamlit as st
 
-from connectors.schema import TABLES
-from ui import data
+from connectors import SourceError
+from ui import data, sources
 from ui.frame import ensure_app_frame
+from ui.lang import t
 
 ensure_app_frame()
 
-TIME_COLUMNS = {"users": "signup_at", "events": "event_time", "orders": "created_at", "reviews": "created_at", "tickets": "created_at"}
-
 settings = data.settings()
 shop = data.current_shop()
-st.title("Data source")
-st.markdown(f"Reading **{shop.description}**, business time zone **{settings.time_zone}**.")
-
-rows = []
-for name, table in TABLES.items():
-    frame = shop.tables.get(name)
-    if frame is None:
-        rows.append({"table": name, "rows": None, "first": None, "last": None, "optional columns missing": "table absent"})
-        continue
-    time_column = TIME_COLUMNS.get(name)
-    first = last = None
-    if time_column and frame.height:
-        local = frame[time_column].dt.convert_time_zone(settings.time_zone)
-        first, last = local.min().date(), local.max().date()
-    absent = [column for column in table.optional if column not in frame.columns]
-    rows.append({"table": name, "rows": frame.height, "first": first, "last": last, "optional columns missing": ", ".join(absent)})
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
-
+st.title(t("data_source.title"))
+st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
+st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
 if shop.sessions is not None:
-    st.caption(
-        f"{shop.sessions.height:,} sessions derived from {shop.events.height:,} events "
-        f"(a new session after {settings.session_gap_minutes} minutes without an event)."
-    )
+    st.caption(t(
+        "data_source.sessions",
+        sessions=f"{shop.sessions.height:,}", events=f"{shop.events.height:,}", gap=settings.session_gap_minutes,
+    ))
 if shop.missing:
-    st.warning(f"Views that need {', '.join(shop.missing)} will say so until those tables are mapped.")
+    st.warning(t("data_source.missing", tables=", ".join(shop.missing)))
 
-st.subheader("Connect a shop database")
-st.markdown(
-    "Put the connection in `.streamlit/secrets.toml` (never committed) and restart:\n\n"
-    "```toml\n[connections.shop]\nurl = \"postgresql+psycopg://analyst@db.example.com:5432/shop\"\n\n"
-    "[settings]\ntime_zone = \"Asia/Shanghai\"\ncurrency = \"¥\"\n```\n"
-    "The database's tables must use the canonical names (`users`, `events`, `orders`, ...) "
-    "and columns; a folder of `users.parquet` / `users.csv` files works too (`folder = \"/path\"`)."
+source = sources.current_source()
+mapping = sources.mapping_of(source)
+if mapping.unavailable:
+    with st.expander(t("data_source.unavailable", mapping=mapping.name), expanded=True):
+        st.markdown("\n".join(f"- **{what}**: {why}" for what, why in mapping.unavailable.items()))
+
+# The data extract's status and refresh button (connectors/extracts.py) go here, between
+# what the source cannot give and the connection form.
+
+st.subheader(t("data_source.connection"))
+saved = sources.saved_connection()
+if "folder" in saved:
+    saved_kind = "folder"
+elif str(saved.get("url", "")).startswith("sqlite"):
+    saved_kind = "sqlite"
+else:
+    saved_kind = "database" if ("dialect" in saved or "url" in saved) else "sample"
+kind = st.radio(
+    t("data_source.kind"), sources.KINDS, index=sources.KINDS.index(saved_kind),
+    format_func=lambda value: t(f"data_source.kind_{value}"), horizontal=True, key="source_kind",
 )
+with st.form("connection"):
+    if kind == "database":
+        dialects = list(sources.DIALECTS)
+        left, right = st.columns(2)
+        dialect = left.selectbox(
+            t("data_source.dialect"), dialects, index=dialects.index(saved.get("dialect", "postgresql"))
+            if saved.get("dialect") in dialects else 0, key="source_dialect",
+        )
+        right.text_input(t("data_source.host"), value=saved.get("host", ""), key="source_host")
+        left.number_input(
+            t("data_source.port"), min_value=1, max_value=65535, step=1,
+            value=int(saved.get("port") or sources.DEFAULT_PORTS[dialect]), key="source_port",
+        )
+        right.text_input(t("data_source.database"), value=saved.get("database", ""), key="source_database")
+        left.text_input(t("data_source.username"), value=saved.get("username", ""), key="source_username")
+        right.text_input(
+            t("data_source.password"), type="password", value="", help=t("data_source.password_help"), key="source_password",
+        )
+        right.text_input(
+            t("data_source.password_env"), value=saved.get("password_env", ""), help=t("data_source.password_env_help"),
+            key="source_password_env",
+        )
+    elif kind in ("sqlite", "folder"):
+        st.text_input(t("data_source.path"), value=sources.saved_path(saved), key="source_path")
+    if kind != "sample":
+        names = sources.presets()
+        chosen = saved.get("preset", "canonical")
+        st.selectbox(
+            t("data_source.preset"), list(names), format_func=names.get,
+            index=list(names).index(chosen) if chosen in names else 0, key="source_preset",
+        )
+        st.text_input(t("data_source.mapping"), value=saved.get("mapping", ""), help=t("data_source.mapping_help"), key="source_mapping")
+    # the action runs in the buttons' callback, before the page reruns inside the app frame
+    st.form_submit_button(
+        t("data_source.test"), icon=":material/lan:", key="source_test", on_click=sources.submit, args=("test",),
+    )
+    st.form_submit_button(
+        t("data_source.save"), type="primary", icon=":material/save:", key="source_save",
+        on_click=sources.submit, args=("save",),
+    )
+for level, message in st.session_state.get(sources.OUTCOME_KEY, []):
+    getattr(st, level)(message)
+
+st.subheader(t("data_source.preview"))
+mapped = sorted(source.table_names())
+if mapped:
+    table = st.selectbox(t("data_source.preview_table"), mapped, key="preview_table")
+    try:
+        st.dataframe(sources.preview(source, table), hide_index=True, width="stretch")
+        st.caption(t("data_source.preview_caption", rows=sources.PREVIEW_ROWS))
+    except SourceError as error:
+        st.error(t("data_source.failed", error=error))
+else:
+    st.info(t("data_source.no_tables"))
+
+st.subheader(t("data_source.quality"))
+if st.toggle(t("data_source.quality_run"), key="quality_run"):
+    with st.spinner(t("data_source.quality_running")):
+        report = sources.quality(data.source_key())
+    if report.height:
+        st.warning(t("data_source.quality_found", count=report.height))
+        st.dataframe(report, hide_index=True, width="stretch")
+    else:
+        st.success(t("data_source.quality_clean", tables=len(shop.tables)))
