@@ -73,6 +73,15 @@ def build_parser() -> OneLineParser:
     export.add_argument("--window", help="funnel: conversion window, a number with s, m, h or d (default 7d)")
     export.add_argument("--mode", choices=["ordered", "strict", "unordered"], help="funnel: matching mode")
     export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
+
+    report = commands.add_parser("report", help="write the weekly or monthly management report")
+    report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
+    report.add_argument("--date", dest="day", type=_day, required=True, metavar="YYYY-MM-DD", help="a day inside the period")
+    report.add_argument("--lang", choices=["en", "zh"], default="en")
+    report.add_argument("--format", choices=["html", "pdf", "xlsx"], default="html")
+    report.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="folder to write the report into")
+    report.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
+    report.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
     return parser
 
 
@@ -103,6 +112,25 @@ def export_table(name: str, source: str | None, request: ExportRequest, output_f
         table.write_parquet(sys.stdout.buffer)
 
 
+def write_report(source: str | None, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
+    """Load the source, build the report of the `kind` (week or month) holding `day` and write
+    it into `out`, with one progress bar on stderr for loading, building and rendering."""
+    from loading import LOAD_ORDER, load_shop
+    from reports.content import BUILD_STEPS, build_report
+    from reports.render import write_report as write_file
+    from settings import Settings
+
+    opened = open_source(source)
+    with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
+        shop = load_shop(opened, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
+        report = build_report(shop, kind=kind, day=day, lang=lang, settings=Settings(time_zone=tz),
+                              progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        bar.set_postfix_str(f"writing {output_format}")
+        path = write_file(report, output_format, out)
+        bar.update()
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
@@ -115,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
             request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
             export_table(arguments.table, arguments.source, request, arguments.format)
+        elif arguments.command == "report":
+            print(write_report(arguments.source, arguments.period, arguments.day, arguments.lang, arguments.format, arguments.out, arguments.tz))
     except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0
