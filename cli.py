@@ -2,6 +2,7 @@
 NAME ...` prints a metric table (kpis, compare, ...) for scripts."""
 
 import argparse
+import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from connectors import SAMPLE_SHOP, SourceError, open_source
-from exports import EXPORTS, ExportRequest
+from exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
 from settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
 EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode", "steps", "window", "mode")
+DOCUMENT_OPTIONS = ("calibration_end", "holdout_end", "horizon_days")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,10 +60,10 @@ def build_parser() -> OneLineParser:
     sample.add_argument("--out", type=Path, default=SAMPLE_SHOP)
 
     export = commands.add_parser("export", help="print a table for scripts")
-    export.add_argument("table", choices=list(EXPORTS), help="; ".join(f"{name}: {entry.description}" for name, entry in EXPORTS.items()))
+    export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {entry.description}" for name, entry in {**EXPORTS, **DOCUMENTS}.items()))
     export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
-    export.add_argument("--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD")
-    export.add_argument("--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD")
+    export.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day of the period (every table but ltv)")
+    export.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day of the period (every table but ltv)")
     export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
@@ -73,6 +75,9 @@ def build_parser() -> OneLineParser:
     export.add_argument("--window", help="funnel: conversion window, a number with s, m, h or d (default 7d)")
     export.add_argument("--mode", choices=["ordered", "strict", "unordered"], help="funnel: matching mode")
     export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
+    export.add_argument("--calibration-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day the models learn from")
+    export.add_argument("--holdout-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day of the holdout check (default: the data's last day)")
+    export.add_argument("--horizon-days", type=_positive, help="ltv: days of predicted purchases and value (default 365)")
 
     report = commands.add_parser("report", help="write the weekly or monthly management report")
     report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
@@ -112,6 +117,16 @@ def export_table(name: str, source: str | None, request: ExportRequest, output_f
         table.write_parquet(sys.stdout.buffer)
 
 
+def export_document(name: str, source: str | None, request: DocumentRequest) -> None:
+    """Print the JSON object `name` (ltv) of `source`."""
+    from loading import LOAD_ORDER, load_shop
+
+    opened = open_source(source)
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
+        shop = load_shop(opened, progress=lambda _: bar.update())
+    sys.stdout.write(json.dumps(DOCUMENTS[name].build(shop, request), allow_nan=False) + "\n")
+
+
 def write_report(source: str | None, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
     """Load the source, build the report of the `kind` (week or month) holding `day` and write
     it into `out`, with one progress bar on stderr for loading, building and rendering."""
@@ -137,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "sample":
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
+        elif arguments.command == "export" and arguments.table in DOCUMENTS:
+            if arguments.format != "json":
+                parser.error(f"export {arguments.table} prints one JSON object: use --format json")
+            options = {name: getattr(arguments, name) for name in DOCUMENT_OPTIONS}
+            export_document(arguments.table, arguments.source, DocumentRequest(arguments.tz, options))
         elif arguments.command == "export":
+            if arguments.start is None or arguments.end is None:
+                parser.error(f"export {arguments.table} needs --from and --to")
             if arguments.start > arguments.end:
                 parser.error(f"--from {arguments.start} is after --to {arguments.end}")
             options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}

@@ -28,6 +28,9 @@ from metrics.time import previous_period
 from metrics.review_words import review_words
 from metrics.search import top_search_terms
 from metrics.service import service_summary
+from models.forecast import demand_forecast
+from models.ltv import DEFAULT_HORIZON_DAYS, ltv_analysis
+from models.rfm import rfm_table, segment_summary
 
 FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -159,6 +162,15 @@ def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return review_words(shop.reviews, start=request.start, end=request.end, tz=request.tz, by=by, products=products)
 
 
+def _segments(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    return segment_summary(rfm_table(shop.orders, as_of=request.end, tz=request.tz))
+
+
+def _forecast(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    campaigns = shop.campaigns if shop.has("campaigns") else None
+    return demand_forecast(shop.orders, shop.order_items, shop.products, campaigns, tz=request.tz, end=request.end).forecast
+
+
 EXPORTS: dict[str, Export] = {
     "kpis": Export("the daily KPI table", _kpis),
     "channels": Export("per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags", _channels),
@@ -175,4 +187,44 @@ EXPORTS: dict[str, Export] = {
     "coupons": Export("repeat purchase rate of coupon buyers against other buyers", _coupons),
     "service": Export("tickets, first response, 24 h share, resolution and satisfaction by category", _service),
     "review-words": Export("the most frequent review words per rating band (--by product: per product)", _review_words),
+    "segments": Export("RFM segments as of --to: customers, means and GMV per named segment", _segments),
+    "forecast": Export("weekly units per category for the 8 weeks after the last whole week up to --to, beside the seasonal naive forecast", _forecast),
+}
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """What a document export gets: the business zone and the command's options; no period."""
+
+    tz: str
+    options: dict
+
+
+@dataclass(frozen=True)
+class Document:
+    """An export that prints one JSON object rather than a table."""
+
+    description: str
+    build: Callable[[Shop, DocumentRequest], dict]
+
+
+def _ltv(shop: Shop, request: DocumentRequest) -> dict:
+    options = request.options
+    calibration_end = options.get("calibration_end")
+    if calibration_end is None:
+        raise ValueError("export ltv needs --calibration-end YYYY-MM-DD, the last day the models learn from")
+    holdout_end = options.get("holdout_end")
+    if holdout_end is None:
+        # the holdout runs to the data's last day when there are days after the calibration
+        span = shop.date_span(request.tz)
+        holdout_end = span[1] if span and span[1] > calibration_end else None
+    analysis = ltv_analysis(
+        shop.orders, calibration_end=calibration_end, holdout_end=holdout_end, tz=request.tz,
+        horizon_days=options.get("horizon_days") or DEFAULT_HORIZON_DAYS,
+    )
+    return analysis.to_document()
+
+
+DOCUMENTS: dict[str, Document] = {
+    "ltv": Document("BG/NBD and Gamma-Gamma fitted up to --calibration-end, checked on the holdout up to --holdout-end (default: the data's last day), with each customer's expected purchases, P(alive) and value over --horizon-days (default 365)", _ltv),
 }
