@@ -38,8 +38,8 @@ class ChurnClassifier:
     `predict_proba(frame)` gives P(churned) per row.
     """
 
-    max_iter: int = 200
-    learning_rate: float = 0.05
+    max_iter: int = 100
+    learning_rate: float = 0.1
     random_state: int = 0
 
     def fit(self, frame: pl.DataFrame) -> "ChurnClassifier":

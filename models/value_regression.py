@@ -50,8 +50,8 @@ class ValueRegressor:
     non-negative prediction per row.
     """
 
-    max_iter: int = 200
-    learning_rate: float = 0.05
+    max_iter: int = 100
+    learning_rate: float = 0.1
     random_state: int = 0
 
     def fit(self, frame: pl.DataFrame) -> "ValueRegressor":
