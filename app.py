@@ -18,6 +18,7 @@ SECTIONS = {
         ("checkout", ":material/shopping_cart:"),
         ("service", ":material/support_agent:"),
     ],
+    "management": [("reports", ":material/description:")],
     "settings": [("data_source", ":material/database:")],
 }
 
