@@ -66,23 +66,16 @@ def purchase_summary(
         repeat_value=pl.col("value").slice(1).sum(),
         calibration_value=pl.col("value").sum(),
     )
-    weeks = lambda later, earlier: (pl.col(later) - pl.col(earlier)).dt.total_days() / DAYS_PER_WEEK  # noqa: E731
     summary = summary.with_columns(
-        recency=weeks("last_purchase", "first_purchase"),
+        recency=(pl.col("last_purchase") - pl.col("first_purchase")).dt.total_days() / DAYS_PER_WEEK,
         T=(pl.lit(calibration_end) - pl.col("first_purchase")).dt.total_days() / DAYS_PER_WEEK,
         monetary_value=pl.when(pl.col("frequency") > 0).then(pl.col("repeat_value") / pl.col("frequency")),
     )
-    if holdout_end is None:
-        holdout = pl.DataFrame(
-            {"user_id": [], "holdout_frequency": [], "holdout_value": []},
-            schema={"user_id": summary["user_id"].dtype, "holdout_frequency": pl.Int64, "holdout_value": pl.Float64},
-        )
-    else:
-        holdout = (
-            days.filter(pl.col("day") > calibration_end, pl.col("day") <= holdout_end)
-            .group_by("user_id")
-            .agg(holdout_frequency=pl.len().cast(pl.Int64), holdout_value=pl.col("value").sum())
-        )
+    holdout = (
+        days.filter(pl.col("day") > calibration_end, pl.col("day") <= (holdout_end or calibration_end))
+        .group_by("user_id")
+        .agg(holdout_frequency=pl.len().cast(pl.Int64), holdout_value=pl.col("value").sum())
+    )
     return (
         summary.join(holdout, on="user_id", how="left")
         .with_columns(pl.col("holdout_frequency").fill_null(0), pl.col("holdout_value").fill_null(0.0))

@@ -6,6 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from conftest import UTC_TIME
@@ -132,3 +134,23 @@ def test_poisson_regression_solves_the_likelihood_equations():
     # at the maximum the score X'(y - mu) is zero
     np.testing.assert_allclose(design.T @ (counts - np.exp(design @ coefficients)), 0, atol=1e-6)
     assert coefficients == pytest.approx([1.0, 0.5, -0.3], abs=0.1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("abcde"), min_size=1, max_size=4), min_size=1, max_size=25), st.sampled_from([0.05, 0.1, 0.2, 0.3]))
+def test_rules_equal_a_brute_force_count_of_random_baskets(basket_sets, min_support):
+    basket_items = pl.DataFrame(
+        [(order, item) for order, items_in in enumerate(basket_sets) for item in sorted(items_in)],
+        schema={"order_id": pl.Int64, "item": pl.String}, orient="row",
+    )
+    rules = association_rules(basket_items, min_support=min_support)
+    total = len(basket_sets)
+    share = lambda *wanted: sum(set(wanted) <= items_in for items_in in basket_sets) / total  # noqa: E731
+    expected = {
+        (a, b): (share(a, b), share(a, b) / share(a), share(a, b) / (share(a) * share(b)))
+        for a in "abcde" for b in "abcde" if a != b and share(a, b) >= min_support
+    }
+    got = {(row["antecedent"], row["consequent"]): (row["support"], row["confidence"], row["lift"]) for row in rules.to_dicts()}
+    assert got.keys() == expected.keys()
+    for pair, values in expected.items():
+        assert got[pair] == pytest.approx(values)

@@ -5,6 +5,8 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from conftest import UTC_TIME, utc
@@ -198,3 +200,14 @@ def test_tags_follow_their_rules_and_combine_into_an_audience():
         TagRules(coupon_share=1.5)
     with pytest.raises(ValueError, match="needs at least one tag"):
         audience(tags, none_of=("new",))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=30))
+def test_scores_equal_a_brute_force_count_of_worse_customers(frequencies):
+    orders = orders_of({user: [(k, 10.0, None) for k in range(count)] for user, count in enumerate(frequencies, start=1)})
+    rfm = rfm_table(orders, as_of=AS_OF, tz=TZ)
+    n = len(frequencies)
+    expected = [1 + 5 * sum(other < mine for other in frequencies) // n for mine in frequencies]
+    assert rfm["f_score"].to_list() == expected
+    assert rfm["m_score"].to_list() == expected  # ten per order: monetary ranks as frequency
