@@ -102,4 +102,6 @@ def _password(settings: dict) -> str | None:
     return os.environ[name]
 
 
-__all__ = ["Source", "SourceError", "FolderSource", "SqlSource", "open_source", "source_from_settings", "mapping_of", "SAMPLE_SHOP"]
+__all__ = [
+    "SAMPLE_SHOP", "FolderSource", "Source", "SourceError", "SqlSource", "mapping_of", "open_source", "source_from_settings",
+]

@@ -47,7 +47,6 @@ from connectors.base import SourceError
 from connectors.schema import TABLES
 
 PRESETS = Path(__file__).resolve().parent / "presets"
-IDENTITY_PRESET = "canonical"
 MAX_IDENTIFIER = 128
 _OPERATORS = {
     "coalesce": (2, None),
@@ -83,13 +82,6 @@ class MappedTable:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)
     same_names: bool = True
-
-    def platform_names(self) -> set[str]:
-        """The platform columns this table's mapping names (filters and expressions)."""
-        names = set(self.where)
-        for spec in self.columns.values():
-            names |= _column_names(spec)
-        return names
 
 
 @dataclass(frozen=True)
@@ -262,18 +254,6 @@ def _check_expression(expression: Any, where: str) -> None:
                 _check_expression(item, where)
     else:
         raise SourceError(f"{where}: unknown expression '{operator}'; use column, value, {', '.join(_OPERATORS)}.")
-
-
-def _column_names(expression: Any) -> set[str]:
-    if isinstance(expression, str):
-        return {expression}
-    (operator, operand), = expression.items()
-    if operator == "column":
-        return {operand}
-    if operator == "value":
-        return set()
-    operands = operand if isinstance(operand, list) else [operand]
-    return set().union(*(_column_names(item) for item in operands if not isinstance(item, int | float)))
 
 
 def check_select(sql: Any, where: str) -> str:

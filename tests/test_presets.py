@@ -11,7 +11,10 @@ from polars.testing import assert_frame_equal
 from conftest import utc
 from connectors import FolderSource, open_source
 from connectors.mapping import load_preset, preset_names
-from platform_db import dropped_after, platform_source  # noqa: F401 (fixture)
+import platform_db
+from platform_db import platform_source
+
+dropped_after = platform_db.dropped_after  # the fixture, shared with the other platform tests
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

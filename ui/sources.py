@@ -16,7 +16,7 @@ import polars as pl
 import streamlit as st
 
 from connectors import Source, SourceError, source_from_settings
-from connectors.mapping import identity_mapping, preset_names
+from connectors.mapping import Mapping, identity_mapping, preset_names
 from connectors.quality import quality_report
 from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 from connectors.sql import sqlite_url
@@ -188,7 +188,8 @@ def current_source() -> Source:
     return _source(json.dumps(saved_connection(), sort_keys=True, default=str))
 
 
-def mapping_of(source: Source):
+def mapping_of(source: Source) -> Mapping:
+    """The mapping `source` reads through (the canonical layout for a source without one)."""
     return getattr(source, "mapping", identity_mapping())
 
 
@@ -232,4 +233,5 @@ def quality(key: str) -> pl.DataFrame:
 
 
 def presets() -> dict[str, str]:
+    """The shipped presets by name, with their titles."""
     return preset_names()
