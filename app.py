@@ -32,7 +32,8 @@ navigation = st.navigation(
             for name, icon in pages
         ]
         for section, pages in SECTIONS.items()
-    }
+    },
+    position="top",
 )
 
 try:

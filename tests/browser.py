@@ -74,3 +74,34 @@ def chromium_page(width: int = 1500, height: int = 1100):
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
+
+
+def _section_links(page, section):
+    """Open a top-navigation section's menu and return its links."""
+    section.click()
+    links = page.locator('[data-testid="stTopNavDropdownLink"]')
+    links.first.wait_for(timeout=10_000)
+    return links
+
+
+def navigation_titles(page) -> list[str]:
+    """Every page title in the top navigation, section by section (each menu opened in turn)."""
+    titles = []
+    sections = page.locator('[data-testid="stTopNavSection"]')
+    for index in range(sections.count()):
+        links = _section_links(page, sections.nth(index))
+        titles += [label.strip().splitlines()[-1] for label in links.all_inner_texts()]
+        page.keyboard.press("Escape")
+    return titles
+
+
+def go_to_page(page, title: str) -> None:
+    """Open the page called `title` from the top navigation, as a user does."""
+    sections = page.locator('[data-testid="stTopNavSection"]')
+    for index in range(sections.count()):
+        link = _section_links(page, sections.nth(index)).filter(has_text=title)
+        if link.count():
+            link.first.click()
+            return
+        page.keyboard.press("Escape")
+    raise AssertionError(f"no page called {title!r} in the navigation")

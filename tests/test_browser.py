@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_page, require_chromium, serve_app
+from browser import chromium_page, navigation_titles, require_chromium, serve_app
 from connectors.sql import sqlite_url
 from i18n import text
 from metrics.drilldown import orders_on_day
@@ -37,8 +37,7 @@ def test_cards_show_the_metric_values_of_the_last_30_days(page_on_small_shop, sm
 
 
 def test_every_page_appears_once_in_the_navigation(page_on_small_shop):
-    navigation = page_on_small_shop.locator('[data-testid="stSidebarNav"] a')
-    titles = [label.strip().splitlines()[-1] for label in navigation.all_inner_texts()]  # after the icon
+    titles = navigation_titles(page_on_small_shop)
     pages = sorted((Path(__file__).resolve().parents[1] / "pages").glob("*.py"))
     assert sorted(titles) == sorted(text(f"nav.{page.stem}", "en") for page in pages)
 
@@ -65,7 +64,7 @@ def test_a_deep_link_on_a_fresh_server_gets_the_frame_and_a_channel_click_filter
         page.get_by_text("Traffic & channels").first.wait_for(timeout=90_000)
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("Period").wait_for(timeout=30_000)
-        titles = [label.strip().splitlines()[-1] for label in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+        titles = navigation_titles(page)
         pages = sorted((Path(__file__).resolve().parents[1] / "pages").glob("*.py"))
         assert sorted(titles) == sorted(text(f"nav.{page.stem}", "en") for page in pages)
         sidebar.locator('[data-testid="stMultiSelect"]').first.get_by_text("email").wait_for(timeout=30_000)
