@@ -16,6 +16,7 @@ from reports.wording import (
     days_span,
     kpi_value,
     money,
+    p_value_phrase,
     share,
     size_of_change,
     words,
@@ -134,7 +135,7 @@ def _campaigns(report) -> list[str]:
                 "highlights.significant" if row["significant"] else "highlights.not_significant", lang,
                 low=money(row["ci_low"], lang, currency), high=money(row["ci_high"], lang, currency),
                 confidence=f"{report.confidence:.0%}",
-                p=f"{row['p_value']:.3f}",
+                p=p_value_phrase(row["p_value"]),
             )
         sentences.append(words(
             f"highlights.{lead}", lang, name=row["name"], span=days_span(row["start_date"], row["end_date"], lang),

@@ -14,7 +14,7 @@ import polars as pl
 from i18n import format_number
 from metrics.registry import KPIS
 from reports.content import Report
-from reports.wording import change, channel_name, days_span, words
+from reports.wording import change, channel_name, days_span, p_value, words
 
 TEXT, DATE = "text", "date"
 HOURS, NUMBER, Z_SCORE, P_VALUE, CHANGE = "hours", "number", "z", "p", "change"
@@ -58,7 +58,7 @@ def cell_text(value, unit: str, lang: str, currency: str) -> str:
     if unit == Z_SCORE:
         return f"{value:+.1f}"
     if unit == P_VALUE:
-        return f"{value:.3f}"
+        return p_value(value)
     if isinstance(value, bool):
         return words("units.yes" if value else "units.no", lang)
     return str(value)

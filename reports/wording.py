@@ -46,6 +46,20 @@ def size_of_change(value: float) -> str:
     return f"{abs(value):.1%}"
 
 
+# p-values are shown to three decimals; a smaller one is shown as below the last of them.
+_SMALLEST_P_SHOWN = 0.001
+
+
+def p_value(value: float) -> str:
+    """A p-value as a table cell: 0.008, or <0.001."""
+    return f"<{_SMALLEST_P_SHOWN}" if value < _SMALLEST_P_SHOWN else f"{value:.3f}"
+
+
+def p_value_phrase(value: float) -> str:
+    """A p-value in a sentence: p = 0.008, or p < 0.001."""
+    return f"p < {_SMALLEST_P_SHOWN}" if value < _SMALLEST_P_SHOWN else f"p = {value:.3f}"
+
+
 def days_span(start: date, end: date, lang: str) -> str:
     """start – end with the year once: "2026-11-16 – 2026-11-22", "2026年11月16日 – 11月22日"."""
     if lang == "zh":
