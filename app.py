@@ -40,8 +40,12 @@ try:
     settings = data.settings()
     shop = data.current_shop()
 except (SourceError, ValueError) as error:
+    if navigation.url_path == "data_source":
+        navigation.run()  # where the source is fixed; it says what is wrong itself
+        st.stop()
     st.error(t("nav.cannot_load", error=error))
     st.info(t("nav.cannot_load_help"))
+    st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
 filters.draw_sidebar(shop, settings.time_zone)

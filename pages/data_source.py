@@ -11,26 +11,28 @@ from ui.lang import t
 ensure_app_frame()
 
 settings = data.settings()
-shop = data.current_shop()
 st.title(t("data_source.title"))
-st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
-st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
-if shop.sessions is not None:
-    st.caption(t(
-        "data_source.sessions",
-        sessions=f"{shop.sessions.height:,}", events=f"{shop.events.height:,}", gap=settings.session_gap_minutes,
-    ))
-if shop.missing:
-    st.warning(t("data_source.missing", tables=", ".join(shop.missing)))
-
-source = sources.current_source()
-mapping = sources.mapping_of(source)
-if mapping.unavailable:
-    with st.expander(t("data_source.unavailable", mapping=mapping.name), expanded=True):
-        st.markdown("\n".join(f"- **{what}**: {why}" for what, why in mapping.unavailable.items()))
-
-# The data extract's status and refresh button (connectors/extracts.py) go here, between
-# what the source cannot give and the connection form.
+try:
+    shop = data.current_shop()
+    source = sources.current_source()
+except (SourceError, ValueError) as error:
+    # The admin comes here to fix a source that cannot be read: say why, keep the form.
+    shop = source = None
+    st.error(t("nav.cannot_load", error=error))
+if shop is not None:
+    st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
+    st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
+    if shop.sessions is not None:
+        st.caption(t(
+            "data_source.sessions",
+            sessions=f"{shop.sessions.height:,}", events=f"{shop.events.height:,}", gap=settings.session_gap_minutes,
+        ))
+    if shop.missing:
+        st.warning(t("data_source.missing", tables=", ".join(shop.missing)))
+    mapping = sources.mapping_of(source)
+    if mapping.unavailable:
+        with st.expander(t("data_source.unavailable", mapping=mapping.name), expanded=True):
+            st.markdown("\n".join(f"- **{what}**: {why}" for what, why in mapping.unavailable.items()))
 
 st.subheader(t("data_source.connection"))
 saved = sources.saved_connection()
@@ -86,6 +88,9 @@ with st.form("connection"):
     )
 for level, message in st.session_state.get(sources.OUTCOME_KEY, []):
     getattr(st, level)(message)
+
+if source is None:
+    st.stop()
 
 st.subheader(t("data_source.preview"))
 mapped = sorted(source.table_names())

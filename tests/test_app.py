@@ -120,6 +120,10 @@ def test_a_broken_source_gets_a_message_not_a_traceback(tmp_path):
     at.run()
     assert not at.exception
     assert "is not a folder of tables" in at.error[0].value
+    at.switch_page("pages/data_source.py").run()
+    assert not at.exception
+    assert "is not a folder of tables" in at.error[0].value
+    assert at.radio(key="source_kind").value == "folder"  # the form to fix it is there
 
 
 def test_channels_page_shows_the_channel_table_and_target_warnings(app, small_shop):
