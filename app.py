@@ -14,6 +14,7 @@ SECTIONS = {
         ("channels", ":material/campaign:"),
         ("products", ":material/inventory_2:"),
         ("funnel", ":material/filter_alt:"),
+        ("paths", ":material/account_tree:"),
         ("cohorts", ":material/grid_on:"),
         ("checkout", ":material/shopping_cart:"),
         ("service", ":material/support_agent:"),
