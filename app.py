@@ -12,6 +12,7 @@ SECTIONS = {
     "daily": [("overview", ":material/dashboard:")],
     "analysis": [
         ("channels", ":material/campaign:"),
+        ("campaigns", ":material/savings:"),
         ("products", ":material/inventory_2:"),
         ("funnel", ":material/filter_alt:"),
         ("paths", ":material/account_tree:"),
