@@ -19,6 +19,7 @@ SECTIONS = {
         ("cohorts", ":material/grid_on:"),
         ("checkout", ":material/shopping_cart:"),
         ("service", ":material/support_agent:"),
+        ("explore", ":material/pivot_table_chart:"),
     ],
     "management": [("reports", ":material/description:")],
     "settings": [("data_source", ":material/database:")],

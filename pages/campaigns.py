@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from charts.campaigns import effect_chart, roi_bars
-from i18n import format_number
+from i18n import format_number, text
 from metrics.campaigns import FIXED_BASELINE_DAYS, baseline_period, effect_verdict
 from ui import analysis_data, data
 from ui.frame import open_page
@@ -96,7 +96,7 @@ campaign = table.row(ids.index(picked), named=True)
 st.subheader(t("campaigns.effect_title", campaign=campaign["name"]))
 baseline_kind = st.segmented_control(
     t("campaigns.baseline"), BASELINES, default="same_length", key="campaigns_baseline",
-    format_func=lambda kind: t(f"campaigns.{kind}", days=FIXED_BASELINE_DAYS),
+    format_func=lambda kind: text(f"campaigns.{kind}", lang, days=FIXED_BASELINE_DAYS),
 ) or "same_length"
 window = (campaign["start_date"], campaign["end_date"])
 baseline = baseline_period(window, FIXED_BASELINE_DAYS if baseline_kind == "fixed_days" else None)

@@ -4,6 +4,7 @@ Sankey; click a step's page to list the paths through it and start or end the pa
 import streamlit as st
 
 from charts.paths import path_sankey
+from i18n import text
 from metrics.path_tables import path_strings, top_paths
 from metrics.paths import DEFAULT_DEPTH, DEFAULT_MIN_SHARE, ENTRANCE, EXIT, OTHER
 from ui import analysis_data, data
@@ -63,13 +64,13 @@ def back(focused: bool) -> None:
 labels = analysis_data.step_labels(source)
 first_row = st.columns([3, 2, 2])
 direction = first_row[0].segmented_control(
-    t("paths.direction"), DIRECTIONS, format_func=lambda name: t(f"paths.{name}"), default="landing", key=DIRECTION_KEY
+    t("paths.direction"), DIRECTIONS, format_func=lambda name: text(f"paths.{name}", lang), default="landing", key=DIRECTION_KEY
 ) or "landing"
 anchor = first_row[1].selectbox(t("paths.step"), labels, key=ANCHOR_KEY, disabled=direction == "landing")
 depth = first_row[2].slider(t("paths.depth"), 2, DEFAULT_DEPTH, DEFAULT_DEPTH, key=DEPTH_KEY)
 second_row = st.columns([3, 4])
 grouping = second_row[0].segmented_control(
-    t("paths.grouping"), GROUPINGS, format_func=lambda name: t(f"paths.{name}"), default="min_share", key="paths_grouping"
+    t("paths.grouping"), GROUPINGS, format_func=lambda name: text(f"paths.{name}", lang), default="min_share", key="paths_grouping"
 ) or "min_share"
 if grouping == "min_share":
     percent = second_row[1].slider(t("paths.min_share_value"), 0.0, 20.0, DEFAULT_MIN_SHARE * 100, step=0.5, format="%.1f%%", key="paths_min_share")
@@ -100,7 +101,7 @@ for step in range(1, depth + 1):
     step_nodes = dict(nodes.filter(nodes["step"] == step).select("label", "sessions").iter_rows())
     st.pills(
         t("paths.step_column", step=step), list(step_nodes), key=node_key(step), on_change=keep_one_node, args=(step,),
-        format_func=lambda label, sessions=step_nodes: t("paths.node_pill", label=names.get(label, label), sessions=f"{sessions[label]:,}"),
+        format_func=lambda label, sessions=step_nodes: text("paths.node_pill", lang, label=names.get(label, label), sessions=f"{sessions[label]:,}"),
     )
 focus = next(((step, st.session_state[node_key(step)]) for step in range(1, depth + 1) if st.session_state.get(node_key(step))), None)
 sankey.plotly_chart(path_sankey(nodes, views["links"], names, lang, focus), width="stretch", key="paths_sankey")

@@ -1,0 +1,67 @@
+"""Explore charts: a one-dimension pivot as bars, a two-dimension pivot as a heatmap; every
+bar and cell clickable, with the cell's dimension values as `customdata`."""
+
+import plotly.graph_objects as go
+import polars as pl
+
+from metrics.explore import VALUE
+
+
+def _hover_number(unit: str, currency: str) -> str:
+    return f"{currency}%{{customdata[2]:,.2f}}" if unit == "money" else "%{customdata[2]:,}"
+
+
+def pivot_bars(long: pl.DataFrame, measure_label: str, unit: str, currency: str = "¥") -> go.Figure:
+    """Bars of a one-dimension pivot (`metrics.explore.pivot`), largest first; `customdata`
+    is [value of the dimension, "", the measure]."""
+    dimension = long.columns[0]
+    ordered = long.sort(VALUE, dimension, descending=[True, False])
+    figure = go.Figure(
+        go.Bar(
+            x=ordered[dimension].to_list(),
+            y=ordered[VALUE].to_list(),
+            customdata=[[value, "", measure] for value, measure in ordered.select(dimension, VALUE).iter_rows()],
+            hovertemplate=f"%{{x}}<br>{measure_label}: {_hover_number(unit, currency)}<extra></extra>",
+            marker_color="#4C78A8",
+        )
+    )
+    figure.update_layout(
+        height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, clickmode="event+select",
+        yaxis={"title": measure_label, "tickformat": ",.0f"}, xaxis={"type": "category", "automargin": True},
+    )
+    return figure
+
+
+def pivot_heatmap(
+    long: pl.DataFrame, dimension_labels: tuple[str, str], measure_label: str, unit: str, currency: str = "¥"
+) -> go.Figure:
+    """A two-dimension pivot as a heatmap: the first dimension down, the second across,
+    named in the hover by `dimension_labels`.
+
+    Plotly's heatmap cannot be selected, so each cell carries an invisible square marker on
+    top of it that can; its `customdata` is [row value, column value, the measure]."""
+    rows, columns = long.columns[:2]
+    row_values = long[rows].unique(maintain_order=True).to_list()
+    column_values = long[columns].unique(maintain_order=True).to_list()
+    wide = long.pivot(on=columns, index=rows, values=VALUE, sort_columns=False).select(rows, *column_values)
+    figure = go.Figure(
+        go.Heatmap(
+            z=wide.select(column_values).rows(), x=column_values, y=row_values,
+            colorscale="Blues", hoverinfo="skip", colorbar={"title": {"text": measure_label, "side": "right"}, "thickness": 12},
+            texttemplate="%{z:,.0f}", textfont={"size": 11},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=long[columns].to_list(), y=long[rows].to_list(), mode="markers",
+            marker={"symbol": "square", "size": 28, "opacity": 0},
+            customdata=long.select(rows, columns, VALUE).rows(),
+            hovertemplate=f"{dimension_labels[0]}: %{{customdata[0]}}<br>{dimension_labels[1]}: %{{customdata[1]}}<br>{measure_label}: {_hover_number(unit, currency)}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    figure.update_layout(
+        height=max(320, 34 * len(row_values) + 120), margin={"l": 10, "r": 10, "t": 10, "b": 10}, clickmode="event+select",
+        xaxis={"type": "category", "automargin": True}, yaxis={"type": "category", "automargin": True, "autorange": "reversed"},
+    )
+    return figure
