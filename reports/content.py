@@ -31,6 +31,7 @@ from metrics.review_words import review_words
 from metrics.segments import Segment
 from metrics.service import service_summary
 from metrics.time import as_utc, utc_bounds
+from models.ltv import ltv_analysis
 from reports.highlights import write_highlights
 from settings import Settings
 
@@ -110,7 +111,8 @@ class Report:
     - campaigns: `campaign_effect` rows (one per measure) of each campaign in `campaigns_of`,
       with campaign_id, name, start_date, end_date, channel in front.
     - retention: `retention` (activity cohorts of the report's period kind); ltv:
-      `ltv_curves` (monthly first-order cohorts).
+      `ltv_curves` (monthly first-order cohorts); predicted_ltv: `_predicted_ltv` (None
+      when no customer had a valid order by the period's end).
     - service: the one `service_summary` row as a dict (None without tickets); words:
       `review_words` by rating band (None without review texts).
     - alerts: the `detect_anomalies` rows of the period that raise an alert, with the
@@ -131,6 +133,7 @@ class Report:
     campaigns_in_period: bool
     retention: pl.DataFrame
     ltv: pl.DataFrame
+    predicted_ltv: dict | None
     service: dict | None
     words: pl.DataFrame | None
     alerts: pl.DataFrame
@@ -243,6 +246,28 @@ def _cohorts(shop: Shop, period: ReportPeriod) -> tuple[pl.DataFrame, pl.DataFra
     return kept, ltv
 
 
+def _predicted_ltv(shop: Shop, period: ReportPeriod) -> dict | None:
+    """SPEC, Predicted LTV: BG/NBD with Gamma-Gamma (`models.ltv.ltv_analysis`), fitted on the
+    valid orders up to the period's last day, summed over its customers: customers,
+    expected_purchases and expected_value over horizon_days after calibration_end, their
+    mean per customer (mean_expected_value) and the mean probability of being alive
+    (mean_p_alive). None when there is no customer to fit on."""
+    try:
+        analysis = ltv_analysis(shop.orders, calibration_end=period.last_day, tz=period.tz)
+    except ValueError:
+        return None
+    customers = analysis.customers
+    return {
+        "customers": customers.height,
+        "expected_purchases": float(customers["expected_purchases"].sum()),
+        "expected_value": float(customers["expected_value"].sum()),
+        "mean_expected_value": float(customers["expected_value"].mean()),
+        "mean_p_alive": float(customers["p_alive"].mean()),
+        "horizon_days": analysis.horizon_days,
+        "calibration_end": analysis.calibration_end,
+    }
+
+
 def _service(shop: Shop, period: ReportPeriod) -> tuple[dict | None, pl.DataFrame | None]:
     service = None
     if shop.has("tickets"):
@@ -326,6 +351,7 @@ def build_report(
     step("campaigns")
 
     kept, ltv = _cohorts(shop, period)
+    predicted_ltv = _predicted_ltv(shop, period)
     step("cohorts")
 
     service, words = _service(shop, period)
@@ -337,6 +363,6 @@ def build_report(
     report = Report(
         period=period, lang=lang, settings=settings, source=shop.description, kpis=kpis, daily=daily,
         channels=channels, has_ad_spend=shop.has("ad_spend"), campaigns=campaigns, campaigns_in_period=in_period,
-        retention=kept, ltv=ltv, service=service, words=words, alerts=alerts,
+        retention=kept, ltv=ltv, predicted_ltv=predicted_ltv, service=service, words=words, alerts=alerts,
     )
     return replace(report, highlights=write_highlights(report))

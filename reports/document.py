@@ -18,7 +18,7 @@ from charts.report import (
 )
 from reports.content import Report
 from reports.tables import CHANGE, ReportTable, cell_text, period_line, report_tables
-from reports.wording import days_span, words
+from reports.wording import days_span, money, share, words
 
 TREND_KPIS = ("gmv", "orders", "dau", "conversion_rate")
 NUMERIC_UNITS = {"money", "ratio", "count", "hours", "number", "z", "p", CHANGE}
@@ -51,13 +51,14 @@ table { font-size: 8pt; }
 
 
 def _cell_class(table: ReportTable, row: int, column: str) -> str:
-    """num for numbers; good or bad for a KPI's change and a channel's ROI or CPC against target."""
+    """num for numbers; good or bad for a KPI's change, a channel's ROI or CPC against target
+    and an alert's direction."""
     unit = table.unit(row, column)
     classes = ["num"] if unit in NUMERIC_UNITS else []
     value = table.frame[column][row]
     if unit == CHANGE and value and "_higher_is_better" in table.frame.columns:
         classes.append("good" if (value > 0) == table.frame["_higher_is_better"][row] else "bad")
-    flags = {"roi": "roi_below_target", "cpc": "cpc_above_target"}
+    flags = {"roi": "roi_below_target", "cpc": "cpc_above_target", "direction": "bad"}
     if column in flags and flags[column] in table.frame.columns and table.frame[flags[column]][row]:
         classes.append("bad")
     return " ".join(classes)
@@ -134,6 +135,13 @@ def document(report: Report, chart: Callable[[go.Figure], str], *, head: str = "
     cohort_parts = [chart(retention_heatmap(report.retention, period.kind, lang)), _caption(words("incomplete_cells", lang))]
     if report.ltv.height:
         cohort_parts.append(chart(ltv_lines(report.ltv, currency, lang)))
+    if report.predicted_ltv is not None:
+        predicted = report.predicted_ltv
+        cohort_parts.append(_caption(words(
+            "predicted_ltv", lang, end=predicted["calibration_end"], customers=f"{predicted['customers']:,}",
+            days=predicted["horizon_days"], value=money(predicted["expected_value"], lang, currency),
+            mean=money(predicted["mean_expected_value"], lang, currency), alive=share(predicted["mean_p_alive"], lang),
+        )))
 
     service_parts = [_vertical(tables["service"], report)] if "service" in tables else [_caption(words("no_tickets", lang))]
     if "words" in tables:

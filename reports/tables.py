@@ -151,6 +151,20 @@ def _ltv(report: Report) -> ReportTable:
     return ReportTable("ltv", words("tables.ltv", report.lang), frame, units, (), _labels(frame.columns, report.lang))
 
 
+PREDICTED_LTV_UNITS = {
+    "calibration_end": DATE, "horizon_days": "count", "customers": "count", "expected_purchases": NUMBER,
+    "expected_value": "money", "mean_expected_value": "money", "mean_p_alive": "ratio",
+}
+
+
+def _predicted_ltv(report: Report) -> ReportTable | None:
+    if report.predicted_ltv is None:
+        return None
+    frame = pl.DataFrame([{name: report.predicted_ltv[name] for name in PREDICTED_LTV_UNITS}])
+    return ReportTable("predicted_ltv", words("tables.predicted_ltv", report.lang), frame, PREDICTED_LTV_UNITS,
+                       tuple(PREDICTED_LTV_UNITS), _labels(PREDICTED_LTV_UNITS, report.lang))
+
+
 SERVICE_UNITS = {
     "tickets": "count", "answered_within_promise_share": "ratio", "first_response_hours_median": HOURS,
     "first_response_hours_p90": HOURS, "resolution_hours_median": HOURS, "orders": "count", "returned_orders": "count",
@@ -207,7 +221,7 @@ def report_tables(report: Report) -> dict[str, ReportTable]:
     """Every table of the report by name, in the report's order; a table whose source is
     missing (no tickets, no reviews, no campaigns) is left out."""
     tables = [_highlights(report), _kpis(report), _daily(report), _channels(report), _campaigns(report),
-              _retention(report), _ltv(report), _service(report), _words(report), _alerts(report)]
+              _retention(report), _ltv(report), _predicted_ltv(report), _service(report), _words(report), _alerts(report)]
     return {table.name: table for table in tables if table is not None}
 
 

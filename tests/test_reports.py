@@ -26,6 +26,7 @@ from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods, period_summary
 from metrics.registry import KPIS
 from metrics.service import service_summary
+from models.ltv import ltv_analysis
 from reports.content import HEADLINE_KPIS, build_report, campaigns_of, report_period
 from reports.render import render_html, render_pdf, render_xlsx
 from reports.tables import report_tables
@@ -100,6 +101,15 @@ def test_daily_trend_alerts_service_and_campaign_are_the_metric_tables(small_sho
     assert not in_period and chosen["campaign_id"].to_list() == [11]
     effect = campaign_effect(*frames, campaigns=small_shop.campaigns, campaign_id=11, tz=TZ)
     assert_frame_equal(report.campaigns.drop("campaign_id", "name", "start_date", "end_date", "channel"), effect)
+
+
+def test_predicted_ltv_is_the_fitted_models_sum_over_customers(small_shop, reports):
+    analysis = ltv_analysis(small_shop.orders, calibration_end=date(2026, 11, 22), tz=TZ)
+    predicted = reports["en"].predicted_ltv
+    assert predicted["customers"] == analysis.customers.height > 0
+    assert predicted["expected_value"] == pytest.approx(analysis.customers["expected_value"].sum())
+    assert predicted["mean_expected_value"] == pytest.approx(analysis.customers["expected_value"].mean())
+    assert predicted["horizon_days"] == 365 and predicted["calibration_end"] == date(2026, 11, 22)
 
 
 def test_channel_changes_add_up_to_the_gmv_change_cut_at_the_same_point(small_shop, reports):
@@ -205,7 +215,7 @@ def test_excel_has_a_sheet_per_table_with_the_numbers(lang, reports, files):
     workbook = openpyxl.load_workbook(io.BytesIO(files[(lang, "xlsx")]))
     tables = report_tables(report)
     assert workbook.sheetnames == [table.title for table in tables.values()]
-    assert len(workbook.sheetnames) == 10
+    assert len(workbook.sheetnames) == 11
     kpis = list(workbook[tables["kpis"].title].iter_rows(values_only=True))
     assert kpis[0] == tuple(tables["kpis"].labels[column] for column in tables["kpis"].columns)
     gmv_row = next(row for row in kpis if row[0] == KPIS["gmv"].label_in(lang))
