@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from alerts.config import SECRETS_FILE
 from connectors import SAMPLE_SHOP, SourceError, open_source
 from exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
 from settings import check_time_zone
@@ -59,6 +60,16 @@ def build_parser() -> OneLineParser:
     sample.add_argument("--seed", type=int, default=7)
     sample.add_argument("--out", type=Path, default=SAMPLE_SHOP)
 
+    alerts = commands.add_parser("alerts", help="check and list anomaly and rule alerts (for cron)")
+    alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=OneLineParser)
+    check = alert_commands.add_parser("check", help="evaluate a day's alerts and notify the targets in [alerts]")
+    check.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: [connections.shop], else the sample shop)")
+    check.add_argument("--date", dest="day", type=_day, metavar="YYYY-MM-DD", help="the day to check (default: yesterday, or the last day of data)")
+    listing = alert_commands.add_parser("list", help="print the open alerts")
+    listing.add_argument("--all", dest="include_resolved", action="store_true", help="resolved alerts too")
+    for command in (check, listing):
+        command.add_argument("--secrets", type=Path, default=SECRETS_FILE, help="the settings file with [alerts] (default: .streamlit/secrets.toml)")
+
     export = commands.add_parser("export", help="print a table for scripts")
     export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {entry.description}" for name, entry in {**EXPORTS, **DOCUMENTS}.items()))
     export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
@@ -99,6 +110,16 @@ def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
         tables = generate_shop(users=users, events=events, seed=seed, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
     with tqdm(total=len(tables), desc=f"Writing {out}", unit="table") as bar:
         write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+
+
+def run_alerts(arguments: argparse.Namespace) -> None:
+    """`alerts check` or `alerts list` (alerts/commands.py); bad settings raise ValueError."""
+    from alerts.commands import check_command, list_command
+
+    if arguments.alerts_command == "check":
+        check_command(source=arguments.source, day=arguments.day, secrets_path=arguments.secrets)
+    else:
+        list_command(secrets_path=arguments.secrets, include_resolved=arguments.include_resolved)
 
 
 def export_table(name: str, source: str | None, request: ExportRequest, output_format: str) -> None:
@@ -152,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "sample":
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
+        elif arguments.command == "alerts":
+            run_alerts(arguments)
         elif arguments.command == "export" and arguments.table in DOCUMENTS:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")
