@@ -21,7 +21,7 @@ SECTIONS = {
         ("service", ":material/support_agent:"),
         ("explore", ":material/pivot_table_chart:"),
     ],
-    "management": [("reports", ":material/description:")],
+    "management": [("alerts", ":material/notifications:"), ("reports", ":material/description:")],
     "settings": [("data_source", ":material/database:")],
 }
 
