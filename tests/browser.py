@@ -76,32 +76,30 @@ def chromium_page(width: int = 1500, height: int = 1100):
             browser.close()
 
 
-def _section_links(page, section):
-    """Open a top-navigation section's menu and return its links."""
-    section.click()
-    links = page.locator('[data-testid="stTopNavDropdownLink"]')
-    links.first.wait_for(timeout=10_000)
-    return links
+def _open_menus(page):
+    """Each top-navigation section's menu opened in turn; yields its links while it is open."""
+    sections = page.locator('[data-testid="stTopNavSection"]')
+    sections.first.wait_for(timeout=30_000)
+    for index in range(sections.count()):
+        sections.nth(index).click()
+        links = page.locator('[data-testid="stTopNavDropdownLink"]:visible')
+        links.first.wait_for(timeout=10_000)
+        page.wait_for_timeout(150)  # the menu's opening animation
+        yield links
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(150)
 
 
 def navigation_titles(page) -> list[str]:
-    """Every page title in the top navigation, section by section (each menu opened in turn)."""
-    titles = []
-    sections = page.locator('[data-testid="stTopNavSection"]')
-    for index in range(sections.count()):
-        links = _section_links(page, sections.nth(index))
-        titles += [label.strip().splitlines()[-1] for label in links.all_inner_texts()]
-        page.keyboard.press("Escape")
-    return titles
+    """Every page title in the top navigation, section by section."""
+    return [label.strip().splitlines()[-1] for links in _open_menus(page) for label in links.all_inner_texts()]
 
 
 def go_to_page(page, title: str) -> None:
     """Open the page called `title` from the top navigation, as a user does."""
-    sections = page.locator('[data-testid="stTopNavSection"]')
-    for index in range(sections.count()):
-        link = _section_links(page, sections.nth(index)).filter(has_text=title)
+    for links in _open_menus(page):
+        link = links.filter(has_text=title)
         if link.count():
             link.first.click()
             return
-        page.keyboard.press("Escape")
     raise AssertionError(f"no page called {title!r} in the navigation")
