@@ -47,7 +47,8 @@ def check_command(
     secrets, settings, config = _configured(secrets_path)
     store = _store(config)
     opened = open_source(source) if source else source_from_settings(secrets.get("connections", {}).get("shop"))
-    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=err, leave=False) as bar:
+    # disable=None: the bar shows on a terminal and stays out of cron's log
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=err, leave=False, disable=None) as bar:
         shop = load_shop(opened, session_gap=settings.session_gap, progress=lambda _: bar.update())
     result = run_check(shop, store, config, settings, day=day)
     err.writelines(f"skipped: rule {rule.id} ({rule.describe('en', config.currency)}) needs a tickets table, which {shop.description} does not have\n" for rule in result.skipped)

@@ -6,9 +6,11 @@ refusal; the command line for cron."""
 import base64
 import hashlib
 import hmac
+import re
 import subprocess
 import sys
 import time
+import tomllib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -423,6 +425,18 @@ def test_secrets_come_from_the_environment_and_defaults_hold(tmp_path):
     assert robot.describe() == "dingtalk webhook at oapi.dingtalk.com"
     default = alert_config(None, SETTINGS)
     assert (default.database, default.language, default.targets, default.anomaly) == (ROOT / ".alerts" / "alerts.db", "en", (), AnomalySettings())
+
+
+def test_the_example_settings_file_is_valid_with_its_targets_uncommented():
+    example = (ROOT / ".streamlit" / "secrets.toml.example").read_text()
+    alerts_part = example[example.index("\n[alerts]\n"):]
+    setting = re.compile(r"^# (\[\[?alerts\.|[a-z_]+ = )")
+    uncommented = "\n".join(line[2:] if setting.match(line) else line for line in alerts_part.splitlines())
+    environ = {"ALERTS_SMTP_PASSWORD": "p", "ALERTS_WECOM_URL": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", "ALERTS_DINGTALK_SECRET": "SECx"}
+    config = alert_config(tomllib.loads(uncommented)["alerts"], Settings.from_mapping(tomllib.loads(example)["settings"]), environ=environ)
+    assert [(target.name, target.kind) for target in config.targets] == [("email", "email"), ("ops-group", "wecom"), ("ops-dingtalk", "dingtalk")]
+    assert (config.language, config.retry, config.anomaly.window, config.targets[0].port) == ("zh", Retry(4, 30.0), 28, 587)
+    assert alert_config(tomllib.loads(alerts_part)["alerts"], SETTINGS).targets == ()  # as shipped: no targets
 
 
 # The command line --------------------------------------------------------------------------
