@@ -74,8 +74,9 @@ def format_number(value: float | int | None, unit: str, lang: str, currency: str
     """A number as a reader of `lang` writes it: unit "money" with the currency, "ratio" as a
     percentage with two decimals, "count" as a whole number with thousands separators.
 
-    `compact` shortens money of 100,000 and more to two decimals of the language's large
-    unit, so that it fits a card (¥535.96K in English, ¥53.60万 in Chinese); null is "–".
+    `compact` shortens money of 10,000 and more to two decimals of the language's large
+    unit, so that it fits a card five to a row (¥535.96K in English, ¥53.60万 in Chinese);
+    null is "–".
     """
     if value is None:
         return "–"
@@ -84,7 +85,7 @@ def format_number(value: float | int | None, unit: str, lang: str, currency: str
     if unit != "money":
         return f"{value:,.0f}"
     sign = "-" if value < 0 else ""
-    if compact and abs(value) >= 1e5:
+    if compact and abs(value) >= 1e4:
         size, suffix = next((size, suffix) for size, suffix in _COMPACT_STEPS[lang] if abs(value) >= size)
         return f"{sign}{currency}{abs(value) / size:,.2f}{suffix}"
     return f"{sign}{currency}{abs(value):,.2f}"

@@ -26,7 +26,7 @@ def daily_trend(daily: pl.DataFrame, kpi: Kpi, currency: str = "¥", lang: str =
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         height=340,
         yaxis={"title": label, "tickformat": _TICK_FORMATS[kpi.unit], "tickprefix": prefix, "rangemode": "tozero"},
-        xaxis={"title": None},
+        xaxis={"title": None, "tickformat": "%m-%d"},
         hovermode="closest",
         clickmode="event+select",
     )

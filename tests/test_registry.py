@@ -10,7 +10,8 @@ from metrics.registry import KPIS, format_value
     [
         ("gmv", 535_957.123, True, "¥535.96K"),
         ("gmv", 535_957.123, False, "¥535,957.12"),
-        ("gmv", 99_999.5, True, "¥99,999.50"),
+        ("gmv", 99_999.5, True, "¥100.00K"),
+        ("gmv", 9_999.5, True, "¥9,999.50"),
         ("gmv", 12_345_678.0, True, "¥12.35M"),
         ("refunds", -150_000.0, True, "-¥150.00K"),
         ("net_revenue", -20.0, False, "-¥20.00"),
