@@ -6,23 +6,37 @@ of other test files on the same servers never see it. A server that is not runni
 tests with the reason; with CI=true that is a failure instead.
 """
 
+import contextlib
+import json
 import os
+import socket
 import sqlite3
+import threading
 import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 from polars.testing import assert_frame_equal
+from streamlit.testing.v1 import AppTest
 
 from connectors import SqlSource, open_source
+from connectors.extracts import MANIFEST
 from connectors.schema import TABLES
 from connectors.sql import sqlite_url
 from loading import load_shop
 from metrics.kpis import daily_kpis
+from metrics.periods import period_summary
+from metrics.registry import KPIS, format_value
 from sample_data.server_store import write_server
+from ui.extract_status import REFRESH_KEY
+from ui.filters import DATES_KEY
 
 TZ = "Asia/Shanghai"
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4",
@@ -139,3 +153,104 @@ def test_no_write_gets_through_a_sqlite_connector(tmp_path, small_shop_db, write
     assert row_counts(sa.create_engine(f"sqlite:///{path}")) == before
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'intruder'").fetchone() == (0,)
+
+
+class Proxy:
+    """A TCP port forwarding to a database server on 127.0.0.1: closing it is, for whoever
+    connects through it, the database stopping (connections refused, open ones cut), while the
+    machine's shared server keeps running for everyone else's tests."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass  # the other direction closed the pair
+        finally:
+            for end in (source, target):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.open = False
+        self.listener.close()
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+
+def card(at, label):
+    return next(metric for metric in at.metric if metric.label == label)
+
+
+def shop_app(secrets: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = secrets
+    return at.run()
+
+
+def test_a_stopped_database_shows_the_last_extract_with_its_age(server_shop, small_shop, tmp_path):
+    server, url = server_shop
+    proxy = Proxy(url.port)
+    # trust authentication ignores a password: PostgreSQL's URL carries one that must show nowhere
+    proxied = url.set(port=proxy.port, password="s3cret-pw" if server == "postgresql" else None)
+    extract_folder = tmp_path / "extract"
+    secrets = {"shop": {"url": proxied.render_as_string(hide_password=False), "extract_folder": str(extract_folder)}}
+    try:
+        at = shop_app(secrets)
+        assert not at.exception and not at.error and not at.warning
+        start, end = at.session_state[DATES_KEY]
+        frames = (small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
+        gmv = period_summary(*frames, start=start, end=end, tz=TZ)["gmv"]
+        shown = format_value(KPIS["gmv"], gmv, compact=True)
+        assert card(at, "GMV").value == shown
+        assert "Data extracted less than a minute ago; refreshed every 1 h." in [caption.value for caption in at.sidebar.caption], (
+            "app.py draws the extract's status with ui.extract_status.draw() after the sidebar filters"
+        )
+    finally:
+        proxy.close()
+    manifest_path = extract_folder / MANIFEST
+    assert "s3cret-pw" not in manifest_path.read_text()
+    # three hours later, past the extract's hour to live, the app starts again: the database is gone
+    manifest = json.loads(manifest_path.read_text())
+    manifest["refreshed_at"] = (datetime.fromisoformat(manifest["refreshed_at"]) - timedelta(hours=3)).isoformat()
+    manifest_path.write_text(json.dumps(manifest))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = shop_app(secrets)
+    assert not at.exception and not at.error
+    [banner] = at.warning
+    assert banner.value.startswith("Showing the extract from 3 h ago: the database cannot be reached (")
+    assert "s3cret-pw" not in banner.value
+    assert card(at, "GMV").value == shown
+    # asking for fresh data while the database is still gone keeps the numbers and the banner
+    at.sidebar.button(key=REFRESH_KEY).click().run()
+    assert not at.exception
+    [banner] = at.warning
+    assert banner.value.startswith("Showing the extract from 3 h ago: the database cannot be reached (")
+    assert card(at, "GMV").value == shown
