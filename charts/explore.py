@@ -6,6 +6,8 @@ import polars as pl
 
 from metrics.explore import VALUE
 
+_MAX_LABELLED_COLUMNS = 12
+
 
 def _hover_number(unit: str, currency: str) -> str:
     return f"{currency}%{{customdata[2]:,.2f}}" if unit == "money" else "%{customdata[2]:,}"
@@ -48,13 +50,16 @@ def pivot_heatmap(
         go.Heatmap(
             z=wide.select(column_values).rows(), x=column_values, y=row_values,
             colorscale="Blues", hoverinfo="skip", colorbar={"title": {"text": measure_label, "side": "right"}, "thickness": 12},
-            texttemplate="%{z:,.0f}", textfont={"size": 11},
+            # Numbers in the cells while they fit; the hover gives them always.
+            texttemplate="%{z:,.0f}" if len(column_values) <= _MAX_LABELLED_COLUMNS else None, textfont={"size": 11},
         )
     )
     figure.add_trace(
         go.Scatter(
             x=long[columns].to_list(), y=long[rows].to_list(), mode="markers",
-            marker={"symbol": "square", "size": 28, "opacity": 0},
+            # Invisible until clicked: then an outline marks the chosen cell.
+            marker={"symbol": "square-open", "size": 26, "opacity": 0, "color": "#222222", "line": {"width": 2}},
+            selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 0}},
             customdata=long.select(rows, columns, VALUE).rows(),
             hovertemplate=f"{dimension_labels[0]}: %{{customdata[0]}}<br>{dimension_labels[1]}: %{{customdata[1]}}<br>{measure_label}: {_hover_number(unit, currency)}<extra></extra>",
             showlegend=False,
