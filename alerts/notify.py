@@ -71,8 +71,9 @@ class EmailTarget:
     name: str = EMAIL
     kind: str = EMAIL
 
-    def describe(self) -> str:
-        return f"{', '.join(self.recipients)} via {self.host}:{self.port} ({self.security})"
+    def describe(self, lang: str = "en") -> str:
+        """The target without its secrets: the recipients and the server."""
+        return text("alerts.email_via", lang, recipients=", ".join(self.recipients), host=self.host, port=self.port, security=self.security)
 
     def email(self, message: Message) -> EmailMessage:
         """The e-mail: the message's title as subject, its plain text as body (UTF-8)."""
@@ -188,8 +189,9 @@ class WebhookTarget:
     secret: str | None = field(default=None, repr=False)
     timeout: float = 10.0
 
-    def describe(self) -> str:
-        return f"{self.kind} webhook at {urlsplit(self.url).hostname or '?'}"
+    def describe(self, lang: str = "en") -> str:
+        """The target without its secrets: its kind and the host of its URL."""
+        return text("alerts.webhook_at", lang, kind=self.kind, host=urlsplit(self.url).hostname or "?")
 
     def request_url(self, timestamp_ms: int) -> str:
         """The URL to post to: for a signed DingTalk robot, with &timestamp=...&sign=..."""
@@ -245,6 +247,10 @@ class Retry:
 
     def wait(self, failures: int) -> float:
         return self.first_wait * 2 ** (failures - 1)
+
+    def capped(self, first_wait: float) -> "Retry":
+        """The same attempts with the first wait at most `first_wait` (someone is waiting)."""
+        return Retry(self.attempts, min(self.first_wait, first_wait))
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ if not config.targets:
     st.info(t("alerts.no_targets"))
 for target in config.targets:
     words, button = st.columns([5, 2], vertical_alignment="center")
-    words.markdown(f"**{target.name}** · {target.kind} · {target.describe()}")
+    words.markdown(f"**{target.name}** · {target.describe(lang)}")
     button.button(t("alerts.send_test"), key=f"test_{target.name}", icon=":material/send:", on_click=test_target, args=(target.name,))
 outcome = st.session_state.pop(TESTED_KEY, None)
 if outcome is not None and outcome.delivery.delivered:

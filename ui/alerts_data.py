@@ -1,6 +1,7 @@
 """The Alerts page's edge: the `[alerts]` settings, the alert store, the segment choices, and
 opening the page that explains an alert with its filters."""
 
+from dataclasses import replace
 from datetime import date
 
 import streamlit as st
@@ -12,16 +13,20 @@ from loading import Shop
 from ui import data, filters
 
 PENDING_VIEW_KEY = "alerts_pending_view"
+PAGE_FIRST_WAIT = 1.0
 SEGMENT_COLUMNS = {"channel": filters.CHANNELS_KEY, "device": filters.DEVICES_KEY, "region": filters.REGIONS_KEY}
 
 
 def config() -> AlertConfig:
-    """The deployment's alert settings (AlertConfigError, a ValueError, when they are wrong)."""
+    """The deployment's alert settings (AlertConfigError, a ValueError, when they are wrong),
+    with the first back-off wait cut to PAGE_FIRST_WAIT seconds: on the page a person waits
+    for the send, so failing targets answer within seconds, not minutes."""
     try:
         values = st.secrets.get("alerts", {})
     except FileNotFoundError:
         values = {}
-    return alert_config(values, data.settings())
+    configured = alert_config(values, data.settings())
+    return replace(configured, retry=configured.retry.capped(PAGE_FIRST_WAIT))
 
 
 @st.cache_resource(show_spinner=False)
