@@ -25,9 +25,10 @@ from alerts.evaluate import (
     Evaluation,
     Finding,
     anomaly_findings,
+    evaluate_shop,
     rule_findings,
 )
-from alerts.messages import Line, Message, markdown, plain_text
+from alerts.messages import Line, Message, alert_line, explaining_view, markdown, plain_text
 from alerts.notify import (
     DINGTALK,
     Delivery,
@@ -39,7 +40,7 @@ from alerts.notify import (
 from alerts.rules import AlertRule, RuleError
 from alerts.store import FAILED, SENT, AlertStore
 from i18n import format_day, format_number
-from metrics.anomalies import detect_anomalies, special_days
+from metrics.anomalies import alert_contributors, baseline_days, detect_anomalies, special_days
 from metrics.channels import channel_table
 from metrics.kpis import daily_kpis
 from metrics.registry import KPIS, format_value
@@ -136,6 +137,31 @@ def test_a_rule_that_cannot_be_kept_says_why_in_both_languages():
         AlertRule("cpc", ">", float("nan"))
     assert AlertRule("roi", "<", 0.05).describe("en") == "ROI < 5.00%"
     assert AlertRule("gmv", "<", -0.3, "relative_change", channels=["ads"]).describe("zh") == "GMV 较前一日变化 < -30.00%（渠道：ads）"
+
+
+def test_a_shop_anomaly_names_the_channel_and_category_that_moved_it_most(small_shop):
+    first, last = small_shop.date_span(TZ)
+    daily = daily_kpis(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, start=first, end=last, tz=TZ)
+    special = special_days(small_shop.tables["campaigns"])
+    verdicts = detect_anomalies(daily, kpis=["gmv"], special_days=special)
+    when = verdicts.filter((pl.col("direction") == "down") & (pl.col("compared_with") == "ordinary days"))["date"].max()
+    # every move in the bad direction alerts at threshold 0
+    evaluation = evaluate_shop(small_shop, [], day=when, settings=SETTINGS, anomaly=AnomalySettings(threshold=0.0))
+    gmv = next(finding for finding in evaluation.findings if finding.key == "anomaly:gmv")
+    days = daily.filter(pl.col("date") <= when)["date"].to_list()
+    table = alert_contributors(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.order_items, small_shop.products,
+                               kpi="gmv", day=when, baseline_days=baseline_days(when, days, special), tz=TZ)
+    leaders = [table.filter(pl.col("dimension") == dimension).row(0, named=True) for dimension in ("channel", "category")]
+    assert gmv.details["contributors"] == [{name: leader[name] for name in ("dimension", "member", "change", "share")} for leader in leaders]
+    alert = {"kind": "anomaly", "metric": "gmv", "value": gmv.value, "reference": gmv.reference, "details": gmv.details,
+             "last_seen_day": when, "member": None}
+    channel, category = leaders
+    assert alert_line(alert, "en", "¥").endswith(
+        f"; most of the change: Channel {channel['member']} {format_number(channel['change'], 'money', 'en')} "
+        f"({format_number(channel['share'], 'ratio', 'en')} of it); Category {category['member']} "
+        f"{format_number(category['change'], 'money', 'en')} ({format_number(category['share'], 'ratio', 'en')} of it)"
+    )
+    assert explaining_view(alert).page == ("products" if abs(category["share"]) > abs(channel["share"]) else "overview")
 
 
 # State: a check sends once; an alert that clears sends "resolved" -------------------------------
