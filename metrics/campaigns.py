@@ -33,12 +33,12 @@ def _in_period(campaigns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
     """The campaigns whose window start_date..end_date shares a day with start..end."""
     window = campaigns.with_columns(pl.col("start_date", "end_date").cast(pl.Date))
     first, last = pl.max_horizontal(pl.col("start_date"), pl.lit(start)), pl.min_horizontal(pl.col("end_date"), pl.lit(end))
+    optional = [
+        pl.col(name).cast(dtype) if name in window.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in _OPTIONAL_CAMPAIGN_COLUMNS.items()
+    ]
     return window.filter(first <= last).with_columns(
-        days_in_period=((last - first).dt.total_days() + 1).cast(pl.Int64),
-        *[
-            pl.col(name).cast(dtype) if name in window.columns else pl.lit(None, dtype).alias(name)
-            for name, dtype in _OPTIONAL_CAMPAIGN_COLUMNS.items()
-        ],
+        *optional, days_in_period=((last - first).dt.total_days() + 1).cast(pl.Int64)
     )
 
 

@@ -15,7 +15,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from conftest import utc
-from metrics.campaigns import CAMPAIGN_COLUMNS, baseline_period, campaign_table, effect_verdict
+from metrics.campaigns import (
+    CAMPAIGN_COLUMNS,
+    baseline_period,
+    campaign_table,
+    effect_verdict,
+)
 from metrics.compare import before_after
 from metrics.sessions import derive_sessions
 

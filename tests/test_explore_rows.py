@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
+from test_explore import PERIOD, TZ, shop
 
 from metrics.explore import PivotError, pivot
 from metrics.explore_rows import available_dimensions, available_measures, cell_rows
-from test_explore import PERIOD, TZ, shop
 
 
 def test_the_orders_behind_a_channel_cell_in_time_order():

@@ -9,13 +9,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.sql import sqlite_url
-from metrics.campaigns import FIXED_BASELINE_DAYS, baseline_period, campaign_table, effect_verdict
+from metrics.campaigns import (
+    FIXED_BASELINE_DAYS,
+    baseline_period,
+    campaign_table,
+    effect_verdict,
+)
 from metrics.compare import before_after
 from metrics.segments import Segment
 from ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+EVERYONE = Segment()
 # Four months: Double 11, Golden Week, 99 Brand Day and Back to School.
 WIDE = (date(2026, 8, 1), date(2026, 11, 22))
 
@@ -28,7 +34,7 @@ def app(small_shop_db):
     return at.switch_page("pages/campaigns.py").run()
 
 
-def expected_table(shop, period, segment=Segment()):
+def expected_table(shop, period, segment=EVERYONE):
     frames = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
     return campaign_table(shop.campaigns, frames[2], shop.ad_spend, shop.order_items, shop.products, start=period[0], end=period[1], tz=TZ)
 

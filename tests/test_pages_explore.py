@@ -14,6 +14,7 @@ from ui.filters import DATES_KEY, DEVICES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+EVERYONE = Segment()
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def app(small_shop_db):
     return at.switch_page("pages/explore.py").run()
 
 
-def frames(shop, segment=Segment()):
+def frames(shop, segment=EVERYONE):
     events, sessions, orders, _ = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
     return {**shop.tables, "events": events, "sessions": sessions, "orders": orders}
 
@@ -35,7 +36,7 @@ def period_of(at):
 
 
 def chart_key(at):
-    return f"explore_chart_{at.session_state['explore_generation'] if 'explore_generation' in at.session_state else 0}"
+    return f"explore_chart_{at.session_state.get('explore_generation', 0)}"
 
 
 def test_orders_by_channel_are_the_metrics_pivot_and_total(app, small_shop):

@@ -14,6 +14,7 @@ from ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+EVERYONE = Segment()
 NAMES = {"exit": "exit", "entrance": "entrance", "other": "other"}
 
 
@@ -25,7 +26,7 @@ def app(small_shop_db):
     return at.switch_page("pages/paths.py").run()
 
 
-def expected(shop, period, segment=Segment(), **options):
+def expected(shop, period, segment=EVERYONE, **options):
     events = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)[0]
     return path_views(events, start=period[0], end=period[1], tz=TZ, **({"min_share": DEFAULT_MIN_SHARE} | options))
 

@@ -13,7 +13,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from conftest import utc
-from metrics.path_tables import grouped_session_paths, path_strings, path_views, step_labels, top_paths
+from metrics.path_tables import (
+    grouped_session_paths,
+    path_strings,
+    path_views,
+    step_labels,
+    top_paths,
+)
 from metrics.paths import path_flows
 
 TZ = "UTC"

@@ -1,7 +1,7 @@
 """Table downloads: the Excel file holds the same table the page shows."""
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import polars as pl
 from polars.testing import assert_frame_equal
@@ -26,7 +26,7 @@ def test_excel_bytes_read_back_to_the_same_frame():
 
 
 def test_times_with_a_zone_are_written_as_their_utc_wall_time():
-    moments = [datetime(2026, 11, 11, 0, 30, tzinfo=timezone.utc), datetime(2026, 11, 11, 23, 59, 59, tzinfo=timezone.utc)]
+    moments = [datetime(2026, 11, 11, 0, 30, tzinfo=UTC), datetime(2026, 11, 11, 23, 59, 59, tzinfo=UTC)]
     frame = pl.DataFrame({"order_id": [1, 2], "created_at": moments})
     read = pl.read_excel(io.BytesIO(excel_bytes(frame)), engine="openpyxl")
     assert read["order_id"].to_list() == [1, 2]
