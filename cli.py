@@ -10,7 +10,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from alerts.config import SECRETS_FILE
-from connectors import SAMPLE_SHOP, SourceError, open_source
+from connectors import SAMPLE_SHOP, Source, SourceError, open_source
+from connectors.mapping import preset_names
 from exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
 from settings import check_time_zone
 
@@ -98,7 +99,17 @@ def build_parser() -> OneLineParser:
     report.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="folder to write the report into")
     report.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
     report.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
+    for command in (export, report):
+        command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
+        command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
     return parser
+
+
+def open_chosen_source(arguments: argparse.Namespace) -> Source:
+    """The source the command names, read through its mapping or preset."""
+    if arguments.mapping and arguments.preset:
+        raise ValueError("give --mapping or --preset, not both")
+    return open_source(arguments.source, mapping=arguments.mapping, preset=arguments.preset)
 
 
 def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
@@ -122,11 +133,10 @@ def run_alerts(arguments: argparse.Namespace) -> None:
         list_command(secrets_path=arguments.secrets, include_resolved=arguments.include_resolved)
 
 
-def export_table(name: str, source: str | None, request: ExportRequest, output_format: str) -> None:
-    """Print the table `name` of `source` for the request's period in its business zone."""
+def export_table(name: str, opened: Source, request: ExportRequest, output_format: str) -> None:
+    """Print the table `name` of `opened` for the request's period in its business zone."""
     from loading import LOAD_ORDER, load_shop
 
-    opened = open_source(source)
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
         shop = load_shop(opened, progress=lambda _: bar.update())
     table = EXPORTS[name].build(shop, request)
@@ -138,17 +148,16 @@ def export_table(name: str, source: str | None, request: ExportRequest, output_f
         table.write_parquet(sys.stdout.buffer)
 
 
-def export_document(name: str, source: str | None, request: DocumentRequest) -> None:
-    """Print the JSON object `name` (ltv) of `source`."""
+def export_document(name: str, opened: Source, request: DocumentRequest) -> None:
+    """Print the JSON object `name` (ltv) of `opened`."""
     from loading import LOAD_ORDER, load_shop
 
-    opened = open_source(source)
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
         shop = load_shop(opened, progress=lambda _: bar.update())
     sys.stdout.write(json.dumps(DOCUMENTS[name].build(shop, request), allow_nan=False) + "\n")
 
 
-def write_report(source: str | None, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
+def write_report(opened: Source, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
     """Load the source, build the report of the `kind` (week or month) holding `day` and write
     it into `out`, with one progress bar on stderr for loading, building and rendering."""
     from loading import LOAD_ORDER, load_shop
@@ -156,7 +165,6 @@ def write_report(source: str | None, kind: str, day: date, lang: str, output_for
     from reports.render import write_report as write_file
     from settings import Settings
 
-    opened = open_source(source)
     with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
         shop = load_shop(opened, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
         report = build_report(shop, kind=kind, day=day, lang=lang, settings=Settings(time_zone=tz),
@@ -179,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")
             options = {name: getattr(arguments, name) for name in DOCUMENT_OPTIONS}
-            export_document(arguments.table, arguments.source, DocumentRequest(arguments.tz, options))
+            export_document(arguments.table, open_chosen_source(arguments), DocumentRequest(arguments.tz, options))
         elif arguments.command == "export":
             if arguments.start is None or arguments.end is None:
                 parser.error(f"export {arguments.table} needs --from and --to")
@@ -187,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--from {arguments.start} is after --to {arguments.end}")
             options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
             request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
-            export_table(arguments.table, arguments.source, request, arguments.format)
+            export_table(arguments.table, open_chosen_source(arguments), request, arguments.format)
         elif arguments.command == "report":
-            print(write_report(arguments.source, arguments.period, arguments.day, arguments.lang, arguments.format, arguments.out, arguments.tz))
+            print(write_report(open_chosen_source(arguments), arguments.period, arguments.day, arguments.lang, arguments.format, arguments.out, arguments.tz))
     except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0

@@ -71,6 +71,8 @@ def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected):
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--source", "/no/such/shop"), "/no/such/shop is neither a database URL"),
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"), "invalid choice: 'xlsx'"),
         (("sample", "--users", "0"), "0 must be above zero"),
+        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--preset", "olist", "--mapping", "m.toml"), "give --mapping or --preset, not both"),
+        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--preset", "shopify", "--source", "tests/fixtures/shopify"), "needs the 'events' table"),
         (("export", "retention", "--source", "{small shop}", "--period", "day", "--from", "2026-03-01", "--to", "2026-03-02"), "period must be one of week, month, not 'day'"),
     ],
 )
@@ -94,3 +96,14 @@ def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small
     for got, want in zip(printed, expected_rows):
         # sums of floats may differ in the last bit between two processes (parallel order)
         assert got == {key: pytest.approx(value, rel=1e-12) if isinstance(value, float) else value for key, value in want.items()}
+
+
+def test_a_preset_reads_a_platform_layout_from_the_command_line():
+    """The Olist fixture's orders through the olist preset: two valid credit-card orders."""
+    result = run_cli(
+        "export", "payments", "--source", "tests/fixtures/olist", "--preset", "olist",
+        "--from", "2017-01-01", "--to", "2018-12-31", "--tz", "America/Sao_Paulo", "--format", "json",
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    rows = json.loads(result.stdout)
+    assert [(row["payment_method"], row["orders"], row["gmv"]) for row in rows] == [("credit_card", 2, pytest.approx(269.9))]
