@@ -4,7 +4,7 @@ filters and the data-source status, then runs the chosen page."""
 import streamlit as st
 
 from connectors import SourceError
-from ui import data, filters
+from ui import data, extract_status, filters
 from ui.lang import draw_switch, t
 
 # Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
@@ -53,4 +53,5 @@ except (SourceError, ValueError) as error:
 
 filters.draw_sidebar(shop, settings.time_zone)
 st.sidebar.caption(t("nav.source", description=shop.description))
+extract_status.draw()
 navigation.run()
