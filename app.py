@@ -17,6 +17,7 @@ SECTIONS = {
         ("funnel", ":material/filter_alt:"),
         ("paths", ":material/account_tree:"),
         ("cohorts", ":material/grid_on:"),
+        ("segments", ":material/groups:"),
         ("checkout", ":material/shopping_cart:"),
         ("service", ":material/support_agent:"),
         ("explore", ":material/pivot_table_chart:"),

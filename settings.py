@@ -1,5 +1,5 @@
 """Deployment settings: business time zone, currency, session gap (SPEC section 2), targets,
-the default language."""
+the default language, the predicted-LTV horizon (SPEC: "Horizon is a setting")."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +19,7 @@ class Settings:
     roi_target: float = 0.05
     default_margin: float = 0.30
     language: str = DEFAULT_LANGUAGE
+    ltv_horizon_days: int = 365
 
     @property
     def session_gap(self) -> timedelta:
@@ -39,6 +40,8 @@ class Settings:
         check_language(settings.language)
         if settings.session_gap_minutes <= 0:
             raise ValueError("session_gap_minutes must be a positive number of minutes")
+        if isinstance(settings.ltv_horizon_days, bool) or not isinstance(settings.ltv_horizon_days, int) or settings.ltv_horizon_days <= 0:
+            raise ValueError(f"ltv_horizon_days must be a positive whole number of days, not {settings.ltv_horizon_days!r}")
         return settings
 
 

@@ -1,0 +1,170 @@
+"""Segments & LTV: RFM segments, k-means clusters, the tag system with an audience builder,
+predicted LTV validated on a holdout beside a boosted model, and churn risk.
+
+The models learn from the shop's whole history up to its last day of data, not from the
+sidebar's period (so moving the period refits nothing); the channel, device and region
+filters choose which customers the tables list. Only the open tab is computed."""
+
+from datetime import timedelta
+
+import polars as pl
+import streamlit as st
+
+from charts import segments as charts
+from models.clusters import K_RANGE
+from models.rfm import SEGMENTS, segment_summary
+from models.tags import TagRules, audience, tag_counts
+from ui import data, model_data
+from ui.frame import open_page
+from ui.lang import language, t
+from ui.model_tables import model_table
+from ui.tables import download_buttons
+
+TABS = ("rfm", "clusters", "tags", "ltv", "churn")
+HOLDOUT_DAYS = (60, 90, 120, 180)  # holdout lengths offered for the LTV and value checks
+CHURN_DAYS = (30, 60, 90)  # "no purchase in the next N days"
+DEFAULT_DAYS = 90
+
+settings, shop, chosen = open_page("segments", needs=("events", "orders", "users"))
+lang, source, tz, currency = language(), data.source_key(), chosen.tz, settings.currency
+end = model_data.data_end(source, tz)
+users = model_data.segment_users(source, chosen.segment)
+st.caption(t("segments.window", end=end, start=chosen.start, period_end=chosen.end))
+if users is not None:
+    st.caption(t("segments.filtered"))
+
+
+def show(frame: pl.DataFrame, name: str, **units: str) -> None:
+    model_table(frame, namespace="segments", units=units, currency=currency, name=name)
+
+
+def fitted(model: str, fit, *arguments):
+    """`fit(*arguments)` under a spinner; None after saying why the model cannot be fitted."""
+    try:
+        with st.spinner(t("segments.fitting", model=t(f"segments.model_name.{model}"))):
+            return fit(*arguments)
+    except ValueError as error:
+        st.warning(t("segments.cannot_fit", model=t(f"segments.model_name.{model}"), reason=error))
+        return None
+
+
+def days_picker(label: str, choices: tuple[int, ...], key: str) -> int:
+    return st.segmented_control(label, choices, default=DEFAULT_DAYS, key=key, format_func=lambda days: t("segments.days", days=days)) or DEFAULT_DAYS
+
+
+def rfm_tab() -> None:
+    st.caption(t("segments.rfm_about", end=end))
+    customers = model_data.customers_in(model_data.rfm(source, tz), users)
+    if customers.is_empty():
+        st.info(t("segments.no_customers", end=end))
+        return
+    summary = segment_summary(customers)
+    st.plotly_chart(charts.segment_shares(summary, lang), width="stretch")
+    show(summary.with_columns(segment=pl.col("segment").replace_strict({name: charts.segment_label(name, lang) for name in SEGMENTS})),
+         f"rfm_segments_{end}", customers="count", customer_share="ratio", recency_days_mean="number",
+         frequency_mean="number", monetary_mean="money", gmv="money", gmv_share="ratio")
+    picked = st.selectbox(t("segments.export_segment"), SEGMENTS, format_func=lambda name: charts.segment_label(name, lang), key="segments_export")
+    members = customers.filter(pl.col("segment") == picked)
+    st.caption(t("segments.members", customers=f"{members.height:,}", segment=charts.segment_label(picked, lang)))
+    download_buttons(members, f"rfm_{picked}_{end}")
+
+
+def clusters_tab() -> None:
+    k = st.selectbox(t("segments.k"), (None, *K_RANGE), format_func=lambda k: t("segments.k_auto") if k is None else str(k), key="segments_k")
+    customers = model_data.customers_in(model_data.rfm(source, tz), users)
+    if customers.is_empty():
+        st.info(t("segments.no_customers", end=end))
+        return
+    model = fitted("clusters", model_data.cluster_model, source, tz, k)
+    if model is None:
+        return
+    silhouettes = ", ".join(f"k={size}: {score:.2f}" for size, score in model.silhouettes_.items())
+    st.caption(t("segments.clusters_about", end=end, k=model.k_, how=t("segments.k_by_silhouette" if k is None else "segments.k_set"), silhouettes=silhouettes))
+    clusters = model.clusters(customers)
+    st.plotly_chart(charts.cluster_bubbles(clusters, currency, lang), width="stretch")
+    described = clusters.with_columns(description=pl.Series([charts.traits_label(traits, lang) for traits in clusters["traits"].to_list()]))
+    show(described.drop("traits"), f"clusters_{model.k_}_{end}", customers="count", share="ratio", recency_days_mean="number",
+         frequency_mean="number", monetary_mean="money", recency_days_z="number", frequency_z="number", monetary_z="number")
+
+
+def tags_tab() -> None:
+    st.caption(t("segments.tags_about", end=end, **vars(TagRules())))
+    tags = model_data.customers_in(model_data.tags(source, tz), users)
+    counts = tag_counts(tags)
+    if counts.is_empty():
+        st.info(t("segments.no_tags", end=end))
+        return
+    names = {tag: charts.tag_label(tag, lang) for tag in counts["tag"]}
+    st.plotly_chart(charts.tag_bars(counts, lang), width="stretch")
+    show(counts.with_columns(tag=pl.col("tag").replace_strict(names)), f"tags_{end}", users="count")
+    st.subheader(t("segments.audience"))
+    st.caption(t("segments.audience_about"))
+    left, middle, right = st.columns(3)
+    chosen_tags = {
+        rule: column.multiselect(t(f"segments.{rule}"), list(names), format_func=names.get, key=f"audience_{rule}", placeholder=t("segments.pick"))
+        for rule, column in (("all_of", left), ("any_of", middle), ("none_of", right))
+    }
+    if not (chosen_tags["all_of"] or chosen_tags["any_of"]):
+        st.info(t("segments.pick_tags"))
+        return
+    people = audience(tags, **{rule: tuple(picked) for rule, picked in chosen_tags.items()})
+    st.caption(t("segments.audience_size", users=f"{people.height:,}"))
+    show(people.with_columns(tags=pl.col("tags").str.split(", ").list.eval(pl.element().replace(names)).list.join(", ")), "audience")
+
+
+def ltv_tab() -> None:
+    holdout_days = days_picker(t("segments.holdout"), HOLDOUT_DAYS, "segments_holdout")
+    calibration_end = end - timedelta(days=holdout_days)
+    st.subheader(t("segments.ltv_title"))
+    validation = fitted("ltv", model_data.ltv_validation, source, tz, holdout_days)
+    if validation is not None:
+        holdout = validation.holdout
+        st.caption(t("segments.ltv_about", calibration_end=calibration_end, end=end, days=holdout_days, weeks=f"{holdout['weeks']:.1f}"))
+        show(pl.DataFrame([validation.bgnbd.params_ | {"loglik": validation.bgnbd.loglik_}]), "bgnbd_parameters", r="score", alpha="score", a="score", b="score", loglik="number")
+        show(pl.DataFrame([validation.gamma_gamma.params_ | {"loglik": validation.gamma_gamma.loglik_}]), "gamma_gamma_parameters", p="score", q="score", gamma="score", loglik="number")
+        st.markdown(t("segments.ltv_holdout", customers=f"{holdout['customers']:,}", actual=f"{holdout['actual_repeat_purchases']:,}",
+                      predicted=f"{holdout['predicted_repeat_purchases']:,.0f}", mae=f"{holdout['mean_absolute_error']:.3f}"))
+        st.plotly_chart(charts.frequency_holdout(validation.holdout_by_frequency, lang), width="stretch")
+    st.subheader(t("segments.value_title"))
+    comparison = fitted("value", model_data.value_comparison, source, tz, holdout_days)
+    if comparison is not None:
+        st.caption(t("segments.value_about", calibration_end=calibration_end, end=end, days=holdout_days, training=comparison.training_as_of))
+        errors = comparison.errors.with_columns(model=pl.col("model").map_elements(lambda model: charts.model_label(model, lang), return_dtype=pl.String))
+        show(errors, f"value_holdout_errors_{calibration_end}_{end}", mae="money", rmse="money", predicted_total="money", actual_total="money")
+        st.caption(t("segments.zero_note"))
+        models = comparison.deciles["model"].unique(maintain_order=True).to_list()
+        model = st.segmented_control(t("segments.decile_model"), models, default=models[0], key="segments_decile_model",
+                                     format_func=lambda name: charts.model_label(name, lang)) or models[0]
+        st.plotly_chart(charts.value_deciles(comparison.deciles, model, currency, lang), width="stretch")
+    st.subheader(t("segments.prediction_title", days=settings.ltv_horizon_days))
+    prediction = fitted("ltv", model_data.ltv_prediction, source, tz, settings.ltv_horizon_days)
+    if prediction is not None:
+        st.caption(t("segments.prediction_about", end=end, days=settings.ltv_horizon_days))
+        customers = model_data.customers_in(prediction.customers.drop("monetary_value"), users).sort("expected_value", descending=True)
+        show(customers, f"predicted_ltv_{end}", recency="number", T="number", expected_purchases="number", p_alive="ratio", expected_value="money")
+
+
+def churn_tab() -> None:
+    horizon = days_picker(t("segments.churn_horizon"), CHURN_DAYS, "segments_churn_days")
+    risk = fitted("churn", model_data.churn, source, tz, horizon)
+    if risk is None:
+        return
+    training = risk.validation_as_of - timedelta(days=horizon)
+    st.caption(t("segments.churn_about", days=horizon, training=training, validation=risk.validation_as_of, end=end))
+    scores = risk.scores.with_columns(model=pl.col("model").map_elements(lambda model: charts.model_label(model, lang, days=horizon), return_dtype=pl.String))
+    show(scores, f"churn_scores_{horizon}d_{end}", roc_auc="score", brier="score", base_rate="ratio")
+    st.caption(t("segments.churn_scores_note"))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.churn_roc(risk.validation, risk.scores, horizon, lang), width="stretch")
+    right.plotly_chart(charts.churn_calibration(risk.calibration, lang), width="stretch")
+    st.subheader(t("segments.at_risk", end=end, days=horizon))
+    customers = model_data.customers_in(risk.customers, users).sort("churn_probability", descending=True).rename({"frequency": "orders"})
+    show(customers, f"churn_risk_{horizon}d_{end}", churn_probability="ratio", bgnbd_no_purchase="ratio", p_alive="ratio",
+         recency_days="count", orders="count", monetary="money")
+
+
+tabs = st.tabs([t(f"segments.tab.{name}") for name in TABS], on_change="rerun", key="segments_tab")
+for tab, draw in zip(tabs, (rfm_tab, clusters_tab, tags_tab, ltv_tab, churn_tab)):
+    if tab.open:
+        with tab:
+            draw()
