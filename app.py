@@ -18,6 +18,7 @@ SECTIONS = {
         ("paths", ":material/account_tree:"),
         ("cohorts", ":material/grid_on:"),
         ("segments", ":material/groups:"),
+        ("demand", ":material/trending_up:"),
         ("checkout", ":material/shopping_cart:"),
         ("service", ":material/support_agent:"),
         ("explore", ":material/pivot_table_chart:"),
