@@ -3,8 +3,9 @@ filters and the data-source status, then runs the chosen page."""
 
 import streamlit as st
 
+from access import pages_for
 from connectors import SourceError
-from ui import data, extract_status, filters
+from ui import access, data, extract_status, filters
 from ui.lang import draw_switch, t
 
 # Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
@@ -29,14 +30,17 @@ SECTIONS = {
 
 st.set_page_config(page_title=t("nav.app_title"), page_icon=":material/monitoring:", layout="wide")
 draw_switch()
+allowed = set(pages_for(access.gate()))  # signs in first when [access] is configured
 
 navigation = st.navigation(
     {
         t(f"nav.{section}"): [
             st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), icon=icon, default=name == "overview")
             for name, icon in pages
+            if name in allowed
         ]
         for section, pages in SECTIONS.items()
+        if any(name in allowed for name, _ in pages)
     },
     position="top",
 )
@@ -50,7 +54,8 @@ except (SourceError, ValueError) as error:
         st.stop()
     st.error(t("nav.cannot_load", error=error))
     st.info(t("nav.cannot_load_help"))
-    st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
+    if "data_source" in allowed:
+        st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
 filters.draw_sidebar(shop, settings.time_zone)

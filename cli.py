@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from access.roles import ROLES
 from alerts.config import SECRETS_FILE
 from connectors import SAMPLE_SHOP, Source, SourceError, open_source
 from connectors.mapping import preset_names
@@ -90,6 +91,13 @@ def build_parser() -> OneLineParser:
     export.add_argument("--calibration-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day the models learn from")
     export.add_argument("--holdout-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day of the holdout check (default: the data's last day)")
     export.add_argument("--horizon-days", type=_positive, help="ltv: days of predicted purchases and value (default 365)")
+
+    user = commands.add_parser("user", help="dashboard users: print the [access] lines of a new one")
+    user_commands = user.add_subparsers(dest="user_command", required=True, parser_class=OneLineParser)
+    add_user = user_commands.add_parser("add", help="ask for a password and print the user's lines for .streamlit/secrets.toml")
+    add_user.add_argument("name", help="the user name to sign in with (letters, digits, _ . @ -)")
+    add_user.add_argument("--role", required=True, choices=ROLES, help="viewer: dashboards; manager: + reports; analyst: + exploration and user lists; admin: + data sources and alerts")
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)")
 
     report = commands.add_parser("report", help="write the weekly or monthly management report")
     report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
@@ -175,6 +183,25 @@ def write_report(opened: Source, kind: str, day: date, lang: str, output_format:
     return path
 
 
+def add_user(name: str, role: str, password_stdin: bool) -> str:
+    """The `[access.users.NAME]` lines for a new user, the password asked twice on the
+    terminal (or read once from stdin) and stored only as its argon2 hash."""
+    from getpass import getpass
+
+    from access.config import USER_NAME
+    from access.passwords import hash_password
+
+    if not USER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a user name: use 1 to 64 letters, digits or _ . @ -")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass(f"Password for {name}: ")
+        if getpass("Again: ") != password:
+            raise ValueError("the two passwords differ")
+    return f'[access.users."{name}"]\npassword_hash = \'{hash_password(password)}\'\nrole = "{role}"\n'
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
@@ -183,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
         elif arguments.command == "alerts":
             run_alerts(arguments)
+        elif arguments.command == "user":
+            lines = add_user(arguments.name, arguments.role, arguments.password_stdin)
+            print(f"# Add to .streamlit/secrets.toml (the password itself is kept nowhere):\n{lines}", end="")
         elif arguments.command == "export" and arguments.table in DOCUMENTS:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")

@@ -4,11 +4,12 @@ of each mapped table, and the data-quality report."""
 import streamlit as st
 
 from connectors import SourceError
-from ui import data, sources
+from ui import access, data, sources
 from ui.frame import ensure_app_frame
 from ui.lang import t
 
 ensure_app_frame()
+access.require_page("data_source")
 
 settings = data.settings()
 st.title(t("data_source.title"))

@@ -97,4 +97,4 @@ if cell is None or long.filter(*[long[name] == value for name, value in zip(name
 behind = analysis_data.explore_cell(source, chosen.start, chosen.end, chosen.tz, chosen.segment, measure, rows, columns, cell)
 st.subheader(t("explore.cell_title", cell=" × ".join(cell), rows=f"{behind.height:,}"))
 st.button(t("explore.back"), icon=":material/arrow_back:", on_click=fresh_chart, key="explore_back")
-kpi_table(behind, settings.currency, name=f"explore_{measure}_{'_'.join(cell)}_{chosen.start}_{chosen.end}", column_config=labels)
+kpi_table(behind, settings.currency, name=f"explore_{measure}_{'_'.join(cell)}_{chosen.start}_{chosen.end}", column_config=labels, user_level=True)

@@ -86,4 +86,4 @@ if clicked_step is None or clicked_step >= len(steps):
 
 dropped = result["drop_offs"].filter(pl.col("step") == clicked_step)
 st.subheader(t("funnel.stopped_after", step=clicked_step, event=funnel_steps[clicked_step - 1].describe(), users=f"{dropped.height:,}"))
-kpi_table(dropped, settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{chosen.start}_{chosen.end}")
+kpi_table(dropped, settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{chosen.start}_{chosen.end}", user_level=True)

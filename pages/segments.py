@@ -34,8 +34,8 @@ if users is not None:
     st.caption(t("segments.filtered"))
 
 
-def show(frame: pl.DataFrame, name: str, **units: str) -> None:
-    model_table(frame, namespace="segments", units=units, currency=currency, name=name)
+def show(frame: pl.DataFrame, name: str, *, user_level: bool = False, **units: str) -> None:
+    model_table(frame, namespace="segments", units=units, currency=currency, name=name, user_level=user_level)
 
 
 def fitted(model: str, fit, *arguments):
@@ -66,7 +66,7 @@ def rfm_tab() -> None:
     picked = st.selectbox(t("segments.export_segment"), SEGMENTS, format_func=lambda name: charts.segment_label(name, lang), key="segments_export")
     members = customers.filter(pl.col("segment") == picked)
     st.caption(t("segments.members", customers=f"{members.height:,}", segment=charts.segment_label(picked, lang)))
-    download_buttons(members, f"rfm_{picked}_{end}")
+    download_buttons(members, f"rfm_{picked}_{end}", user_level=True)
 
 
 def clusters_tab() -> None:
@@ -109,7 +109,7 @@ def tags_tab() -> None:
         return
     people = audience(tags, **{rule: tuple(picked) for rule, picked in chosen_tags.items()})
     st.caption(t("segments.audience_size", users=f"{people.height:,}"))
-    show(people.with_columns(tags=pl.col("tags").str.split(", ").list.eval(pl.element().replace(names)).list.join(", ")), "audience")
+    show(people.with_columns(tags=pl.col("tags").str.split(", ").list.eval(pl.element().replace(names)).list.join(", ")), "audience", user_level=True)
 
 
 def ltv_tab() -> None:
@@ -141,7 +141,7 @@ def ltv_tab() -> None:
     if prediction is not None:
         st.caption(t("segments.prediction_about", end=end, days=settings.ltv_horizon_days))
         customers = model_data.customers_in(prediction.customers.drop("monetary_value"), users).sort("expected_value", descending=True)
-        show(customers, f"predicted_ltv_{end}", recency="number", T="number", expected_purchases="number", p_alive="ratio", expected_value="money")
+        show(customers, f"predicted_ltv_{end}", user_level=True, recency="number", T="number", expected_purchases="number", p_alive="ratio", expected_value="money")
 
 
 def churn_tab() -> None:
@@ -159,7 +159,7 @@ def churn_tab() -> None:
     right.plotly_chart(charts.churn_calibration(risk.calibration, lang), width="stretch")
     st.subheader(t("segments.at_risk", end=end, days=horizon))
     customers = model_data.customers_in(risk.customers, users).sort("churn_probability", descending=True).rename({"frequency": "orders"})
-    show(customers, f"churn_risk_{horizon}d_{end}", churn_probability="ratio", bgnbd_no_purchase="ratio", p_alive="ratio",
+    show(customers, f"churn_risk_{horizon}d_{end}", user_level=True, churn_probability="ratio", bgnbd_no_purchase="ratio", p_alive="ratio",
          recency_days="count", orders="count", monetary="money")
 
 

@@ -5,9 +5,10 @@ from typing import NamedTuple
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from access import may_open
 from loading import Shop
 from settings import Settings
-from ui import data, filters
+from ui import access, data, filters
 from ui.filters import Filters
 from ui.lang import t
 
@@ -36,8 +37,10 @@ def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
     """What every page starts with: the frame, its title (`nav.<name>` in the translation
     table), the settings, the loaded shop and the sidebar's filters. Stops the page with a
     message while the period is half picked, or when the source lacks a table in `needs`
-    (SPEC: a view says which table it needs), with a link to the Data sources page."""
+    (SPEC: a view says which table it needs), with a link to the Data sources page. Refuses
+    a page this session's role may not open (access/roles.py), whatever link reached it."""
     ensure_app_frame()
+    access.require_page(name)
     settings = data.settings()
     shop = data.current_shop()
     title = t(f"nav.{name}")
@@ -49,6 +52,7 @@ def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
     missing = [table for table in needs if not shop.has(table)]
     if missing:
         st.warning(t("nav.needs_tables", title=title, tables=", ".join(missing), source=shop.description))
-        st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
+        if may_open(access.role() or "", "data_source"):
+            st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
         st.stop()
     return OpenedPage(settings, shop, chosen)

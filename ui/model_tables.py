@@ -10,9 +10,10 @@ from ui.tables import download_buttons
 _FORMATS = {"ratio": "percent", "count": "localized", "number": "%.2f", "score": "%.3f"}
 
 
-def model_table(frame: pl.DataFrame, *, namespace: str, units: dict[str, str], currency: str, name: str) -> None:
-    """Draw `frame` full width with CSV and Excel downloads as `name`; a column in `units` is
-    a number of that unit (money, ratio, count, number, score), any other is shown as it is."""
+def model_table(frame: pl.DataFrame, *, namespace: str, units: dict[str, str], currency: str, name: str, user_level: bool = False) -> None:
+    """Draw `frame` full width with CSV and Excel downloads as `name` (`user_level`: a list of
+    users, see ui.tables.download_buttons); a column in `units` is a number of that unit
+    (money, ratio, count, number, score), any other is shown as it is."""
     formats = _FORMATS | {"money": f"{currency}%.2f"}
     config = {
         column: st.column_config.NumberColumn(t(f"{namespace}.column.{column}"), format=formats[units[column]])
@@ -20,4 +21,4 @@ def model_table(frame: pl.DataFrame, *, namespace: str, units: dict[str, str], c
         for column in frame.columns
     }
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
-    download_buttons(frame, name)
+    download_buttons(frame, name, user_level=user_level)

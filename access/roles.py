@@ -1,0 +1,58 @@
+"""Roles and the pages each may open: the one table the navigation, every page and every
+user-level export are checked against.
+
+Each role adds to the one before it: a viewer reads the dashboards; a manager also the
+reports; an analyst also every exploratory view and the exports that list users (who
+dropped off a funnel step, a segment's audience); an admin also the data sources and the
+alert rules.
+"""
+
+ROLES = ("viewer", "manager", "analyst", "admin")
+
+# The least role that opens each page (file stem in pages/ = URL path).
+PAGE_ROLES = {
+    "overview": "viewer",
+    "channels": "viewer",
+    "campaigns": "viewer",
+    "products": "viewer",
+    "service": "viewer",
+    "checkout": "viewer",
+    "reports": "manager",
+    "funnel": "analyst",
+    "paths": "analyst",
+    "cohorts": "analyst",
+    "segments": "analyst",
+    "demand": "analyst",
+    "explore": "analyst",
+    "data_source": "admin",
+    "alerts": "admin",
+}
+
+# The least role that may download a list of users (ids with their attributes).
+USER_LEVEL_EXPORTS = "analyst"
+
+
+def check_role(role: object, where: str = "role") -> str:
+    """`role` if it is one of ROLES, else ValueError saying which there are."""
+    if role not in ROLES:
+        raise ValueError(f"{where} {role!r} is not a role; the roles are {', '.join(ROLES)}.")
+    return role
+
+
+def _at_least(role: str, least: str) -> bool:
+    return role in ROLES and ROLES.index(role) >= ROLES.index(least)
+
+
+def may_open(role: str, page: str) -> bool:
+    """Whether `role` may open `page`; a page missing from PAGE_ROLES opens for nobody."""
+    return page in PAGE_ROLES and _at_least(role, PAGE_ROLES[page])
+
+
+def may_export_users(role: str) -> bool:
+    """Whether `role` may download lists of users (USER_LEVEL_EXPORTS and above)."""
+    return _at_least(role, USER_LEVEL_EXPORTS)
+
+
+def pages_for(role: str) -> list[str]:
+    """The pages `role` may open, in PAGE_ROLES order."""
+    return [page for page in PAGE_ROLES if may_open(role, page)]
