@@ -14,7 +14,8 @@ from connectors import Source, SourceError
 from connectors.schema import TABLES
 from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
-from metrics.time import business_day
+from metrics.time import DEFAULT_TIME_ZONE, business_day
+from pushdown import DEFAULT_THRESHOLD, PushedEvents, engine_for, pushed_events
 
 LOAD_ORDER = tuple(TABLES)
 
@@ -25,14 +26,26 @@ class Shop:
 
     `events` carry `session_id`, `session_channel` and `session_device`; `orders` carry the
     attributed `channel` and the user's `device`. Absent tables are listed in `missing`.
+    A shop loaded with push-down (`pushed`) keeps its events where they are: `events` raises
+    SourceError saying so, and `activity` holds the activity events (pushdown.frames).
     """
 
     tables: dict[str, pl.DataFrame]
     sessions: pl.DataFrame | None
     description: str
     missing: tuple[str, ...] = field(default_factory=tuple)
+    pushed: PushedEvents | None = None
+
+    @property
+    def activity(self) -> pl.DataFrame:
+        """The events as the metrics that only ask who was active when read them (daily
+        KPIs, period summaries, retention, lifecycle, LTV curves, anomalies): every event in
+        memory, the activity events with push-down; the same numbers either way."""
+        return self.pushed.activity if self.pushed is not None else self.events
 
     def __getattr__(self, name: str) -> pl.DataFrame:
+        if name == "events" and self.pushed is not None:
+            raise self.pushed.needs_events()
         if name in TABLES:
             if name not in self.tables:
                 raise SourceError(
@@ -43,13 +56,14 @@ class Shop:
         raise AttributeError(name)
 
     def has(self, *names: str) -> bool:
-        return all(name in self.tables for name in names)
+        return all(name in self.tables or (name == "events" and self.pushed is not None) for name in names)
 
     def date_span(self, tz: str) -> tuple[date, date] | None:
         """First and last business day (zone `tz`) with activity: events, else orders."""
+        frames = {"events": self.activity if self.has("events") else None, "orders": self.tables.get("orders")}
         for name, column in (("events", "event_time"), ("orders", "created_at")):
-            if name in self.tables and self.tables[name].height:
-                days = self.tables[name].select(business_day(column, tz))
+            if frames[name] is not None and frames[name].height:
+                days = frames[name].select(business_day(column, tz))
                 return days.min().item(), days.max().item()
         return None
 
@@ -59,16 +73,27 @@ def load_shop(
     *,
     session_gap: timedelta = DEFAULT_SESSION_GAP,
     progress: Callable[[str], None] | None = None,
+    pushdown: str = "never",
+    pushdown_threshold: int = DEFAULT_THRESHOLD,
+    tz: str = DEFAULT_TIME_ZONE,
 ) -> Shop:
-    """Read every canonical table the source has and derive sessions and order attribution."""
+    """Read every canonical table the source has and derive sessions and order attribution.
+
+    `pushdown` ("never", "auto" or "always", pushdown.engine_for) may leave the events where
+    they are: then sessions and the activity events, cut into business days in zone `tz`, come
+    from the engine, and only the other tables are read.
+    """
     available = source.table_names()
+    engine = engine_for(source, pushdown, pushdown_threshold) if "events" in available else None
     tables: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
-        if name in available:
+        if name in available and not (name == "events" and engine is not None):
             tables[name] = source.read_table(name)
         if progress:
             progress(name)
-    sessions = None
+    sessions = pushed = None
+    if engine is not None:
+        pushed, sessions = pushed_events(engine, tz=tz, gap=session_gap)
     if "events" in tables:
         # pop first: the raw frame can be freed as soon as derive_sessions has reordered it
         tables["events"], sessions = derive_sessions(tables.pop("events"), gap=session_gap)
@@ -77,5 +102,5 @@ def load_shop(
         tables["orders"] = attribute_orders(tables["orders"], users)
     if progress:
         progress("sessions")
-    missing = tuple(name for name in TABLES if name not in tables)
-    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing)
+    missing = tuple(name for name in TABLES if name not in tables and not (name == "events" and pushed))
+    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed)

@@ -23,7 +23,14 @@ from connectors.base import (
     time_window,
     wanted_columns,
 )
-from connectors.mapping import Mapping, MappedTable, canonical_select, identity_mapping, probe_query, text_subquery
+from connectors.mapping import (
+    MappedTable,
+    Mapping,
+    canonical_select,
+    identity_mapping,
+    probe_query,
+    text_subquery,
+)
 
 # Statements run on every new connection, per backend: the session is read-only at the
 # database level, and in UTC, so that zoned timestamps (PostgreSQL timestamptz, MySQL
@@ -180,6 +187,29 @@ class SqlSource:
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:
             message = str(getattr(error, "orig", None) or error).splitlines()[0]
             raise SourceError(f"cannot read {name} from {self.description}: {message}") from None
+
+    def canonical_table(self, name: str) -> sa.Subquery:
+        """Table `name` as a subquery named `name` with the canonical columns its mapping
+        provides, for queries that run inside the database (pushdown/)."""
+        if name not in self.mapping.tables:
+            raise SourceError(f"{self.description} has no table '{name}'.")
+        table = self.mapping.tables[name]
+        base = self._base(table)
+        query, expressions = canonical_select(table, base, wanted_columns(name, None), self.mapping.origin)
+        missing = missing_required(name, expressions)
+        if missing:
+            raise lacks_columns(name, missing, list(base.c.keys()), self.description)
+        return query.subquery(name)
+
+    def read_query(self, query: sa.Select) -> pl.DataFrame:
+        """The rows of a SELECT over `canonical_table`s, as the database types them:
+        through connectorx from a server, through SQLAlchemy from SQLite (connectorx types
+        a SQLite result column by its declared type, which a computed column lacks)."""
+        try:
+            return self._read(query, connectorx=not self._is_sqlite())
+        except (RuntimeError, sa.exc.SQLAlchemyError) as error:
+            message = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise SourceError(f"a query inside {self.description} failed: {message}") from None
 
     def _is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"

@@ -1,0 +1,186 @@
+"""The push-down results as the metrics read them, and the same first steps in Polars.
+
+Sessions and per-user daily activity both follow from the session days (one row per user,
+session and business day, pushdown.queries.session_days):
+
+- `sessions_from_days` gives the sessions table `metrics.sessions.derive_sessions` gives;
+- `activity_from_days` gives the *activity events*: the first and last event of every
+  session on every business day it touches, with the session columns loading adds to events.
+  The metrics that read events only for who was active when (the daily KPI table, period
+  summaries, retention, lifecycle, LTV curves, anomalies) give on them what they give on every
+  event: each (user, day) pair is there, each user's first and last event is there, and a
+  user active in [a day's start, any instant) has a first event of that day there.
+
+`session_days_lazy`, `funnel_events_lazy` and `latest_event_lazy` are the Polars versions of
+the queries, for Parquet processed by Polars' streaming engine (pushdown.engines).
+"""
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from connectors.base import canonical_value
+from connectors.schema import LABEL, UTC_DATETIME
+from metrics.funnel_spec import FunnelSpec
+from metrics.time import business_day, in_days
+from pushdown.queries import DAILY_ACTIVE_COLUMNS, SESSION_DAY_COLUMNS
+
+ACTIVITY_COLUMNS = ("user_id", "event_time", "session_id", "session_channel", "session_device")
+SESSION_COLUMNS = ("session_id", "user_id", "started_at", "event_count", "has_purchase", "channel", "device")
+_SESSION_DAY_TYPES = {
+    "session_number": pl.Int64, "date": pl.Date, "first_at": UTC_DATETIME, "last_at": UTC_DATETIME,
+    "events": pl.Int64, "purchases": pl.Int64, "starts_session": pl.Int64,
+}
+
+
+def typed(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`frame` with the named columns in the given dtypes, whatever a database gave: text
+    times and dates from SQLite, zoneless UTC times from MySQL, decimals from MySQL's SUM."""
+    return frame.with_columns(
+        canonical_value(name, frame.schema[name], dtype) for name, dtype in types.items() if name in frame.columns
+    )
+
+
+def labels(frame: pl.DataFrame, has: dict[str, bool], *names: str) -> pl.DataFrame:
+    """The label columns `names` as the canonical events give them: categorical when the
+    events have that column (`has`), else an empty text column, as derive_sessions leaves it."""
+    return frame.with_columns(
+        pl.col(name).cast(pl.String).cast(LABEL) if has[name] else pl.lit(None, pl.String).alias(name) for name in names
+    )
+
+
+def typed_session_days(frame: pl.DataFrame, has: dict[str, bool]) -> pl.DataFrame:
+    """Session days as read from an engine, in canonical dtypes (SESSION_DAY_COLUMNS)."""
+    return labels(typed(frame, _SESSION_DAY_TYPES), has, "channel", "device").select(SESSION_DAY_COLUMNS)
+
+
+def session_days_lazy(events: pl.LazyFrame, *, tz: str, gap: timedelta) -> pl.LazyFrame:
+    """pushdown.queries.session_days in Polars, over canonical events.
+
+    Sessions are numbered across users here (the SQL numbers them per user); both give the
+    same sessions once `sessions_from_days` numbers them in (user, start) order.
+    """
+    schema = events.collect_schema()
+    optional = [pl.col(name) if name in schema else pl.lit(None, pl.String).alias(name) for name in ("channel", "device")]
+    starts = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True) | (
+        pl.col("event_time") - pl.col("event_time").shift(1) > gap
+    ).fill_null(True)
+    return (
+        events.select("user_id", "event_time", "event_type", *optional)
+        .sort("user_id", "event_time", maintain_order=True)
+        .with_columns(starts=starts)
+        .with_columns(session_number=pl.col("starts").cast(pl.Int64).cum_sum(), date=business_day("event_time", tz))
+        .group_by("user_id", "session_number", "date")
+        .agg(
+            first_at=pl.col("event_time").min(),
+            last_at=pl.col("event_time").max(),
+            events=pl.len().cast(pl.Int64),
+            purchases=(pl.col("event_type") == "purchase").sum().cast(pl.Int64),
+            starts_session=pl.col("starts").any().cast(pl.Int64),
+            channel=pl.col("channel").filter(pl.col("starts")).first(),
+            device=pl.col("device").filter(pl.col("starts")).first(),
+        )
+        .select(SESSION_DAY_COLUMNS)
+    )
+
+
+def _numbered_sessions(days: pl.DataFrame) -> pl.DataFrame:
+    """One row per session with its session_number and the dense session_id derive_sessions
+    gives: 1..n in (user_id, started_at) order."""
+    at_start = pl.col("starts_session") == 1
+    return (
+        days.group_by("user_id", "session_number")
+        .agg(
+            started_at=pl.col("first_at").min(),
+            event_count=pl.col("events").sum().cast(pl.Int64),
+            has_purchase=pl.col("purchases").sum() > 0,
+            channel=pl.col("channel").filter(at_start).first(),
+            device=pl.col("device").filter(at_start).first(),
+        )
+        .sort("user_id", "started_at")
+        .with_columns(session_id=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    )
+
+
+def sessions_from_days(days: pl.DataFrame) -> pl.DataFrame:
+    """The sessions table of metrics.sessions.derive_sessions, from session days:
+    SESSION_COLUMNS, one row per session."""
+    return _numbered_sessions(days).select(SESSION_COLUMNS)
+
+
+def activity_from_days(days: pl.DataFrame) -> pl.DataFrame:
+    """The activity events (module docstring): the first and last event of each session day
+    (one row when they are one event), with the session's id, channel and device, sorted by
+    user and time. Columns: ACTIVITY_COLUMNS."""
+    sessions = _numbered_sessions(days).select(
+        "user_id", "session_number", "session_id", session_channel="channel", session_device="device"
+    )
+    located = days.select("user_id", "session_number", "first_at", "last_at").join(
+        sessions, on=["user_id", "session_number"]
+    )
+    return (
+        pl.concat([
+            located.select("user_id", pl.col(moment).alias("event_time"), *ACTIVITY_COLUMNS[2:])
+            for moment in ("first_at", "last_at")
+        ])
+        .unique(maintain_order=True)
+        .sort("user_id", "event_time")
+        .select(ACTIVITY_COLUMNS)
+    )
+
+
+def daily_active_users(events: pl.DataFrame, *, start: date, end: date, tz: str) -> pl.DataFrame:
+    """DAU per business day start..end and session channel from events that carry
+    `session_channel` (as loaded, or activity events): DAILY_ACTIVE_COLUMNS, days and
+    channels without activity absent. The in-memory side of queries.daily_active_users."""
+    return (
+        in_days(events, "event_time", start, end, tz)
+        .group_by("date", channel=pl.col("session_channel"))
+        .agg(dau=pl.col("user_id").n_unique().cast(pl.Int64))
+        .select(DAILY_ACTIVE_COLUMNS)
+        .sort("date", "channel", nulls_last=True)
+    )
+
+
+def typed_daily_active_users(frame: pl.DataFrame) -> pl.DataFrame:
+    """DAU rows as read from an engine, in the dtypes and order of `daily_active_users`."""
+    return (
+        typed(frame, {"date": pl.Date, "dau": pl.Int64})
+        .with_columns(pl.col("channel").cast(pl.String).cast(LABEL))
+        .select(DAILY_ACTIVE_COLUMNS)
+        .sort("date", "channel", nulls_last=True)
+    )
+
+
+def funnel_events_lazy(events: pl.LazyFrame, spec: FunnelSpec, *, lower: datetime, upper: datetime) -> pl.LazyFrame:
+    """pushdown.queries.funnel_events in Polars."""
+    schema = events.collect_schema()
+    reach_back = spec.window if spec.mode == "unordered" else timedelta(0)
+    carried = [spec.breakdown] if spec.breakdown and spec.breakdown in schema else []
+    columns = list(dict.fromkeys(["user_id", "event_time", "event_type", *sorted(spec.columns_used()), *carried]))
+    entrants = events.filter(
+        spec.steps[0].condition(), pl.col("event_time") >= lower, pl.col("event_time") < upper
+    ).select("user_id").unique()
+    scoped = events.filter(pl.col("event_time") >= lower - reach_back, pl.col("event_time") <= upper + spec.window)
+    if spec.mode != "strict":
+        types = list(dict.fromkeys([*(step.event_type for step in spec.steps), *spec.exclusions]))
+        scoped = scoped.filter(pl.col("event_type").cast(pl.String).is_in(types))
+    return scoped.join(entrants, on="user_id", how="semi").select(columns)
+
+
+def latest_event_lazy(events: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+    """pushdown.queries.latest_event in Polars."""
+    return events.select(columns).top_k(1, by="event_time")
+
+
+def with_data_end(funnel_rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFrame:
+    """The funnel's events plus the shop's latest event when they do not reach it.
+
+    metrics.funnel takes the data's end from the latest event it is given. That event is
+    outside the funnel's rows or among them; outside, it belongs to no entering user inside
+    the window (else the query would have kept it), so adding it changes no match and only
+    sets the data's end.
+    """
+    if latest.is_empty() or (funnel_rows.height and funnel_rows["event_time"].max() >= latest["event_time"].max()):
+        return funnel_rows
+    return pl.concat([funnel_rows, latest.select(funnel_rows.columns)], how="vertical_relaxed")

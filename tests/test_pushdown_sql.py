@@ -1,0 +1,264 @@
+"""Push-down gives the in-memory numbers: the heavy first steps run inside SQLite, PostgreSQL
+and MariaDB (pushdown.queries as SQL) and in Polars' streaming engine over Parquet files, and
+every metric computed from what comes back equals the metric computed from every event.
+
+The servers get databases of this run's own, dropped at the end. A server that is not running
+skips its cases with the reason; with CI=true that is a failure instead.
+"""
+
+import os
+import uuid
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from conftest import utc
+from polars.testing import assert_frame_equal
+
+from connectors import FolderSource, SourceError, open_source
+from connectors.schema import TABLES
+from loading import load_shop
+from metrics.cohorts import ltv_curves, retention
+from metrics.funnel import FunnelSpec, FunnelStep, drop_offs, funnel
+from metrics.kpis import daily_kpis
+from metrics.lifecycle import lifecycle
+from metrics.periods import compare_periods
+from metrics.segments import Segment
+from metrics.sessions import derive_sessions
+from metrics.time import business_day
+from models.features import purchase_days
+from pushdown import engine_for, frames
+from pushdown.dialects import ZoneOffsets, zone_offsets
+from pushdown.engines import SqlPushdown, StreamingPushdown, parquet_scan
+from sample_data.server_store import write_server
+from sample_data.sqlite_store import write_sqlite
+
+TZ = "Asia/Shanghai"
+GAP = timedelta(minutes=30)
+SERVERS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4",
+}
+ENGINES = ("sqlite", "postgresql", "mariadb", "parquet")
+SEGMENTS = (Segment(), Segment(channels=("ads",)), Segment(devices=("app",), regions=("East",)))
+FUNNELS = (
+    FunnelSpec(steps=("product_view", "add_to_cart", "checkout", "purchase")),
+    FunnelSpec(
+        steps=("product_view", FunnelStep("add_to_cart", window=timedelta(days=1)), "purchase"),
+        exclusions=("search",),
+        breakdown="channel",
+    ),
+    FunnelSpec(steps=("page_view", FunnelStep("product_view", (("channel", "in", ("ads", "email")),)), "add_to_cart"), mode="strict"),
+    FunnelSpec(steps=("add_to_cart", "product_view"), mode="unordered", window=timedelta(days=2), breakdown="region"),
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+@contextmanager
+def server_database(server: str, tables: dict[str, pl.DataFrame]):
+    """The URL of a new database on `server` holding `tables`, dropped afterwards; a skip
+    (a failure in CI) when the server is not running."""
+    admin = sa.create_engine(SERVERS[server], isolation_level="AUTOCOMMIT")
+    try:
+        admin.connect().close()
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        message = f"{server} is not running on 127.0.0.1 ({str(error).splitlines()[0][:120]}); .ci/run starts it"
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    database = f"pushdown_test_{uuid.uuid4().hex[:12]}"
+    quoted = admin.dialect.identifier_preparer.quote(database)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    url = sa.make_url(SERVERS[server]).set(database=database)
+    try:
+        write_server(tables, url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE {quoted}" + (" WITH (FORCE)" if server == "postgresql" else "")))
+        admin.dispose()
+
+
+@contextmanager
+def shop_source(kind: str, tables: dict[str, pl.DataFrame], folder):
+    """A source of kind `kind` ("sqlite", a server, or "parquet") holding `tables`."""
+    if kind == "sqlite":
+        write_sqlite(tables, folder / "shop.db")
+        yield open_source(folder / "shop.db")
+    elif kind == "parquet":
+        for name, frame in tables.items():
+            frame.write_parquet(folder / f"{name}.parquet")
+        yield FolderSource(folder)
+    else:
+        with server_database(kind, tables) as url:
+            yield open_source(url.render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="module")
+def shop_tables(small_shop_db) -> dict[str, pl.DataFrame]:
+    source = open_source(small_shop_db)
+    return {name: source.read_table(name) for name in TABLES if name in source.table_names()}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def pushed_shop(request, shop_tables, tmp_path_factory):
+    """(kind, the small sample shop loaded with push-down from a source of that kind)."""
+    with shop_source(request.param, shop_tables, tmp_path_factory.mktemp(request.param)) as source:
+        shop = load_shop(source, pushdown="always", tz=TZ)
+        yield request.param, shop
+
+
+def test_pushdown_sends_the_events_nowhere_and_keeps_the_other_tables(pushed_shop, small_shop):
+    kind, shop = pushed_shop
+    expected_engine = StreamingPushdown if kind == "parquet" else SqlPushdown
+    assert isinstance(shop.pushed.engine, expected_engine)
+    assert "events" not in shop.tables and shop.has("events") and "events" not in shop.missing
+    assert shop.pushed.event_count == small_shop.events.height == 60_000
+    with pytest.raises(SourceError, match="needs all 60,000 events in memory.*pushdown = \"never\""):
+        _ = shop.events
+    # fewer rows than the events: two per session day at most
+    assert shop.activity.height < small_shop.events.height / 4
+
+
+def test_pushed_sessions_are_the_derived_sessions(pushed_shop, small_shop):
+    _, shop = pushed_shop
+    assert_frame_equal(shop.sessions, small_shop.sessions)
+    assert shop.date_span(TZ) == small_shop.date_span(TZ)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS, ids=["everyone", "ads", "app-east"])
+def test_every_activity_metric_equals_the_in_memory_one(pushed_shop, small_shop, segment):
+    _, shop = pushed_shop
+    first, last = small_shop.date_span(TZ)
+    memory = segment.apply(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
+    pushed = segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
+    assert_frame_equal(daily_kpis(*pushed, start=first, end=last, tz=TZ), daily_kpis(*memory, start=first, end=last, tz=TZ))
+    # a period that runs past the data's end is compared cut at it, within a day
+    period = {"start": last - timedelta(days=20), "end": last + timedelta(days=3), "tz": TZ}
+    assert_frame_equal(compare_periods(*pushed, **period), compare_periods(*memory, **period))
+    for period_kind in ("week", "month"):
+        cohorts = {"start": first, "end": last, "tz": TZ, "period": period_kind}
+        assert_frame_equal(
+            retention(pushed[0], pushed[2], pushed[3], **cohorts, mode="on_or_after"),
+            retention(memory[0], memory[2], memory[3], **cohorts, mode="on_or_after"),
+        )
+        assert_frame_equal(
+            ltv_curves(pushed[2], pushed[3], pushed[0], **cohorts, cohort_by="activity"),
+            ltv_curves(memory[2], memory[3], memory[0], **cohorts, cohort_by="activity"),
+        )
+    for period_kind in ("day", "week"):
+        intervals = {"start": first, "end": last, "tz": TZ, "period": period_kind}
+        assert_frame_equal(lifecycle(pushed[0], pushed[3], **intervals), lifecycle(memory[0], memory[3], **intervals))
+
+
+@pytest.mark.parametrize("spec", FUNNELS, ids=["ordered", "step-window-exclusion-breakdown", "strict-filter", "unordered-user-breakdown"])
+def test_a_funnel_from_its_pushed_events_equals_the_funnel_from_every_event(pushed_shop, small_shop, spec):
+    _, shop = pushed_shop
+    _, last = small_shop.date_span(TZ)
+    period = {"start": last - timedelta(days=29), "end": last, "tz": TZ, "users": small_shop.users}
+    rows = shop.pushed.funnel_events(spec, start=period["start"], end=period["end"], tz=TZ)
+    assert rows.height < small_shop.events.height / 4
+    expected = funnel(small_shop.events, spec, **period)
+    assert expected["users"][0] > 0 and expected["in_progress"].sum() > 0  # entries whose window is open
+    assert_frame_equal(funnel(rows, spec, **period), expected)
+    assert_frame_equal(drop_offs(rows, spec, **period), drop_offs(small_shop.events, spec, **period))
+
+
+def test_daily_active_users_per_channel_are_the_channel_filters_dau(pushed_shop, small_shop):
+    _, shop = pushed_shop
+    _, last = small_shop.date_span(TZ)
+    start = last - timedelta(days=13)
+    pushed = shop.pushed.engine.daily_active_users(start=start, end=last, tz=TZ, gap=GAP)
+    assert_frame_equal(pushed, frames.daily_active_users(small_shop.events, start=start, end=last, tz=TZ))
+    ads = Segment(channels=("ads",)).apply(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
+    by_filter = daily_kpis(*ads, start=start, end=last, tz=TZ).filter(pl.col("dau") > 0).select("date", "dau")
+    assert_frame_equal(pushed.filter(pl.col("channel") == "ads").select("date", "dau"), by_filter)
+
+
+def test_order_days_are_the_ltv_models_customer_days(pushed_shop, small_shop):
+    _, shop = pushed_shop
+    pushed = shop.pushed.engine.order_days(tz=TZ).sort("user_id", "day")
+    expected = purchase_days(small_shop.orders, TZ).sort("user_id", "day")
+    assert expected.height > 200
+    # a day's GMV summed in another order may differ in the last bit: counts exactly, money to 1e-12
+    assert_frame_equal(pushed, expected, rel_tol=1e-12)
+
+
+# Hand-made events for the session rule's edges, with a day in Shanghai (UTC+8) and one across
+# New York's change to summer time (2026-03-08 07:00 UTC).
+EDGE_EVENTS = pl.DataFrame(
+    [
+        (1, utc("2026-03-01 15:50"), "page_view", "ads", "app"),  # 23:50 in Shanghai: session 1 starts
+        (1, utc("2026-03-01 16:20"), "product_view", "email", "app"),  # exactly 30 min on: same session, next day
+        (1, utc("2026-03-01 16:50:00.000001"), "purchase", "email", "web"),  # 30 min and 1 µs: session 2
+        (1, utc("2026-03-01 16:50:00.000001"), "page_view", "email", "web"),  # the same instant
+        (2, utc("2026-03-01 00:00"), "page_view", None, None),  # no channel or device
+        (3, utc("2026-03-08 04:59:59"), "page_view", "organic", "web"),  # 23:59:59 Mar 7 in New York (EST)
+        (3, utc("2026-03-08 05:00:00"), "search", "organic", "web"),  # 00:00 Mar 8 (EST)
+        (3, utc("2026-03-09 03:59:59"), "page_view", "ads", "app"),  # 23:59:59 Mar 8 (EDT)
+        (3, utc("2026-03-09 04:00:00"), "purchase", "ads", "app"),  # 00:00 Mar 9 (EDT)
+    ],
+    schema={"user_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "event_type": pl.String, "channel": pl.String, "device": pl.String},
+    orient="row",
+).with_columns(pl.col("event_type", "channel", "device").cast(pl.Categorical))
+EDGE_USERS = pl.DataFrame({"user_id": [1, 2, 3], "signup_at": [utc("2026-01-01 00:00")] * 3})
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def edge_engine(request, tmp_path_factory):
+    tables = {"users": EDGE_USERS, "events": EDGE_EVENTS}
+    with shop_source(request.param, tables, tmp_path_factory.mktemp(f"edge-{request.param}")) as source:
+        yield engine_for(source, "always")
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
+def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, tz):
+    days = edge_engine.session_days(tz=tz, gap=GAP)
+    events, sessions = derive_sessions(EDGE_EVENTS, gap=GAP)
+    assert_frame_equal(frames.sessions_from_days(days), sessions)
+    assert sessions["event_count"].to_list() == [2, 2, 1, 2, 2]
+    assert sessions["channel"].cast(pl.String).to_list() == ["ads", "email", None, "organic", "ads"]
+    active = events.select("user_id", date=business_day("event_time", tz)).unique().sort("user_id", "date")
+    pushed = frames.activity_from_days(days).select("user_id", date=business_day("event_time", tz)).unique().sort("user_id", "date")
+    assert_frame_equal(pushed, active)
+    user_3_days = pushed.filter(pl.col("user_id") == 3)["date"].to_list()
+    if tz == "America/New_York":
+        assert user_3_days == [date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9)]
+    else:
+        assert user_3_days == [date(2026, 3, 8), date(2026, 3, 9)]
+    assert pushed.filter(pl.col("user_id") == 1)["date"].to_list() == (
+        [date(2026, 3, 1), date(2026, 3, 2)] if tz == "Asia/Shanghai" else [date(2026, 3, 1)]
+    )
+
+
+def test_new_york_offsets_change_at_the_second_summer_time_starts():
+    offsets = zone_offsets("America/New_York", utc("2026-01-01 00:00"), utc("2026-12-31 00:00"))
+    assert offsets == ZoneOffsets(-5 * 3600, ((utc("2026-03-08 07:00"), -4 * 3600), (utc("2026-11-01 06:00"), -5 * 3600)))
+    assert zone_offsets("Asia/Shanghai", utc("2025-11-01 00:00"), utc("2026-11-30 00:00")) == ZoneOffsets(8 * 3600)
+
+
+def test_auto_pushes_down_from_the_threshold(small_shop_db, tmp_path):
+    source = open_source(small_shop_db)
+    assert engine_for(source, "auto", 60_001) is None
+    assert isinstance(engine_for(source, "auto", 60_000), SqlPushdown)
+    assert engine_for(source, "never") is None
+    assert load_shop(source, pushdown="auto", pushdown_threshold=60_001).pushed is None
+    source.read_table("events").write_parquet(tmp_path / "events.parquet")
+    assert isinstance(engine_for(FolderSource(tmp_path), "auto", 60_000), StreamingPushdown)
+    assert parquet_scan(tmp_path)("events").select(pl.len()).collect().item() == 60_000
+
+
+def test_a_wrong_setting_or_a_source_without_an_engine_says_what_to_do(small_shop_db, tmp_path):
+    with pytest.raises(ValueError, match="pushdown in \\[connections.shop\\] is one of auto, always, never, not 'sometimes'"):
+        engine_for(open_source(small_shop_db), "sometimes")
+    with pytest.raises(ValueError, match="pushdown_threshold .* positive number of events, not 0"):
+        engine_for(open_source(small_shop_db), "auto", 0)
+    EDGE_EVENTS.write_csv(tmp_path / "events.csv")
+    with pytest.raises(SourceError, match="needs a database or Parquet files.*set pushdown = \"auto\" or \"never\""):
+        engine_for(FolderSource(tmp_path), "always")
+    assert engine_for(FolderSource(tmp_path), "auto", 1) is None
