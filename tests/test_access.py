@@ -179,3 +179,13 @@ def test_cli_user_add_asks_twice_and_refuses_a_mismatch_or_a_bad_name(monkeypatc
     with pytest.raises(SystemExit):
         cli.main(["user", "add", "alice", "--role", "owner"])
     assert "invalid choice: 'owner'" in capsys.readouterr().err
+
+
+def test_the_example_settings_file_shows_a_valid_access_section():
+    example = (ROOT / ".streamlit" / "secrets.toml.example").read_text()
+    part = example[example.index("# [access]\n"):example.index("# [auth]\n")]
+    settings = [line[2:] for line in part.splitlines() if line.startswith("# ") and ("=" in line or line.startswith("# ["))]
+    uncommented = "\n".join(settings)
+    config = access_config(tomllib.loads(uncommented)["access"])
+    assert config.local_user("alice").role == "analyst" and config.oidc_user("carol@example.com").role == "manager"
+    assert (config.idle_minutes, config.max_failures, config.client_max_failures, config.lock_minutes) == (30, 5, 20, 15)
