@@ -15,7 +15,13 @@ from connectors.schema import TABLES
 from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
 from metrics.time import DEFAULT_TIME_ZONE, business_day
-from pushdown import DEFAULT_THRESHOLD, PushedEvents, engine_for, pushed_events
+from pushdown import (
+    DEFAULT_THRESHOLD,
+    Pushdown,
+    PushedEvents,
+    engine_for,
+    pushed_events,
+)
 
 LOAD_ORDER = tuple(TABLES)
 
@@ -73,18 +79,21 @@ def load_shop(
     *,
     session_gap: timedelta = DEFAULT_SESSION_GAP,
     progress: Callable[[str], None] | None = None,
-    pushdown: str = "never",
+    pushdown: str | Pushdown = "never",
     pushdown_threshold: int = DEFAULT_THRESHOLD,
     tz: str = DEFAULT_TIME_ZONE,
 ) -> Shop:
     """Read every canonical table the source has and derive sessions and order attribution.
 
-    `pushdown` ("never", "auto" or "always", pushdown.engine_for) may leave the events where
-    they are: then sessions and the activity events, cut into business days in zone `tz`, come
-    from the engine, and only the other tables are read.
+    `pushdown` ("never", "auto" or "always", pushdown.engine_for, or an engine such as
+    pushdown.spark.SparkPushdown) may leave the events where they are: then sessions and the
+    activity events, cut into business days in zone `tz`, come from the engine, and only the
+    other tables are read.
     """
     available = source.table_names()
-    engine = engine_for(source, pushdown, pushdown_threshold) if "events" in available else None
+    engine = None
+    if "events" in available:
+        engine = engine_for(source, pushdown, pushdown_threshold) if isinstance(pushdown, str) else pushdown
     tables: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
         if name in available and not (name == "events" and engine is not None):

@@ -53,6 +53,9 @@ FUNNELS = (
     FunnelSpec(steps=("page_view", FunnelStep("product_view", (("channel", "in", ("ads", "email")),)), "add_to_cart"), mode="strict"),
     FunnelSpec(steps=("add_to_cart", "product_view"), mode="unordered", window=timedelta(days=2), breakdown="region"),
 )
+FUNNEL_IDS = ["ordered", "step-window-exclusion-breakdown", "strict-filter", "unordered-user-breakdown"]
+SEGMENT_IDS = ["everyone", "ads", "app-east"]
+EDGE_ZONES = ["Asia/Shanghai", "America/New_York"]
 
 
 def in_ci() -> bool:
@@ -113,27 +116,26 @@ def pushed_shop(request, shop_tables, tmp_path_factory):
         yield request.param, shop
 
 
-def test_pushdown_sends_the_events_nowhere_and_keeps_the_other_tables(pushed_shop, small_shop):
-    kind, shop = pushed_shop
-    expected_engine = StreamingPushdown if kind == "parquet" else SqlPushdown
-    assert isinstance(shop.pushed.engine, expected_engine)
+def check_pushed_load(shop, small_shop) -> None:
+    """The events stay where they are; sessions are the derived ones."""
     assert "events" not in shop.tables and shop.has("events") and "events" not in shop.missing
     assert shop.pushed.event_count == small_shop.events.height == 60_000
     with pytest.raises(SourceError, match="needs all 60,000 events in memory.*pushdown = \"never\""):
         _ = shop.events
     # fewer rows than the events: two per session day at most
     assert shop.activity.height < small_shop.events.height / 4
-
-
-def test_pushed_sessions_are_the_derived_sessions(pushed_shop, small_shop):
-    _, shop = pushed_shop
     assert_frame_equal(shop.sessions, small_shop.sessions)
     assert shop.date_span(TZ) == small_shop.date_span(TZ)
 
 
-@pytest.mark.parametrize("segment", SEGMENTS, ids=["everyone", "ads", "app-east"])
-def test_every_activity_metric_equals_the_in_memory_one(pushed_shop, small_shop, segment):
-    _, shop = pushed_shop
+def test_pushdown_sends_the_events_nowhere_and_gives_the_derived_sessions(pushed_shop, small_shop):
+    kind, shop = pushed_shop
+    assert isinstance(shop.pushed.engine, StreamingPushdown if kind == "parquet" else SqlPushdown)
+    check_pushed_load(shop, small_shop)
+
+
+def check_activity_metrics(shop, small_shop, segment: Segment) -> None:
+    """Daily KPIs, period comparison, retention, LTV curves and lifecycle in the segment."""
     first, last = small_shop.date_span(TZ)
     memory = segment.apply(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
     pushed = segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
@@ -156,9 +158,13 @@ def test_every_activity_metric_equals_the_in_memory_one(pushed_shop, small_shop,
         assert_frame_equal(lifecycle(pushed[0], pushed[3], **intervals), lifecycle(memory[0], memory[3], **intervals))
 
 
-@pytest.mark.parametrize("spec", FUNNELS, ids=["ordered", "step-window-exclusion-breakdown", "strict-filter", "unordered-user-breakdown"])
-def test_a_funnel_from_its_pushed_events_equals_the_funnel_from_every_event(pushed_shop, small_shop, spec):
-    _, shop = pushed_shop
+@pytest.mark.parametrize("segment", SEGMENTS, ids=SEGMENT_IDS)
+def test_every_activity_metric_equals_the_in_memory_one(pushed_shop, small_shop, segment):
+    check_activity_metrics(pushed_shop[1], small_shop, segment)
+
+
+def check_funnel(shop, small_shop, spec: FunnelSpec) -> None:
+    """The funnel table and drop-offs of the last 30 days from the pushed events."""
     _, last = small_shop.date_span(TZ)
     period = {"start": last - timedelta(days=29), "end": last, "tz": TZ, "users": small_shop.users}
     rows = shop.pushed.funnel_events(spec, start=period["start"], end=period["end"], tz=TZ)
@@ -169,24 +175,37 @@ def test_a_funnel_from_its_pushed_events_equals_the_funnel_from_every_event(push
     assert_frame_equal(drop_offs(rows, spec, **period), drop_offs(small_shop.events, spec, **period))
 
 
-def test_daily_active_users_per_channel_are_the_channel_filters_dau(pushed_shop, small_shop):
-    _, shop = pushed_shop
+@pytest.mark.parametrize("spec", FUNNELS, ids=FUNNEL_IDS)
+def test_a_funnel_from_its_pushed_events_equals_the_funnel_from_every_event(pushed_shop, small_shop, spec):
+    check_funnel(pushed_shop[1], small_shop, spec)
+
+
+def check_daily_active_users(engine, small_shop) -> None:
+    """DAU per day and session channel, against the channel filter's DAU."""
     _, last = small_shop.date_span(TZ)
     start = last - timedelta(days=13)
-    pushed = shop.pushed.engine.daily_active_users(start=start, end=last, tz=TZ, gap=GAP)
+    pushed = engine.daily_active_users(start=start, end=last, tz=TZ, gap=GAP)
     assert_frame_equal(pushed, frames.daily_active_users(small_shop.events, start=start, end=last, tz=TZ))
     ads = Segment(channels=("ads",)).apply(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
     by_filter = daily_kpis(*ads, start=start, end=last, tz=TZ).filter(pl.col("dau") > 0).select("date", "dau")
     assert_frame_equal(pushed.filter(pl.col("channel") == "ads").select("date", "dau"), by_filter)
 
 
-def test_order_days_are_the_ltv_models_customer_days(pushed_shop, small_shop):
-    _, shop = pushed_shop
-    pushed = shop.pushed.engine.order_days(tz=TZ).sort("user_id", "day")
+def test_daily_active_users_per_channel_are_the_channel_filters_dau(pushed_shop, small_shop):
+    check_daily_active_users(pushed_shop[1].pushed.engine, small_shop)
+
+
+def check_order_days(engine, small_shop) -> None:
+    """Valid orders per customer and day, against models.features.purchase_days."""
+    pushed = engine.order_days(tz=TZ).sort("user_id", "day")
     expected = purchase_days(small_shop.orders, TZ).sort("user_id", "day")
     assert expected.height > 200
     # a day's GMV summed in another order may differ in the last bit: counts exactly, money to 1e-12
     assert_frame_equal(pushed, expected, rel_tol=1e-12)
+
+
+def test_order_days_are_the_ltv_models_customer_days(pushed_shop, small_shop):
+    check_order_days(pushed_shop[1].pushed.engine, small_shop)
 
 
 # Hand-made events for the session rule's edges, with a day in Shanghai (UTC+8) and one across
@@ -216,9 +235,9 @@ def edge_engine(request, tmp_path_factory):
         yield engine_for(source, "always")
 
 
-@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
-def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, tz):
-    days = edge_engine.session_days(tz=tz, gap=GAP)
+def check_session_edges(engine, tz: str) -> None:
+    """Sessions and active days of EDGE_EVENTS, against derive_sessions and hand-made days."""
+    days = engine.session_days(tz=tz, gap=GAP)
     events, sessions = derive_sessions(EDGE_EVENTS, gap=GAP)
     assert_frame_equal(frames.sessions_from_days(days), sessions)
     assert sessions["event_count"].to_list() == [2, 2, 1, 2, 2]
@@ -234,6 +253,11 @@ def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, t
     assert pushed.filter(pl.col("user_id") == 1)["date"].to_list() == (
         [date(2026, 3, 1), date(2026, 3, 2)] if tz == "Asia/Shanghai" else [date(2026, 3, 1)]
     )
+
+
+@pytest.mark.parametrize("tz", EDGE_ZONES)
+def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, tz):
+    check_session_edges(edge_engine, tz)
 
 
 def test_new_york_offsets_change_at_the_second_summer_time_starts():

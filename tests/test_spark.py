@@ -1,0 +1,116 @@
+"""Spark SQL in local mode runs the same push-down queries (compiled for PostgreSQL by
+SQLAlchemy, transpiled for Spark by sqlglot) over the small sample shop as Parquet, and every
+metric computed from its rows equals the in-memory one.
+
+Needs pyspark, sqlglot and a Java runtime: without them the tests skip with the reason, and
+with CI=true that is a failure instead (requirements.txt installs pyspark and sqlglot; the
+machine has Java 17).
+"""
+
+import importlib.util
+import os
+import shutil
+
+import polars as pl
+import pytest
+from test_pushdown_sql import (
+    EDGE_EVENTS,
+    EDGE_USERS,
+    EDGE_ZONES,
+    FUNNEL_IDS,
+    FUNNELS,
+    SEGMENT_IDS,
+    SEGMENTS,
+    TZ,
+    check_activity_metrics,
+    check_daily_active_users,
+    check_funnel,
+    check_order_days,
+    check_pushed_load,
+    check_session_edges,
+)
+
+from connectors import FolderSource, open_source
+from connectors.schema import TABLES
+from loading import load_shop
+
+# pyspark checks pandas' version when it hands results to Arrow; pandas is not used here
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+
+
+def missing_spark() -> str | None:
+    """Why Spark cannot run here, or None."""
+    absent = [name for name in ("pyspark", "sqlglot") if importlib.util.find_spec(name) is None]
+    if absent:
+        return f"{' and '.join(absent)} not installed (pip install -r requirements.txt)"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (apt-get install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def spark():
+    reason = missing_spark()
+    if reason:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"Spark cannot run: {reason}")
+        pytest.skip(f"Spark cannot run: {reason}")
+    from pushdown.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def parquet_folder(tables: dict[str, pl.DataFrame], folder):
+    for name, frame in tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def spark_shop(spark, small_shop_db, tmp_path_factory):
+    from pushdown.spark import SparkPushdown
+
+    source = open_source(small_shop_db)
+    folder = parquet_folder({name: source.read_table(name) for name in TABLES if name in source.table_names()}, tmp_path_factory.mktemp("spark-shop"))
+    return load_shop(FolderSource(folder), pushdown=SparkPushdown(spark, folder), tz=TZ)
+
+
+def test_spark_keeps_the_events_and_gives_the_derived_sessions(spark_shop, small_shop):
+    assert spark_shop.pushed.engine.description.startswith("Spark SQL (local[2]) over ")
+    check_pushed_load(spark_shop, small_shop)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS, ids=SEGMENT_IDS)
+def test_every_activity_metric_from_spark_equals_the_in_memory_one(spark_shop, small_shop, segment):
+    check_activity_metrics(spark_shop, small_shop, segment)
+
+
+@pytest.mark.parametrize("spec", FUNNELS, ids=FUNNEL_IDS)
+def test_a_funnel_from_spark_equals_the_funnel_from_every_event(spark_shop, small_shop, spec):
+    check_funnel(spark_shop, small_shop, spec)
+
+
+def test_spark_daily_active_users_and_order_days(spark_shop, small_shop):
+    check_daily_active_users(spark_shop.pushed.engine, small_shop)
+    check_order_days(spark_shop.pushed.engine, small_shop)
+
+
+@pytest.mark.parametrize("tz", EDGE_ZONES)
+def test_spark_session_edges_and_business_days(spark, tmp_path, tz):
+    from pushdown.spark import SparkPushdown
+
+    check_session_edges(SparkPushdown(spark, parquet_folder({"users": EDGE_USERS, "events": EDGE_EVENTS}, tmp_path)), tz)
+
+
+def test_the_spark_sql_is_the_postgresql_sql_transpiled(spark, tmp_path):
+    from datetime import timedelta
+
+    from pushdown import queries
+    from pushdown.spark import SparkPushdown, spark_sql
+
+    engine = SparkPushdown(spark, parquet_folder({"events": EDGE_EVENTS}, tmp_path))
+    sql = spark_sql(queries.session_days(engine.table("events"), queries.Dialect("postgresql", TZ), gap=timedelta(minutes=30)))
+    assert "CAST((FROM_UTC_TIMESTAMP(numbered.event_time, 'Asia/Shanghai')) AS DATE)" in sql
+    assert "+ 1800 * INTERVAL '1' SECOND" in sql
