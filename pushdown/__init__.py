@@ -20,7 +20,7 @@ from connectors import FolderSource, Source, SourceError, SqlSource
 from connectors.extracts import ExtractSource
 from metrics.funnel_spec import FunnelSpec
 from pushdown.engines import Pushdown, SqlPushdown, StreamingPushdown, parquet_scan
-from pushdown.frames import activity_from_days, sessions_from_days
+from pushdown.frames import activity_from_days, sessions_from_days, with_session_columns
 
 MODES = ("auto", "always", "never")
 DEFAULT_THRESHOLD = 20_000_000
@@ -96,9 +96,14 @@ class PushedEvents:
             "on a machine with the memory for them."
         )
 
-    def funnel_events(self, spec: FunnelSpec, *, start: date, end: date, tz: str) -> pl.DataFrame:
-        """The events the funnel reads, from the engine (pushdown.engines.Pushdown.funnel_events)."""
-        return self.engine.funnel_events(spec, start=start, end=end, tz=tz)
+    def funnel_events(
+        self, spec: FunnelSpec, *, start: date, end: date, tz: str, sessions: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """The events the funnel reads, from the engine (pushdown.engines.Pushdown.funnel_events),
+        with the session columns loading gives events when `sessions` (the shop's) is given, so
+        that the channel and device filters apply to them."""
+        events = self.engine.funnel_events(spec, start=start, end=end, tz=tz)
+        return events if sessions is None else with_session_columns(events, sessions)
 
 
 def pushed_events(engine: Pushdown, *, tz: str, gap: timedelta) -> tuple[PushedEvents, pl.DataFrame]:

@@ -184,3 +184,20 @@ def with_data_end(funnel_rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFra
     if latest.is_empty() or (funnel_rows.height and funnel_rows["event_time"].max() >= latest["event_time"].max()):
         return funnel_rows
     return pl.concat([funnel_rows, latest.select(funnel_rows.columns)], how="vertical_relaxed")
+
+
+def with_session_columns(events: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
+    """`events` with the session_id, session_channel and session_device of the session each
+    belongs to: its user's latest session started at or before it (sessions cover a user's
+    events without overlap, SESSION_COLUMNS)."""
+    located = sessions.select(
+        "user_id", "started_at", "session_id", session_channel="channel", session_device="device"
+    ).sort("started_at")
+    return (
+        events.with_row_index("_row")
+        .sort("event_time")
+        # both sides are sorted by time just above, which Polars cannot check within `by` groups
+        .join_asof(located, left_on="event_time", right_on="started_at", by="user_id", strategy="backward", check_sortedness=False)
+        .sort("_row")
+        .drop("_row", "started_at")
+    )

@@ -10,6 +10,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -173,6 +174,15 @@ def check_funnel(shop, small_shop, spec: FunnelSpec) -> None:
     assert expected["users"][0] > 0 and expected["in_progress"].sum() > 0  # entries whose window is open
     assert_frame_equal(funnel(rows, spec, **period), expected)
     assert_frame_equal(drop_offs(rows, spec, **period), drop_offs(small_shop.events, spec, **period))
+    # with the session columns, the channel filter applies as to every event
+    located = shop.pushed.funnel_events(spec, start=period["start"], end=period["end"], tz=TZ, sessions=shop.sessions)
+    ads = Segment(channels=("ads",))
+    pushed_ads = ads.apply(located, shop.sessions, shop.orders, shop.users)
+    memory_ads = ads.apply(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
+    assert_frame_equal(
+        funnel(pushed_ads[0], spec, **{**period, "users": pushed_ads[3]}),
+        funnel(memory_ads[0], spec, **{**period, "users": memory_ads[3]}),
+    )
 
 
 @pytest.mark.parametrize("spec", FUNNELS, ids=FUNNEL_IDS)
@@ -286,3 +296,41 @@ def test_a_wrong_setting_or_a_source_without_an_engine_says_what_to_do(small_sho
     with pytest.raises(SourceError, match="needs a database or Parquet files.*set pushdown = \"auto\" or \"never\""):
         engine_for(FolderSource(tmp_path), "always")
     assert engine_for(FolderSource(tmp_path), "auto", 1) is None
+
+
+def cards_and_tables(at) -> tuple[list, list]:
+    """What a page shows as numbers: its metric cards and its tables."""
+    return [(card.label, card.value, card.delta) for card in at.metric], [frame.value for frame in at.dataframe]
+
+
+@pytest.mark.parametrize("page", ["overview", "channels", "cohorts"])
+def test_the_app_with_pushdown_shows_the_in_memory_numbers(small_shop_db, page):
+    from streamlit.testing.v1 import AppTest
+
+    from connectors.sql import sqlite_url
+
+    shown = {}
+    for mode in ("never", "always"):
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+        at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db), "pushdown": mode}}
+        at.run()
+        if page != "overview":
+            at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception and not at.error, (mode, at.exception)
+        shown[mode] = cards_and_tables(at)
+    cards, tables = shown["always"]
+    assert cards == shown["never"][0] and (cards or tables)
+    assert len(tables) == len(shown["never"][1])
+    for pushed, memory in zip(tables, shown["never"][1]):
+        assert pushed.equals(memory)
+
+
+def test_a_page_that_needs_every_event_says_so_with_pushdown(small_shop_db):
+    from streamlit.testing.v1 import AppTest
+
+    from connectors.sql import sqlite_url
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db), "pushdown": "always"}}
+    at.run().switch_page("pages/products.py").run()
+    assert "needs all 60,000 events in memory" in str(at.exception[0].value)

@@ -35,6 +35,7 @@ from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
+from pushdown import DEFAULT_THRESHOLD, check_mode, engine_for
 from settings import Settings
 from ui.lang import t
 
@@ -54,6 +55,17 @@ def settings() -> Settings:
 EXTRACT_KEYS = ("extract_ttl_minutes", "extract_folder")
 
 
+def _pushdown_options(connection: dict) -> dict:
+    """`pushdown` (default "auto") and `pushdown_threshold` of [connections.shop], taken out of
+    `connection` and checked, as load_shop's keywords."""
+    options = {
+        "pushdown": connection.pop("pushdown", "auto"),
+        "pushdown_threshold": connection.pop("pushdown_threshold", DEFAULT_THRESHOLD),
+    }
+    check_mode(options["pushdown"], options["pushdown_threshold"])
+    return options
+
+
 def _connection_key() -> str:
     connections = _secrets_section("connections")
     return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
@@ -62,10 +74,13 @@ def _connection_key() -> str:
 @st.cache_resource(show_spinner=False)
 def _extract(connection_key: str) -> ExtractSource | None:
     """The extract a server database is read through, shared by every session; None for a
-    SQLite file, a folder or the sample shop, which are read directly (worth_extracting)."""
+    SQLite file, a folder or the sample shop, which are read directly (worth_extracting), and
+    for a server read with push-down, whose events stay in the database."""
     connection = json.loads(connection_key)
     options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
-    if not worth_extracting(source_from_settings(connection)):
+    pushdown = _pushdown_options(connection)
+    source = source_from_settings(connection)
+    if not worth_extracting(source) or engine_for(source, pushdown["pushdown"], pushdown["pushdown_threshold"]):
         return None
     minutes = options.get("extract_ttl_minutes", DEFAULT_TTL / timedelta(minutes=1))
     if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
@@ -91,14 +106,17 @@ def source_key() -> str:
     if extract is not None:
         with st.spinner(t("extracts.refreshing")) if extract.refresh_due() else nullcontext():
             generation = extract.current().generation
-    return json.dumps({"connection": connection, "extract": generation})
+    return json.dumps({"connection": connection, "extract": generation, "zone": settings().time_zone})
 
 
 @st.cache_resource(show_spinner="Loading the shop's tables…", max_entries=2)
 def _load(key: str, session_gap_minutes: int) -> Shop:
     connection = json.loads(key)["connection"]
-    source = _extract(connection) or source_from_settings(json.loads(connection))
-    return load_shop(source, session_gap=Settings(session_gap_minutes=session_gap_minutes).session_gap)
+    settings_of_source = json.loads(connection)
+    pushdown = _pushdown_options(settings_of_source)
+    source = _extract(connection) or source_from_settings(settings_of_source)
+    gap = Settings(session_gap_minutes=session_gap_minutes).session_gap
+    return load_shop(source, session_gap=gap, tz=json.loads(key)["zone"], **pushdown)
 
 
 def current_shop() -> Shop:
@@ -110,17 +128,23 @@ def _segment_frames(shop: Shop, segment: Segment):
     return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
 
 
+def _activity_frames(shop: Shop, segment: Segment):
+    """The segment's frames with the events as the activity metrics read them (Shop.activity:
+    what a shop read with push-down holds in memory)."""
+    return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
+
+
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, segment)
+    frames = _activity_frames(shop, segment)
     return kpis.daily_kpis(*frames, start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, segment)
+    frames = _activity_frames(shop, segment)
     return periods.compare_periods(*frames, start=start, end=end, tz=tz)
 
 
@@ -128,7 +152,7 @@ def period_comparison(key: str, start: date, end: date, tz: str, segment: Segmen
 def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
     """Where the data ends inside the period start..end (local time), None if it covers it."""
     shop = _load(key, settings().session_gap_minutes)
-    elapsed = periods.elapsed_part(shop.events, shop.orders, start=start, end=end, tz=tz)
+    elapsed = periods.elapsed_part(shop.activity, shop.orders, start=start, end=end, tz=tz)
     if elapsed is None:
         return None
     return (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
@@ -137,7 +161,7 @@ def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     shop = _load(key, settings().session_gap_minutes)
-    _, sessions, orders, _ = _segment_frames(shop, segment)
+    _, sessions, orders, _ = _activity_frames(shop, segment)
     detail = {
         "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
         "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
@@ -154,7 +178,7 @@ def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -
     """The channel table for the period, across every channel (the device and region filters
     apply)."""
     shop = _load(key, settings().session_gap_minutes)
-    events, sessions, orders, users = _segment_frames(shop, replace(segment, channels=()))
+    events, sessions, orders, users = _activity_frames(shop, replace(segment, channels=()))
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
     current = settings()
     return channels.channel_table(
@@ -170,28 +194,28 @@ def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -
     shop = _load(key, settings().session_gap_minutes)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _segment_frames(shop, replace(segment, channels=()))
+    _, _, orders, users = _activity_frames(shop, replace(segment, channels=()))
     return channels.channel_spend_trend(orders, users, shop.ad_spend, start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def retention(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _segment_frames(shop, segment)
+    events, _, orders, users = _activity_frames(shop, segment)
     return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, _, users = _segment_frames(shop, segment)
+    events, _, _, users = _activity_frames(shop, segment)
     return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str) -> pl.DataFrame:
     shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _segment_frames(shop, segment)
+    events, _, orders, users = _activity_frames(shop, segment)
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
@@ -202,16 +226,21 @@ def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment,
     shop = _load(key, settings().session_gap_minutes)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _segment_frames(shop, replace(segment, channels=()))
+    _, _, orders, users = _activity_frames(shop, replace(segment, channels=()))
     payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=settings().default_margin)
     return {"channels": payback.channels, "curves": payback.curves}
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
-    """The funnel table and its drop-off users for the period and segment."""
+    """The funnel table and its drop-off users for the period and segment; with push-down,
+    from the events the engine gives for this funnel."""
     shop = _load(key, settings().session_gap_minutes)
-    events, _, _, users = _segment_frames(shop, segment)
+    if shop.pushed is None:
+        events, _, _, users = _segment_frames(shop, segment)
+    else:
+        pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
+        events, _, _, users = segment.apply(pushed, shop.sessions, shop.orders, shop.users)
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
@@ -225,7 +254,7 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
     The whole history up to `end` feeds the baselines (28 days before each day; campaign days
     against past campaign days)."""
     shop = _load(key, settings().session_gap_minutes)
-    frames = _segment_frames(shop, segment)
+    frames = _activity_frames(shop, segment)
     first, _ = shop.date_span(tz)
     daily = kpis.daily_kpis(*frames, start=first, end=end, tz=tz)
     campaigns = shop.tables.get("campaigns")
@@ -267,7 +296,7 @@ def product_detail(key: str, product_id, start: date, end: date, tz: str, segmen
 def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
     shop = _load(key, settings().session_gap_minutes)
-    _, _, orders, _ = _segment_frames(shop, segment)
+    _, _, orders, _ = _activity_frames(shop, segment)
     views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
     if shop.has("tickets"):
         views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
