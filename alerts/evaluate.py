@@ -232,8 +232,11 @@ def evaluate_shop(
         raise ValueError(f"alerts need the {', '.join(missing)} table(s), which {shop.description} does not have")
     tz = settings.time_zone
     span = shop.date_span(tz)
-    if span is None or day < span[0]:
-        raise ValueError(f"{day} is before the first day of data ({span[0] if span else 'none'}); pick a later --date")
+    if span is None:
+        raise ValueError(f"{shop.description} has no events or orders to check")
+    if not span[0] <= day <= span[1]:
+        # a day outside the data would read as a day of zeros and alert on every KPI
+        raise ValueError(f"{day} is outside the data ({span[0]} to {span[1]}); pick a --date between them")
     daily = _DailyValues(shop, tz)
     history = daily.table(Segment(), span[0], day)
     special = special_days(shop.tables.get("campaigns"), anomaly.holidays)

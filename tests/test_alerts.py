@@ -515,12 +515,15 @@ def test_cron_check_reports_a_failed_send_then_delivers_it_and_then_sends_nothin
     assert f"open      {when}..{when}" in listed.stdout and "not sent" not in listed.stdout
 
 
-def test_bad_settings_and_arguments_exit_2_with_one_line(tmp_path):
+def test_bad_settings_and_arguments_exit_2_with_one_line(tmp_path, small_shop_db, small_shop):
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('[alerts]\nsmtp = { host = "h", from = "a@b", to = "c@d", tls = "tls1.3" }\n')
     result = run_cli("check", "--secrets", str(secrets))
     assert result.returncode == 2
     assert result.stderr == "cli.py: error: tls in [alerts.smtp] must be one of starttls, ssl, none, not 'tls1.3'\n"
+    outside = run_cli("check", "--date", "2030-01-01", "--source", str(small_shop_db), "--secrets", str(tmp_path / "none.toml"))
+    first, last = small_shop.date_span(TZ)
+    assert outside.returncode == 2 and outside.stderr.endswith(f"2030-01-01 is outside the data ({first} to {last}); pick a --date between them\n")
     bad_date = run_cli("check", "--date", "2026-02-30")
     assert bad_date.returncode == 2 and len(bad_date.stderr.splitlines()) == 1 and "YYYY-MM-DD" in bad_date.stderr
 
