@@ -10,7 +10,9 @@ from i18n import format_day
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
-from ui import data
+from alerts.evaluate import RULE
+from alerts.messages import alert_line, explaining_view
+from ui import alerts_data, data
 from ui.frame import open_page
 from ui.lang import language, t
 from ui.tables import kpi_table
@@ -20,6 +22,7 @@ TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
+alerts_data.follow_pending_view()
 settings, shop, chosen = open_page("overview", needs=("events", "orders", "users"))
 lang = language()
 
@@ -30,7 +33,8 @@ def shown(kpi, value, *, compact: bool = False) -> str:
 
 args = (data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 alerts = data.recent_alerts(args[0], chosen.end, chosen.tz, chosen.segment)
-if alerts.height:
+broken_rules = [alert for alert in alerts_data.open_alerts() if alert["kind"] == RULE]
+if alerts.height or broken_rules:
     with st.container(border=True):
         st.markdown(t("overview.alerts_title", end=chosen.end))
         for alert in alerts.iter_rows(named=True):
@@ -50,6 +54,14 @@ if alerts.height:
             )
         if set(alerts["kpi"]) & CHANNEL_EXPLAINED:
             st.page_link("pages/channels.py", label=t("overview.see_channels"), icon=":material/campaign:")
+        for alert in broken_rules:
+            view = explaining_view(alert)
+            left, right = st.columns([4, 1], vertical_alignment="center")
+            left.markdown(f":orange-badge[{t('overview.rule')}] {alert_line(alert, lang, settings.currency)}")
+            right.button(
+                t("alerts.open_view", page=t(f"nav.{view.page}")), key=f"overview_rule_{alert['id']}", icon=":material/open_in_new:",
+                on_click=alerts_data.open_view, args=(view, shop.date_span(chosen.tz)),
+            )
 else:
     st.success(t("overview.no_alerts", end=chosen.end), icon=":material/check_circle:")
 

@@ -444,3 +444,31 @@ def test_cohorts_page_shows_cac_payback_per_acquisition_channel(app, small_shop)
     assert list(shown["payback_offset"].astype("float")) == pytest.approx(
         [float("nan") if value is None else value for value in expected_payback.channels["payback_offset"]], nan_ok=True
     )
+
+
+def test_overview_lists_a_broken_alert_rule_and_opens_the_page_that_explains_it(small_shop_db, small_shop, tmp_path):
+    from alerts.check import run_check
+    from alerts.config import alert_config
+    from alerts.rules import AlertRule
+    from alerts.store import AlertStore
+    from settings import Settings
+
+    database = tmp_path / "alerts.db"
+    store = AlertStore(database)
+    store.add_rule(AlertRule("gmv", "<", 1e12))  # every day breaks it
+    result = run_check(small_shop, store, alert_config({"database": str(database)}, Settings()), Settings())
+    assert len(result.new) >= 1
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    at.secrets["alerts"] = {"database": str(database)}
+    at.run()
+    assert not at.exception
+    rule_lines = [line.value for line in at.markdown if "Rule" in line.value]
+    assert len(rule_lines) == 1 and "GMV" in rule_lines[0]
+    open_buttons = [button for button in at.button if button.key and button.key.startswith("overview_rule_")]
+    assert len(open_buttons) == 1
+    open_buttons[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Overview"  # a GMV rule is explained by the overview itself, on the alert's day
+    start, end = at.session_state[DATES_KEY]
+    assert end == result.day

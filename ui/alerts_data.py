@@ -64,3 +64,11 @@ def follow_pending_view() -> None:
     page = st.session_state.pop(PENDING_VIEW_KEY, None)
     if page:
         st.switch_page(f"pages/{page}.py")
+
+
+def open_alerts() -> list[dict]:
+    """The alerts open in the deployment's alert store (none when alerts are not set up)."""
+    try:
+        return store(str(config().database)).alerts(open_only=True)
+    except ValueError:
+        return []
