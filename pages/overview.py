@@ -5,13 +5,13 @@ from datetime import date
 
 import streamlit as st
 
+from alerts.evaluate import RULE
+from alerts.messages import alert_line, explaining_view
 from charts.trends import channel_bars, daily_trend
 from i18n import format_day
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
-from alerts.evaluate import RULE
-from alerts.messages import alert_line, explaining_view
 from ui import alerts_data, data
 from ui.frame import open_page
 from ui.lang import language, t
