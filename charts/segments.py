@@ -50,26 +50,25 @@ def segment_shares(summary: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Fi
 
 
 def cluster_bubbles(clusters: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Clusters by mean days since the last order (across) and mean GMV per customer (up);
-    bubble area = customers, colour = mean orders (`RfmClusters.clusters`)."""
+    """Clusters by mean days since the last order (across, recent to the right) and mean GMV
+    per customer (up), each labelled with its traits; bubble area = customers
+    (`RfmClusters.clusters`)."""
     words = [traits_label(traits, lang) for traits in clusters["traits"].to_list()]
     sizes = clusters["customers"]
     figure = go.Figure(go.Scatter(
         x=clusters["recency_days_mean"].to_list(), y=clusters["monetary_mean"].to_list(), mode="markers+text",
-        text=[str(cluster) for cluster in clusters["cluster"]], textposition="middle center",
-        customdata=list(zip(words, clusters["share"].to_list(), clusters["frequency_mean"].to_list())),
+        text=[f"{cluster}: {description}" for cluster, description in zip(clusters["cluster"], words)], textposition="top center",
+        customdata=list(zip(clusters["share"].to_list(), clusters["frequency_mean"].to_list())),
         hovertemplate=text("segments.chart.cluster_hover", lang)
         + f"<br>{text('segments.chart.monetary_mean', lang)}: {currency}%{{y:,.0f}}<extra></extra>",
-        marker={
-            "size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * sizes.max() / 70**2, "sizemin": 8,
-            "color": clusters["frequency_mean"].to_list(), "colorscale": "Blues", "showscale": True,
-            "colorbar": {"title": {"text": text("segments.chart.orders_mean", lang)}}, "line": {"width": 1, "color": "#37474f"},
-        },
+        marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * sizes.max() / 60**2, "sizemin": 8,
+                "color": _PREDICTED, "opacity": 0.6, "line": {"width": 1, "color": "#0d47a1"}},
+        cliponaxis=False,
     ))
     figure.update_layout(
-        **_LAYOUT, height=400, title=text("segments.chart.clusters_title", lang),
+        **_LAYOUT, height=420, title=text("segments.chart.clusters_title", lang),
         xaxis={"title": text("segments.chart.recency_days", lang), "autorange": "reversed"},
-        yaxis={"title": text("segments.chart.monetary_mean", lang), "tickprefix": currency, "type": "log"},
+        yaxis={"title": text("segments.chart.monetary_mean", lang), "tickprefix": currency, "rangemode": "tozero"},
     )
     return figure
 
@@ -153,5 +152,6 @@ def churn_roc(validation: pl.DataFrame, scores: pl.DataFrame, horizon_days: int,
     figure.update_layout(**_LAYOUT, height=400, title=text("segments.chart.roc_title", lang),
                          xaxis={"title": text("segments.chart.false_positive", lang), "range": [0, 1]},
                          yaxis={"title": text("segments.chart.true_positive", lang), "range": [0, 1.02]})
-    figure.update_layout(legend={"orientation": "v", "y": -0.25})
+    # inside the plot, bottom right: ROC curves keep above the diagonal, so that corner is empty
+    figure.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.02, "xanchor": "right", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"})
     return figure

@@ -14,6 +14,7 @@ from charts import segments as charts
 from models.clusters import K_RANGE
 from models.rfm import SEGMENTS, segment_summary
 from models.tags import TagRules, audience, tag_counts
+from models.value_regression import MODELS
 from ui import data, model_data
 from ui.frame import open_page
 from ui.lang import language, t
@@ -83,7 +84,7 @@ def clusters_tab() -> None:
     clusters = model.clusters(customers)
     st.plotly_chart(charts.cluster_bubbles(clusters, currency, lang), width="stretch")
     described = clusters.with_columns(description=pl.Series([charts.traits_label(traits, lang) for traits in clusters["traits"].to_list()]))
-    show(described.drop("traits"), f"clusters_{model.k_}_{end}", customers="count", share="ratio", recency_days_mean="number",
+    show(described.select("cluster", "description", *clusters.columns[1:-2]), f"clusters_{model.k_}_{end}", customers="count", share="ratio", recency_days_mean="number",
          frequency_mean="number", monetary_mean="money", recency_days_z="number", frequency_z="number", monetary_z="number")
 
 
@@ -120,8 +121,12 @@ def ltv_tab() -> None:
     if validation is not None:
         holdout = validation.holdout
         st.caption(t("segments.ltv_about", calibration_end=calibration_end, end=end, days=holdout_days, weeks=f"{holdout['weeks']:.1f}"))
-        show(pl.DataFrame([validation.bgnbd.params_ | {"loglik": validation.bgnbd.loglik_}]), "bgnbd_parameters", r="score", alpha="score", a="score", b="score", loglik="number")
-        show(pl.DataFrame([validation.gamma_gamma.params_ | {"loglik": validation.gamma_gamma.loglik_}]), "gamma_gamma_parameters", p="score", q="score", gamma="score", loglik="number")
+        estimates = [
+            {"model": name, "parameter": parameter, "estimate": value}
+            for name, model in (("BG/NBD", validation.bgnbd), ("Gamma-Gamma", validation.gamma_gamma))
+            for parameter, value in (model.params_ | {t("segments.loglik"): model.loglik_}).items()
+        ]
+        show(pl.DataFrame(estimates), f"ltv_parameters_{calibration_end}", estimate="score")
         st.markdown(t("segments.ltv_holdout", customers=f"{holdout['customers']:,}", actual=f"{holdout['actual_repeat_purchases']:,}",
                       predicted=f"{holdout['predicted_repeat_purchases']:,.0f}", mae=f"{holdout['mean_absolute_error']:.3f}"))
         st.plotly_chart(charts.frequency_holdout(validation.holdout_by_frequency, lang), width="stretch")
@@ -132,7 +137,7 @@ def ltv_tab() -> None:
         errors = comparison.errors.with_columns(model=pl.col("model").map_elements(lambda model: charts.model_label(model, lang), return_dtype=pl.String))
         show(errors, f"value_holdout_errors_{calibration_end}_{end}", mae="money", rmse="money", predicted_total="money", actual_total="money")
         st.caption(t("segments.zero_note"))
-        models = comparison.deciles["model"].unique(maintain_order=True).to_list()
+        models = [name for name in MODELS if name in comparison.deciles["model"]]
         model = st.segmented_control(t("segments.decile_model"), models, default=models[0], key="segments_decile_model",
                                      format_func=lambda name: charts.model_label(name, lang)) or models[0]
         st.plotly_chart(charts.value_deciles(comparison.deciles, model, currency, lang), width="stretch")

@@ -131,9 +131,12 @@ def test_ltv_parameters_holdout_and_the_value_models_errors(app, small_shop):
     open_tab(app, "ltv")
     last = last_day(small_shop)
     validation = ltv_analysis(small_shop.orders, calibration_end=last - timedelta(days=90), holdout_end=last, tz=TZ)
-    bgnbd, gamma_gamma, errors, customers = (frame.value for frame in app.dataframe)
-    assert [bgnbd[name][0] for name in ("r", "alpha", "a", "b")] == pytest.approx([validation.bgnbd.params_[name] for name in ("r", "alpha", "a", "b")])
-    assert [gamma_gamma[name][0] for name in ("p", "q", "gamma")] == pytest.approx([validation.gamma_gamma.params_[name] for name in ("p", "q", "gamma")])
+    parameters, errors, customers = (frame.value for frame in app.dataframe)
+    assert list(parameters["parameter"]) == ["r", "alpha", "a", "b", "log-likelihood", "p", "q", "gamma", "log-likelihood"]
+    assert list(parameters["model"]) == ["BG/NBD"] * 5 + ["Gamma-Gamma"] * 4
+    assert list(parameters["estimate"]) == pytest.approx([
+        *validation.bgnbd.params_.values(), validation.bgnbd.loglik_, *validation.gamma_gamma.params_.values(), validation.gamma_gamma.loglik_,
+    ])
     holdout = validation.holdout
     assert app.markdown[0].value == (
         f"**Holdout:** {holdout['customers']:,} customers made {holdout['actual_repeat_purchases']:,} repeat purchases; "
@@ -150,7 +153,7 @@ def test_ltv_parameters_holdout_and_the_value_models_errors(app, small_shop):
     app.segmented_control(key="segments_holdout").set_value(60).run()
     assert not app.exception
     shorter = compare_value_predictors(*frames(small_shop), calibration_end=last - timedelta(days=60), holdout_end=last, tz=TZ)
-    shown = app.dataframe[2].value
+    shown = app.dataframe[1].value
     assert list(shown["mae"]) == pytest.approx(shorter.errors["mae"].to_list())
     assert list(shown["mae"]) != pytest.approx(comparison.errors["mae"].to_list())
 
