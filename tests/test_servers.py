@@ -223,7 +223,7 @@ def test_a_stopped_database_shows_the_last_extract_with_its_age(server_shop, sma
     secrets = {"shop": {"url": proxied.render_as_string(hide_password=False), "extract_folder": str(extract_folder)}}
     try:
         at = shop_app(secrets)
-        assert not at.exception and not at.error and not at.warning
+        assert not at.exception and not at.error and not at.warning, [element.value for element in (*at.error, *at.warning)]
         start, end = at.session_state[DATES_KEY]
         frames = (small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
         gmv = period_summary(*frames, start=start, end=end, tz=TZ)["gmv"]

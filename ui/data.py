@@ -80,7 +80,7 @@ def _extract(connection_key: str) -> ExtractSource | None:
     options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
     pushdown = _pushdown_options(connection)
     source = source_from_settings(connection)
-    if not worth_extracting(source) or engine_for(source, pushdown["pushdown"], pushdown["pushdown_threshold"]):
+    if not worth_extracting(source) or _pushed_down(source, pushdown):
         return None
     minutes = options.get("extract_ttl_minutes", DEFAULT_TTL / timedelta(minutes=1))
     if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
@@ -88,6 +88,16 @@ def _extract(connection_key: str) -> ExtractSource | None:
     return ExtractSource(
         lambda: source_from_settings(connection), folder=options.get("extract_folder"), ttl=timedelta(minutes=minutes)
     )
+
+
+def _pushed_down(source, pushdown: dict) -> bool:
+    """Whether the server keeps the events and computes on them (push-down). Not when it cannot
+    be asked how many events it has: then the extract serves what it last read, and the banner
+    says how old that is."""
+    try:
+        return engine_for(source, pushdown["pushdown"], pushdown["pushdown_threshold"]) is not None
+    except SourceError:
+        return False
 
 
 def shop_extract() -> ExtractSource | None:
