@@ -1,16 +1,17 @@
 """Explore: any measure by one or two dimensions, as a table and a heatmap (or bars); click a
 cell to list the orders, sessions or users behind it. Cross-analysis without SQL."""
 
+import polars as pl
 import streamlit as st
 
 from charts.explore import pivot_bars, pivot_heatmap
-from i18n import format_number, text
+from i18n import format_number, text, translations
 from metrics.explore import MEASURES, VALUE, pivot_wide
 from metrics.registry import KPIS
 from ui import analysis_data, data
 from ui.frame import open_page
 from ui.lang import language, t
-from ui.tables import kpi_table
+from ui.tables import COLUMN_UNITS, kpi_table
 
 MEASURE_KEY, ROWS_KEY, COLUMNS_KEY = "explore_measure", "explore_rows", "explore_columns"
 GENERATION_KEY = "explore_generation"  # bumped to draw a fresh chart, without a selected cell
@@ -27,6 +28,17 @@ def measure_label(name: str) -> str:
 
 def dimension_label(name: str | None) -> str:
     return text("explore.none", lang) if name is None else text(f"explore.dimension.{name}", lang)
+
+
+def drill_column(name: str, dtype: pl.DataType):
+    """How a column of the rows behind a cell is shown: its label, money with the currency,
+    times to the second (in the business zone the rows are given in)."""
+    label = text(f"explore.column.{name}", lang)
+    if COLUMN_UNITS.get(name) == "money":
+        return st.column_config.NumberColumn(label, format=f"{settings.currency}%.2f")
+    if isinstance(dtype, pl.Datetime):
+        return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")
+    return st.column_config.Column(label)
 
 
 def fresh_chart() -> None:
@@ -97,4 +109,12 @@ if cell is None or long.filter(*[long[name] == value for name, value in zip(name
 behind = analysis_data.explore_cell(source, chosen.start, chosen.end, chosen.tz, chosen.segment, measure, rows, columns, cell)
 st.subheader(t("explore.cell_title", cell=" × ".join(cell), rows=f"{behind.height:,}"))
 st.button(t("explore.back"), icon=":material/arrow_back:", on_click=fresh_chart, key="explore_back")
-kpi_table(behind, settings.currency, name=f"explore_{measure}_{'_'.join(cell)}_{chosen.start}_{chosen.end}", column_config=labels, user_level=True)
+own_words = translations()
+kpi_table(
+    behind, settings.currency, name=f"explore_{measure}_{'_'.join(cell)}_{chosen.start}_{chosen.end}",
+    column_config={
+        name: drill_column(name, dtype) for name, dtype in behind.schema.items()
+        if f"explore.column.{name}" in own_words and f"columns.{name}" not in own_words
+    } | labels,
+    user_level=True,
+)
