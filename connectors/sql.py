@@ -40,6 +40,13 @@ _SESSION_STATEMENTS = {
     "mysql": ["SET SESSION TRANSACTION READ ONLY", "SET SESSION time_zone = '+00:00'"],
 }
 
+# A server that does not answer is reported after this long instead of hanging the page.
+CONNECT_TIMEOUT_SECONDS = 10
+_CONNECT_ARGS = {
+    "postgresql": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    "mysql": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+}
+
 SQLITE_CHUNK_ROWS = 1_000_000
 
 # connectorx reads these dialects straight into Arrow; bench/bench_read.py measures it
@@ -77,7 +84,7 @@ class SqlSource:
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine; every connection it opens is read-only and in UTC."""
         if self._engine is None:
-            self._engine = sa.create_engine(self.url)
+            self._engine = sa.create_engine(self.url, connect_args=_CONNECT_ARGS.get(self.url.get_backend_name(), {}))
             statements = _SESSION_STATEMENTS.get(self.url.get_backend_name())
             if statements:
 
@@ -235,6 +242,11 @@ class SqlSource:
 
     def _read(self, query: sa.Select, connectorx: bool = True) -> pl.DataFrame:
         if connectorx and self._reads_with_connectorx():
+            if self.url.get_backend_name() != "sqlite":
+                # connectorx retries a refused connection for about 30 s; the engine's
+                # connection, with its timeout, says at once that the server is away.
+                with self.engine.connect():
+                    pass
             sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
             return pl.read_database_uri(
                 sql,

@@ -125,3 +125,18 @@ def test_database_servers_push_the_window(server, reader, zoned):
         assert_frame_equal(source.read_table("orders", columns=["order_id", "status"], since=SINCE), picked([2, 3], ["order_id", "status"]))
     finally:
         metadata.drop_all(engine)
+
+
+def test_a_server_that_accepts_but_never_answers_is_reported_not_waited_for(monkeypatch):
+    """A firewalled or hung database: the connection's timeout ends the wait with a SourceError."""
+    import socket
+
+    from connectors import sql
+
+    monkeypatch.setitem(sql._CONNECT_ARGS, "postgresql", {"connect_timeout": 1})
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the handshake completes in the backlog; nothing is ever said
+        port = silent.getsockname()[1]
+        with pytest.raises(SourceError, match="timeout"):
+            sql.SqlSource(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test").read_table("events")
