@@ -51,14 +51,14 @@ def segment_shares(summary: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Fi
 
 def cluster_bubbles(clusters: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Clusters by mean days since the last order (across, recent to the right) and mean GMV
-    per customer (up), each labelled with its traits; bubble area = customers
-    (`RfmClusters.clusters`)."""
+    per customer (up), each labelled with its number (its traits in the hover); bubble area =
+    customers (`RfmClusters.clusters`)."""
     words = [traits_label(traits, lang) for traits in clusters["traits"].to_list()]
     sizes = clusters["customers"]
     figure = go.Figure(go.Scatter(
         x=clusters["recency_days_mean"].to_list(), y=clusters["monetary_mean"].to_list(), mode="markers+text",
-        text=[f"{cluster}: {description}" for cluster, description in zip(clusters["cluster"], words)], textposition="top center",
-        customdata=list(zip(clusters["share"].to_list(), clusters["frequency_mean"].to_list())),
+        text=[str(cluster) for cluster in clusters["cluster"]], textposition="top center",
+        customdata=list(zip(words, clusters["share"].to_list(), clusters["frequency_mean"].to_list())),
         hovertemplate=text("segments.chart.cluster_hover", lang)
         + f"<br>{text('segments.chart.monetary_mean', lang)}: {currency}%{{y:,.0f}}<extra></extra>",
         marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * sizes.max() / 60**2, "sizemin": 8,
@@ -149,9 +149,8 @@ def churn_roc(validation: pl.DataFrame, scores: pl.DataFrame, horizon_days: int,
         false_rate, true_rate, _ = roc_curve(churned, score.to_numpy())
         name = f"{model_label(model, lang, days=horizon_days)} (AUC {auc[model]:.3f})"
         figure.add_scatter(x=false_rate, y=true_rate, mode="lines", name=name, line={"color": colour})
-    figure.update_layout(**_LAYOUT, height=400, title=text("segments.chart.roc_title", lang),
+    figure.update_layout(**_LAYOUT, height=460, title=text("segments.chart.roc_title", lang),
                          xaxis={"title": text("segments.chart.false_positive", lang), "range": [0, 1]},
                          yaxis={"title": text("segments.chart.true_positive", lang), "range": [0, 1.02]})
-    # inside the plot, bottom right: ROC curves keep above the diagonal, so that corner is empty
-    figure.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.02, "xanchor": "right", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.8)"})
+    figure.update_layout(legend={"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top"})
     return figure
