@@ -30,20 +30,24 @@ SECTIONS = {
 
 st.set_page_config(page_title=t("nav.app_title"), page_icon=":material/monitoring:", layout="wide")
 draw_switch()
-allowed = set(pages_for(access.gate()))  # signs in first when [access] is configured
+role = access.gate()  # None until someone signs in ([access] configured)
+allowed = set(pages_for(role)) if role else set()
 
-navigation = st.navigation(
-    {
-        t(f"nav.{section}"): [
-            st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), icon=icon, default=name == "overview")
-            for name, icon in pages
-            if name in allowed
-        ]
-        for section, pages in SECTIONS.items()
-        if any(name in allowed for name, _ in pages)
-    },
-    position="top",
-)
+sections = {
+    t(f"nav.{section}"): [
+        st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), icon=icon, default=name == "overview")
+        for name, icon in pages
+        if name in allowed
+    ]
+    for section, pages in SECTIONS.items()
+    if any(name in allowed for name, _ in pages)
+} or {"": []}
+# The other pages' URLs stay known, hidden: they sign in, or say that the role cannot open them.
+next(iter(sections.values())).extend(access.stand_in(name) for pages in SECTIONS.values() for name, _ in pages if name not in allowed)
+navigation = st.navigation(sections, position="top")
+if role is None:
+    navigation.run()  # the page asked for, whose open_page signs in first
+    st.stop()
 
 try:
     settings = data.settings()

@@ -33,6 +33,8 @@ from ui.lang import t
 USER_KEY = "access_user"
 SEEN_KEY = "access_last_seen"
 NOTICE_KEY = "access_notice"
+FEEDBACK_KEY = "access_feedback"
+NAME_KEY, PASSWORD_KEY = "access_name", "access_password"
 OPEN_ROLE = "admin"  # no [access]: everything, for this machine only
 IDLE_CHECK_SECONDS = 60
 
@@ -144,6 +146,22 @@ def providers() -> list[str | None]:
     return ([None] if "client_id" in auth else []) + named
 
 
+def _submitted() -> None:
+    """The sign-in form's callback: check the name and password it holds. It runs before the
+    script does, so the run that follows already shows the page (or says why not)."""
+    config = configuration()
+    name, password = st.session_state.get(NAME_KEY, ""), st.session_state.get(PASSWORD_KEY, "")
+    result = sign_in(config, _limiter(config.lock_minutes), name, password, _client())
+    if result.user is not None:
+        st.session_state[USER_KEY] = {"name": result.user.name, "via": "password"}
+        st.session_state[SEEN_KEY] = time.monotonic()
+    elif result.locked_until is not None:
+        minutes = math.ceil((result.locked_until - datetime.now(UTC)) / timedelta(minutes=1))
+        st.session_state[FEEDBACK_KEY] = ("access.locked", max(minutes, 1))
+    else:
+        st.session_state[FEEDBACK_KEY] = ("access.wrong", 0)
+
+
 def _sign_in_form(config: AccessConfig) -> None:
     st.title(t("access.title"))
     notice = st.session_state.pop(NOTICE_KEY, None)
@@ -151,21 +169,13 @@ def _sign_in_form(config: AccessConfig) -> None:
         st.info(t(notice, minutes=f"{config.idle_minutes:g}"))
     if config.password_hashes:
         with st.form("access_sign_in", clear_on_submit=True):
-            name = st.text_input(t("access.name"), autocomplete="username")
-            password = st.text_input(t("access.password"), type="password", autocomplete="current-password")
-            submitted = st.form_submit_button(t("access.sign_in"), type="primary")
-        if submitted:
-            with st.spinner(t("access.checking")):
-                result = sign_in(config, _limiter(config.lock_minutes), name, password, _client())
-            if result.user is not None:
-                st.session_state[USER_KEY] = {"name": result.user.name, "via": "password"}
-                st.session_state[SEEN_KEY] = time.monotonic()
-                st.rerun()
-            elif result.locked_until is not None:
-                minutes = math.ceil((result.locked_until - datetime.now(UTC)) / timedelta(minutes=1))
-                st.error(t("access.locked", minutes=max(minutes, 1)))
-            else:
-                st.error(t("access.wrong"))
+            st.text_input(t("access.name"), autocomplete="username", key=NAME_KEY)
+            st.text_input(t("access.password"), type="password", autocomplete="current-password", key=PASSWORD_KEY)
+            st.form_submit_button(t("access.sign_in"), type="primary", key="access_submit", on_click=_submitted)
+        feedback = st.session_state.pop(FEEDBACK_KEY, None)
+        if feedback is not None:
+            key, minutes = feedback
+            st.error(t(key, minutes=minutes))
     provider_user = _identity_provider_user()
     if provider_user.get("is_logged_in"):
         st.warning(t("access.email_refused", email=provider_user.get("email", "?")))
@@ -186,9 +196,11 @@ def _idle_watch(deadline: float) -> None:
         st.rerun(scope="app")
 
 
-def gate() -> str:
-    """The role of this session, with who is signed in in the sidebar; or, when it may see
-    nothing yet, the sign-in (or the reason it is refused), and the run stops."""
+def gate() -> str | None:
+    """The role of this session, with who is signed in in the sidebar; None while nobody is
+    signed in (app.py then runs the sign-in at whatever page's URL was asked for: stand_in).
+    A session refused outright (wrong settings, or no [access] and a browser elsewhere) gets
+    the reason and stops."""
     try:
         config = configuration()
     except ValueError as error:
@@ -203,8 +215,7 @@ def gate() -> str:
         return OPEN_ROLE
     user = current_user(config)
     if user is None:
-        _sign_in_form(config)
-        st.stop()
+        return None
     st.sidebar.caption(t("access.signed_in", name=user.name, role=t(f"access.role_{user.role}")))
     if st.sidebar.button(t("access.sign_out"), key="access_sign_out", icon=":material/logout:"):
         sign_out(user.via)
@@ -215,12 +226,29 @@ def gate() -> str:
 
 
 def require_page(name: str) -> None:
-    """Stop page `name` with a message unless this session's role may open it (a page's URL
+    """Stop page `name` unless this session's role may open it: with the sign-in while
+    `[access]` is configured and nobody is signed in, else with the reason (a page's URL
     typed by hand reaches its file; this check is what refuses it)."""
     current = role()
+    if current is None:
+        try:
+            config = configuration()
+        except ValueError:
+            config = None
+        if config is not None:
+            _sign_in_form(config)
+            st.stop()
     if current is None or not may_open(current, name):
         st.error(t("access.page_refused", page=t(f"nav.{name}")))
         st.stop()
+
+
+def stand_in(name: str) -> st.Page:
+    """A hidden navigation entry for page `name`, which this session's role may not open, so
+    that its URL still leads to its file: there `open_page` (require_page) signs in first
+    while nobody is signed in, after which the same URL opens the page, and otherwise says
+    the role cannot open it, before the page shows anything."""
+    return st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), visibility="hidden", default=name == "overview")
 
 
 def may_download_users() -> bool:
