@@ -90,12 +90,14 @@ def clusters_tab() -> None:
 
 def tags_tab() -> None:
     st.caption(t("segments.tags_about", end=end, **vars(TagRules())))
-    tags = model_data.customers_in(model_data.tags(source, tz), users)
+    every_tag = model_data.tags(source, tz)
+    tags = model_data.customers_in(every_tag, users)
     counts = tag_counts(tags)
     if counts.is_empty():
         st.info(t("segments.no_tags", end=end))
         return
-    names = {tag: charts.tag_label(tag, lang) for tag in counts["tag"]}
+    # the pickers offer every tag of the shop, so a choice stays when the filters change
+    names = {tag: charts.tag_label(tag, lang) for tag in tag_counts(every_tag)["tag"]}
     st.plotly_chart(charts.tag_bars(counts, lang), width="stretch")
     show(counts.with_columns(tag=pl.col("tag").replace_strict(names)), f"tags_{end}", users="count")
     st.subheader(t("segments.audience"))
