@@ -26,8 +26,9 @@ run: install $(SAMPLE)
 test: install
 	$(BIN)/python -m pytest
 
-bench: install $(SAMPLE)
-	$(BIN)/python bench/run.py
+# `make bench SIZES=1,2` for a quick run of the suite (millions of events; default 1,2,5,10,20)
+bench: install
+	$(BIN)/python bench/suite.py $(if $(SIZES),--sizes $(SIZES))
 
 clean:
 	rm -rf $(VENV) $(SAMPLE)

@@ -20,7 +20,7 @@ from connectors import FolderSource, Source, SourceError, SqlSource
 from connectors.extracts import ExtractSource
 from metrics.funnel_spec import FunnelSpec
 from pushdown.engines import Pushdown, SqlPushdown, StreamingPushdown, parquet_scan
-from pushdown.frames import activity_from_days, sessions_from_days, with_session_columns
+from pushdown.frames import sessions_and_activity, with_session_columns
 
 MODES = ("auto", "always", "never")
 DEFAULT_THRESHOLD = 20_000_000
@@ -109,8 +109,8 @@ class PushedEvents:
 def pushed_events(engine: Pushdown, *, tz: str, gap: timedelta) -> tuple[PushedEvents, pl.DataFrame]:
     """Run the session-days step on `engine`: the PushedEvents and the sessions table."""
     days = engine.session_days(tz=tz, gap=gap)
-    count = int(days["events"].sum())
-    return PushedEvents(engine, tz, activity_from_days(days), count), sessions_from_days(days)
+    sessions, activity = sessions_and_activity(days)
+    return PushedEvents(engine, tz, activity, int(days["events"].sum())), sessions
 
 
 __all__ = ["DEFAULT_THRESHOLD", "MODES", "Pushdown", "PushedEvents", "check_mode", "engine_for", "pushed_events"]

@@ -77,8 +77,10 @@ def session_days_lazy(events: pl.LazyFrame, *, tz: str, gap: timedelta) -> pl.La
             events=pl.len().cast(pl.Int64),
             purchases=(pl.col("event_type") == "purchase").sum().cast(pl.Int64),
             starts_session=pl.col("starts").any().cast(pl.Int64),
-            channel=pl.col("channel").filter(pl.col("starts")).first(),
-            device=pl.col("device").filter(pl.col("starts")).first(),
+            # the one starting event's label: a max over one value, which Polars aggregates
+            # on its fast path (a filter then first would run per group)
+            channel=pl.when("starts").then(pl.col("channel").cast(pl.String)).max(),
+            device=pl.when("starts").then(pl.col("device").cast(pl.String)).max(),
         )
         .select(SESSION_DAY_COLUMNS)
     )
@@ -87,19 +89,25 @@ def session_days_lazy(events: pl.LazyFrame, *, tz: str, gap: timedelta) -> pl.La
 def _numbered_sessions(days: pl.DataFrame) -> pl.DataFrame:
     """One row per session with its session_number and the dense session_id derive_sessions
     gives: 1..n in (user_id, started_at) order."""
-    at_start = pl.col("starts_session") == 1
+    keys = ["user_id", "session_number"]
+    totals = days.group_by(keys).agg(
+        started_at=pl.col("first_at").min(),
+        event_count=pl.col("events").sum().cast(pl.Int64),
+        has_purchase=pl.col("purchases").sum() > 0,
+    )
+    # the row holding a session's first event carries its channel and device
+    labels = days.filter(pl.col("starts_session") == 1).select(*keys, "channel", "device")
     return (
-        days.group_by("user_id", "session_number")
-        .agg(
-            started_at=pl.col("first_at").min(),
-            event_count=pl.col("events").sum().cast(pl.Int64),
-            has_purchase=pl.col("purchases").sum() > 0,
-            channel=pl.col("channel").filter(at_start).first(),
-            device=pl.col("device").filter(at_start).first(),
-        )
+        totals.join(labels, on=keys, how="left")
         .sort("user_id", "started_at")
         .with_columns(session_id=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
     )
+
+
+def sessions_and_activity(days: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`sessions_from_days` and `activity_from_days` of `days`, numbering the sessions once."""
+    numbered = _numbered_sessions(days)
+    return numbered.select(SESSION_COLUMNS), _activity(days, numbered)
 
 
 def sessions_from_days(days: pl.DataFrame) -> pl.DataFrame:
@@ -112,7 +120,11 @@ def activity_from_days(days: pl.DataFrame) -> pl.DataFrame:
     """The activity events (module docstring): the first and last event of each session day
     (one row when they are one event), with the session's id, channel and device, sorted by
     user and time. Columns: ACTIVITY_COLUMNS."""
-    sessions = _numbered_sessions(days).select(
+    return _activity(days, _numbered_sessions(days))
+
+
+def _activity(days: pl.DataFrame, numbered: pl.DataFrame) -> pl.DataFrame:
+    sessions = numbered.select(
         "user_id", "session_number", "session_id", session_channel="channel", session_device="device"
     )
     located = days.select("user_id", "session_number", "first_at", "last_at").join(
