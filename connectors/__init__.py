@@ -60,7 +60,7 @@ def source_from_settings(settings: dict | None) -> Source:
 
     Keys as Streamlit's SQL connection reads them: `url`, or `dialect`, `driver`, `host`,
     `port`, `database`, `username`, `password` (or `password_env`, the name of the environment
-    variable holding it); or `folder` for a folder of tables. `mapping` (a TOML file) or
+    variable holding it); or `folder` for a folder of tables (files up to `max_file_mb`). `mapping` (a TOML file) or
     `preset` (a name in connectors/presets/) maps a platform's own tables.
     Nothing configured means the sample shop.
     """
@@ -68,7 +68,8 @@ def source_from_settings(settings: dict | None) -> Source:
         return open_source()
     chosen = mapping_of(settings.get("mapping"), settings.get("preset"))
     if "folder" in settings:
-        return FolderSource(settings["folder"], mapping=chosen)
+        limit = {"max_file_mb": settings["max_file_mb"]} if "max_file_mb" in settings else {}
+        return FolderSource(settings["folder"], mapping=chosen, **limit)
     if "url" in settings:
         return SqlSource(settings["url"], mapping=chosen)
     if "dialect" in settings:

@@ -143,13 +143,57 @@ def conform(
         for column, dtype in table.columns.items()
         if column in frame.columns and dtype is not None and frame.schema[column] != dtype
     ]
+    fractions = [
+        column for column, dtype in table.columns.items()
+        if column in frame.columns and dtype is not None and dtype.is_integer() and frame.schema[column].is_float()
+    ]
+    if fractions and frame.select(pl.any_horizontal((pl.col(column) != pl.col(column).floor()).any() for column in fractions)).item():
+        raise unfit_values(name, frame, origin, zone)  # a cast to whole numbers would drop the fraction
     try:
         return frame.with_columns(conversions)
     except pl.exceptions.PolarsError as error:
-        raise SourceError(
+        raise unfit_values(name, frame, origin, zone) or SourceError(
             f"{origin}: table '{name}' has values that do not fit the canonical model "
             f"({str(error).splitlines()[0]})."
         ) from None
+
+
+# What a canonical dtype holds, as the message about values that are not that says it.
+_KINDS = {pl.Float64: "a number", pl.Int64: "a whole number", pl.Int32: "a whole number", pl.Date: "a date"}
+SHOWN_ROWS = 5
+
+
+def unfit_values(name: str, frame: pl.DataFrame, origin: str, zone: str = "UTC") -> SourceError | None:
+    """The error naming the first column of table `name` whose values its canonical dtype
+    cannot hold, with the rows holding them (counted from 1, as read: the line after a CSV
+    file's header is row 1) and a few of the values; None when every column converts.
+
+    A value that does not convert is one that is set but comes out empty when converted
+    leniently (a text timestamp in another format than the column's first, an amount like
+    "12 yuan", a number too large for its type, a quantity with a fraction)."""
+    for column, target in TABLES[name].columns.items():
+        if column not in frame.columns or target is None or frame.schema[column] == target:
+            continue
+        current = frame.schema[column]
+        try:
+            converted = frame.select(_cast(column, current, target, zone, strict=False).alias("converted"))["converted"]
+        except pl.exceptions.PolarsError:
+            converted = pl.Series("converted", [None] * frame.height)
+        unfit = frame.select(pl.col(column)).with_row_index("row", offset=1).filter(
+            pl.col(column).is_not_null() & converted.is_null()
+        )
+        if unfit.is_empty():
+            continue
+        rows = ("rows " if unfit.height > 1 else "row ") + ", ".join(str(row) for row in unfit["row"].head(SHOWN_ROWS))
+        more = f" and {unfit.height - SHOWN_ROWS:,} more" if unfit.height > SHOWN_ROWS else ""
+        examples = ", ".join(repr(str(value))[:40] for value in unfit[column].unique(maintain_order=True).head(3))
+        kind = "a date and time" if target == UTC_DATETIME else _KINDS.get(target, f"{target}")
+        return SourceError(
+            f"{origin}: table '{name}', column '{column}': {unfit.height:,} value(s) cannot be read as {kind}, "
+            f"in {rows}{more} (for example {examples}); correct them at the source, or map the column "
+            "to one that holds such values."
+        )
+    return None
 
 
 def canonical_value(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC") -> pl.Expr:
@@ -157,11 +201,12 @@ def canonical_value(column: str, current: pl.DataType, target: pl.DataType, zone
     return _cast(column, current, target, zone) if current != target else pl.col(column)
 
 
-def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC") -> pl.Expr:
+def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC", *, strict: bool = True) -> pl.Expr:
+    """`column` as `target`; with `strict` False a value that does not convert is empty."""
     expression = pl.col(column)
     if target == UTC_DATETIME:
         if current == pl.String:
-            return expression.str.to_datetime(time_unit="us", time_zone=zone).dt.convert_time_zone("UTC")
+            return expression.str.to_datetime(time_unit="us", time_zone=zone, strict=strict).dt.convert_time_zone("UTC")
         if isinstance(current, pl.Datetime) and current.time_zone is not None:
             return expression.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
         if current == pl.Date:
@@ -169,14 +214,18 @@ def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "U
         elif isinstance(current, pl.Datetime):
             expression = expression.dt.cast_time_unit("us")
         else:
-            return expression.cast(target, strict=True)
+            return expression.cast(target, strict=strict)
         # a local time that a clock change repeats is read as the first of the two
-        return expression.dt.replace_time_zone(zone, ambiguous="earliest").dt.convert_time_zone("UTC")
+        skipped = "raise" if strict else "null"
+        return expression.dt.replace_time_zone(zone, ambiguous="earliest", non_existent=skipped).dt.convert_time_zone("UTC")
     elif target == pl.Date and current == pl.String:
-        return expression.str.to_date()
+        return expression.str.to_date(strict=strict)
     elif target == pl.Date and isinstance(current, pl.Datetime):
         return expression.dt.date()
     elif target == pl.Categorical and current != pl.String:
         # a label stored as a code (a gender 1 or 2, a level id) is the code's text
         return expression.cast(pl.String).cast(target)
-    return expression.cast(target, strict=True)
+    if current.is_float() and target.is_integer():
+        # a fraction is no whole number: conform refuses it before a strict cast
+        expression = pl.when(expression == expression.floor()).then(expression)
+    return expression.cast(target, strict=strict)

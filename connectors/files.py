@@ -7,6 +7,7 @@ expressions are built with SQLAlchemy Core, as for a database, and run by Polars
 engine over the scans; a mapping's SELECT runs there too, over the files by name.
 """
 
+import csv
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ from connectors.mapping import Mapping, MappedTable, canonical_select, identity_
 from connectors.schema import UTC_DATETIME
 
 _READERS = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv}
+DEFAULT_MAX_FILE_MB = 1024
+SHOWN_LINES = 5
 # Polars' SQL reads PostgreSQL's quoting and functions; SQLAlchemy renders values into it.
 _POLARS_SQL_DIALECT = postgresql.dialect()
 
@@ -37,10 +40,13 @@ class FolderSource:
     """Tables from `<folder>/<name>.parquet` (preferred) or `<folder>/<name>.csv`, through the
     mapping (the canonical layout, `<folder>/orders.csv` and so on, by default)."""
 
-    def __init__(self, folder: str | Path, *, mapping: Mapping | None = None) -> None:
+    def __init__(self, folder: str | Path, *, mapping: Mapping | None = None, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise SourceError(f"{self.folder} is not a folder of tables.")
+        if isinstance(max_file_mb, bool) or not isinstance(max_file_mb, int | float) or max_file_mb <= 0:
+            raise SourceError(f"max_file_mb must be a positive number of megabytes, not {max_file_mb!r}.")
+        self.max_file_mb = max_file_mb
         self.mapping = mapping or identity_mapping()
         self.problems: dict[str, str] = {}
 
@@ -63,10 +69,18 @@ class FolderSource:
         path = self._file(stem)
         if path is None:
             raise SourceError(f"{self.folder} has no {stem}.parquet or {stem}.csv.")
+        megabytes = path.stat().st_size / 2**20
+        if megabytes > self.max_file_mb:
+            raise SourceError(
+                f"{path} is {megabytes:,.1f} MB, over the limit of {self.max_file_mb:g} MB for a file of the folder: "
+                "split it, save it as Parquet, or raise max_file_mb in [connections.shop]."
+            )
         return _READERS[path.suffix](path)
 
     def _base(self, table: MappedTable) -> pl.LazyFrame:
         if table.source is not None:
+            if self._file(table.source) is None:
+                raise SourceError(f"{self.folder} has no {table.source}.parquet or {table.source}.csv to read table '{table.name}' from.")
             return self._scan(table.source)
         context = pl.SQLContext({stem: self._scan(stem) for stem in self.platform_tables()})
         try:
@@ -140,7 +154,8 @@ class FolderSource:
                 frame = frame.head(limit)
             return frame.collect()
         except (pl.exceptions.PolarsError, OSError) as error:
-            raise SourceError(f"cannot read {origin}: {str(error).splitlines()[0]}") from None
+            lines = _uneven_lines(Path(origin)) if origin.endswith(".csv") else ""
+            raise SourceError(f"cannot read table '{name}' from {origin}: {str(error).splitlines()[0]}{lines}") from None
 
     def _canonical(self, table: MappedTable, base: pl.LazyFrame, needed: list[str], origin: str) -> pl.LazyFrame:
         """`base` as the canonical columns in `needed` that the mapping provides."""
@@ -152,6 +167,28 @@ class FolderSource:
         query, _ = canonical_select(table, platform, needed, f"{self.mapping.origin} ({origin})")
         sql = str(query.compile(dialect=_POLARS_SQL_DIALECT, compile_kwargs={"literal_binds": True}))
         return pl.SQLContext({alias: base}).execute(sql, eager=False)
+
+
+def _uneven_lines(path: Path) -> str:
+    """Where a CSV file that Polars cannot read goes wrong, as a reader finds it: the lines
+    whose number of fields differs from the header's, or where a quote is left open."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as file:
+            reader = csv.reader(file, strict=True)
+            header = next(reader, None)
+            if header is None:
+                return " (the file is empty: it needs a header line naming the columns)"
+            uneven = []
+            for fields in reader:
+                if len(fields) != len(header) and len(uneven) < SHOWN_LINES:
+                    uneven.append(str(reader.line_num))
+    except csv.Error as error:
+        return f" (line {reader.line_num}: {error})"
+    except OSError:
+        return ""
+    if not uneven:
+        return ""
+    return f" (line(s) {', '.join(uneven)} hold another number of fields than the header's {len(header)})"
 
 
 def _sql_type(dtype: pl.DataType) -> sa.types.TypeEngine:

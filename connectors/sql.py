@@ -113,14 +113,18 @@ class SqlSource:
     def _base(self, table: MappedTable) -> sa.FromClause:
         """The platform table (reflected) or the mapping's SELECT (wrapped) behind `table`."""
         if table.name not in self._bases:
-            if table.source is not None:
-                if table.source not in self.platform_tables():
-                    raise SourceError(f"{self.description} has no table '{table.source}' (mapped to {table.name}).")
-                self._bases[table.name] = sa.Table(table.source, sa.MetaData(), autoload_with=self.engine)
-            else:
-                with self.engine.connect() as connection:
-                    names = list(connection.execute(probe_query(table.query)).keys())
-                self._bases[table.name] = text_subquery(table.query, names, "mapped")
+            if table.source is not None and table.source not in self.platform_tables():
+                raise SourceError(f"{self.description} has no table '{table.source}' (mapped to {table.name}).")
+            try:
+                if table.source is not None:
+                    self._bases[table.name] = sa.Table(table.source, sa.MetaData(), autoload_with=self.engine)
+                else:
+                    with self.engine.connect() as connection:
+                        names = list(connection.execute(probe_query(table.query)).keys())
+                    self._bases[table.name] = text_subquery(table.query, names, "mapped")
+            except sa.exc.SQLAlchemyError as error:
+                message = str(getattr(error, "orig", None) or error).splitlines()[0]
+                raise SourceError(f"the {'table' if table.query is None else 'query'} mapped to {table.name} fails: {message}") from None
         return self._bases[table.name]
 
     def table_names(self) -> set[str]:
@@ -135,8 +139,8 @@ class SqlSource:
             try:
                 self._base(table)
                 names.add(name)
-            except sa.exc.SQLAlchemyError as error:
-                self.problems[name] = f"the query mapped to {name} fails: {str(error.orig if hasattr(error, 'orig') else error).splitlines()[0]}"
+            except SourceError as error:
+                self.problems[name] = str(error)
         return names
 
     def read_table(
