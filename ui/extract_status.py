@@ -25,6 +25,20 @@ def age_text(age: timedelta) -> str:
     return t("extracts.days", count=age // timedelta(days=1))
 
 
+def _refresh() -> None:
+    """The Refresh data button's callback: read the database again before the run that
+    follows draws anything (a callback, so that no rerun of the page drops the click); a
+    failure is recorded in extract.stale, which that run's banner shows."""
+    extract = data.shop_extract()
+    if extract is None:
+        return
+    with st.spinner(t("extracts.refreshing")):
+        try:
+            extract.refresh()
+        except SourceError:
+            pass
+
+
 def draw() -> None:
     """The extract's banner and sidebar controls; nothing when the source is read directly."""
     extract = data.shop_extract()
@@ -37,10 +51,4 @@ def draw() -> None:
         banner = "extracts.unreachable" if stale.unreachable else "extracts.failed"
         st.warning(t(banner, age=age_text(stale.age(now)), reason=stale.reason), icon=":material/cloud_off:")
     st.sidebar.caption(t("extracts.status", age=age_text(now - manifest.refreshed_at), ttl=age_text(extract.ttl)))
-    if st.sidebar.button(t("extracts.refresh"), key=REFRESH_KEY, help=t("extracts.refresh_help"), icon=":material/refresh:"):
-        with st.spinner(t("extracts.refreshing")):
-            try:
-                extract.refresh()
-            except SourceError:
-                pass  # recorded in extract.stale: the banner of the rerun says what failed
-        st.rerun()
+    st.sidebar.button(t("extracts.refresh"), key=REFRESH_KEY, help=t("extracts.refresh_help"), icon=":material/refresh:", on_click=_refresh)
