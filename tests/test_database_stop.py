@@ -149,18 +149,21 @@ def new_order_at_the_end(instance: Instance, small_shop, amount: float) -> None:
     engine.dispose()
 
 
-def run_through_a_stop(instance: Instance, small_shop, extract_folder: Path, access: dict | None = None) -> AppTest:
-    """The whole story on one app session: numbers, stop, banner, start, refresh. Returns the
-    AppTest for the caller to look at what it showed."""
+def run_through_a_stop(instance: Instance, small_shop, extract_folder: Path, access: dict | None = None, look=lambda at: None) -> AppTest:
+    """The whole story on one app session: numbers, stop, banner, start, refresh; `look(at)`
+    after every run (to read what each showed). `access`: {"section": [access], "name": ...,
+    "password": ...} to sign in with first."""
     at = AppTest.from_file(APP, default_timeout=180)
     at.secrets["connections"] = {"shop": {"url": instance.url.render_as_string(hide_password=False), "extract_folder": str(extract_folder)}}
     if access is not None:
         at.secrets["access"] = access["section"]
     at.run()
+    look(at)
     if access is not None:
         at.text_input[0].input(access["name"])
         at.text_input[1].input(access["password"])
         at.button[0].click().run()
+        look(at)
     assert not at.exception and not at.error and not at.warning
     before = gmv_shown(small_shop, at)
     assert card(at, "GMV").value == before
@@ -168,11 +171,13 @@ def run_through_a_stop(instance: Instance, small_shop, extract_folder: Path, acc
     instance.stop()
     age_manifest(extract_folder, hours=3)  # past the extract's hour to live: the next run refreshes
     at.run()
+    look(at)
     assert not at.exception and not at.error
     [banner] = at.warning
     assert banner.value.startswith("Showing the extract from 3 h ago: the database cannot be reached (")
     assert card(at, "GMV").value == before
     at.sidebar.button(key=REFRESH_KEY).click().run()  # asking again while it is still down
+    look(at)
     [banner] = at.warning
     assert banner.value.startswith("Showing the extract from 3 h ago: the database cannot be reached (")
     assert card(at, "GMV").value == before
@@ -180,6 +185,7 @@ def run_through_a_stop(instance: Instance, small_shop, extract_folder: Path, acc
     instance.start()
     new_order_at_the_end(instance, small_shop, amount=1234.5)
     at.sidebar.button(key=REFRESH_KEY).click().run()
+    look(at)
     assert not at.exception and not at.error and not at.warning, [warning.value for warning in at.warning]
     assert card(at, "GMV").value == gmv_shown(small_shop, at, extra=1234.5)
     assert "Data extracted less than a minute ago; refreshed every 1 h." in [caption.value for caption in at.sidebar.caption]
