@@ -24,9 +24,13 @@ def is_local_request(remote_ip: str | None, headers: Mapping[str, str]) -> bool:
     elsewhere cannot reach it through a name of its own pointing at 127.0.0.1), and no proxy
     forwarded it."""
     try:
-        if remote_ip is None or not ip_address(remote_ip).is_loopback:
-            return False
+        address = ip_address(remote_ip) if remote_ip is not None else None
     except ValueError:
+        return False
+    # A dual-stack server sees an IPv4 client as ::ffff:127.0.0.1, which Python 3.11 does not
+    # call loopback itself.
+    address = getattr(address, "ipv4_mapped", None) or address
+    if address is None or not address.is_loopback:
         return False
     lowered = {name.lower(): value for name, value in headers.items()}
     if any(name in lowered for name in FORWARDING_HEADERS):

@@ -146,6 +146,8 @@ def test_failures_older_than_the_lock_time_are_forgotten():
         ("127.0.0.1", {"Host": "localhost:8501"}, True),
         ("::1", {"Host": "[::1]:8501"}, True),
         ("127.0.0.1", {"Host": "127.0.0.1:8501"}, True),
+        ("::ffff:127.0.0.1", {"Host": "127.0.0.1:8501"}, True),  # an IPv4 client of a dual-stack server
+        ("::ffff:192.168.1.20", {"Host": "localhost:8501"}, False),
         ("192.168.1.20", {"Host": "localhost:8501"}, False),  # another machine
         ("203.0.113.5", {"Host": "dash.example.com"}, False),
         ("127.0.0.1", {"Host": "dash.example.com"}, False),  # a name of someone else's pointing here
