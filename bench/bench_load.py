@@ -1,18 +1,28 @@
 """Load: concurrent users against the served app on the default sample shop.
 
-`--users` people (default 20, at most 50) open the app at once, each in a browser context of
-its own in one Chromium, and each loads the overview and two other pages with a period and a
-channel of its own, in the URL as a shared link carries them (so each load is a new session
-that has to compute its own filter-keyed results). Time to content: from asking for the page
-until its script run has finished with the page's title on screen. The server runs on
-127.0.0.1 only; the whole run is bounded by `--timeout` seconds.
+`--users` people (default 20, at most 50) open the app at once, and each loads the overview
+and two other pages with a period and a channel of its own (in the URL, as a shared link
+carries them), so that each computes its own filter-keyed results (`--shared-filters`: all
+the same, so that the results cached for the first serve the others). Two kinds of client:
+
+- `--client websocket` (default): each user is a Streamlit websocket session speaking the
+  app's protocol as the browser does: the first run with the URL's query string, then two
+  clicks in the navigation. Time to content: from the request until the run has finished
+  with the page's title sent. This is the server's side alone: a user's browser draws on
+  the user's machine.
+- `--client browser`: each user is a browser context of its own in one Chromium, loading
+  the three URLs (three sessions). Time to content: until the run has finished with the
+  title on screen. On one small machine the 20 browsers compete with the server for the
+  same cores, so this measures the machine more than the app.
+
+The server runs on 127.0.0.1 only; the whole run is bounded by `--timeout` seconds.
 
 Reported: the shop's first load (once, before the users come), the median and 95th
 percentile time to content over every page load, the loads that failed (an exception on the
 page, or no content within 120 s), and the server's resident memory before the users and at
 its peak while they worked, sampled every 0.1 s from /proc.
 
-    .venv/bin/python bench/bench_load.py [--db sample_data/shop.db] [--users 20] [--timeout 600]
+    .venv/bin/python bench/bench_load.py [--db sample_data/shop.db] [--users 20] [--timeout 600] [--client websocket|browser]
 """
 
 import argparse
@@ -72,11 +82,13 @@ class PeakMemory:
         return self.peak
 
 
-def plans(users: int, last: date, channels: list[str]) -> list[list[str]]:
+def plans(users: int, last: date, channels: list[str], shared: bool = False) -> list[list[str]]:
     """Per user, the three URLs it loads: the overview and two other pages, each with the
-    user's own 30-day period (ending 0 to 19 weeks before the data's last day) and channel."""
+    user's own 30-day period (ending 0 to 19 weeks before the data's last day) and channel;
+    with `shared`, every user has the first user's period and channel and pages."""
     result = []
     for user in range(users):
+        user = 0 if shared else user
         end = last - timedelta(days=7 * (user % 20))
         query = f"?from={end - timedelta(days=29)}&to={end}&channel={channels[user % len(channels)]}"
         others = [OTHER_PAGES[(user + step) % len(OTHER_PAGES)] for step in (0, 3)]
@@ -143,6 +155,60 @@ def cache_sizes(base: str) -> dict[str, float]:
     return sizes
 
 
+async def websocket_user(base: str, urls: list[str]) -> list[tuple[float | None, str]]:
+    """One user as a Streamlit websocket session: the first URL's run, then the other pages
+    opened from the navigation (their page hashes from the navigation message)."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    host = base.split("://", 1)[1]
+    outcomes = []
+    async with websockets.connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], max_size=None, open_timeout=60) as socket:
+        pages: dict[str, str] = {}
+        for index, path in enumerate(urls):
+            name = path.split("?")[0].strip("/") or "overview"
+            message = BackMsg()
+            message.rerun_script.query_string = path.split("?", 1)[1] if "?" in path else ""
+            if index == 0:
+                message.rerun_script.page_name = "" if name == "overview" else name
+            else:
+                message.rerun_script.page_script_hash = pages[name]
+            started = time.perf_counter()
+            await socket.send(message.SerializeToString())
+            titled = failed = False
+            try:
+                while True:
+                    forward = ForwardMsg()
+                    forward.ParseFromString(await asyncio.wait_for(socket.recv(), timeout=120))
+                    kind = forward.WhichOneof("type")
+                    if kind == "navigation":
+                        pages = {page.url_pathname or "overview": page.page_script_hash for page in forward.navigation.app_pages}
+                    elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
+                        element = forward.delta.new_element
+                        titled |= element.WhichOneof("type") == "heading" and element.heading.body == text(f"nav.{name}", "en")
+                        failed |= element.WhichOneof("type") == "exception"
+                    elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                        break
+            except TimeoutError:
+                outcomes.append((None, f"{name}: no end of the run within 120 s"))
+                continue
+            elapsed = time.perf_counter() - started
+            if failed or not titled:
+                outcomes.append((None, f"{name}: {'an exception on the page' if failed else 'no title'}"))
+            else:
+                outcomes.append((elapsed, name))
+    return outcomes
+
+
+async def run_websocket_users(base: str, user_plans: list[list[str]]) -> list[tuple[float | None, str]]:
+    started = time.perf_counter()
+    [(first, _)] = await websocket_user(base, ["/"])  # the server loads the shop once, before the users
+    print(f"first load of the shop and the overview: {time.perf_counter() - started:.1f} s" + ("" if first else " (failed)"))
+    outcomes = await asyncio.gather(*(websocket_user(base, urls) for urls in user_plans))
+    return [outcome for per_user in outcomes for outcome in per_user]
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -153,15 +219,18 @@ def main() -> int:
     parser.add_argument("--db", type=Path, default=SAMPLE_SHOP)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=600, help="seconds the users may take in all")
+    parser.add_argument("--client", choices=["websocket", "browser"], default="websocket")
+    parser.add_argument("--shared-filters", action="store_true", help="every user the same period, channel and pages (cached results shared)")
     options = parser.parse_args()
     if not 1 <= options.users <= MAX_USERS:
         parser.error(f"--users is 1 to {MAX_USERS}")
     shop = load_shop(open_source(options.db))
     _, last = shop.date_span(TZ)
     channels = sorted(shop.sessions["channel"].drop_nulls().unique().to_list())
-    user_plans = plans(options.users, last, channels)
+    user_plans = plans(options.users, last, channels, options.shared_filters)
     del shop
-    print(f"{options.db}, {options.users} users x 3 pages, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    filters = "the same filters" if options.shared_filters else "filters of their own"
+    print(f"{options.db}, {options.users} users x 3 pages ({options.client}, {filters}), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
 
     port = _free_port()
     with tempfile.TemporaryDirectory() as workdir:
@@ -185,7 +254,8 @@ def main() -> int:
                     time.sleep(0.3)
             idle = resident_mb(server.pid)
             memory = PeakMemory(server.pid)
-            outcomes = asyncio.run(asyncio.wait_for(run_users(base, user_plans), timeout=options.timeout))
+            users = run_websocket_users if options.client == "websocket" else run_users
+            outcomes = asyncio.run(asyncio.wait_for(users(base, user_plans), timeout=options.timeout))
             peak = memory.stop()
             after = resident_mb(server.pid)
             caches = cache_sizes(base)
