@@ -1,5 +1,6 @@
-"""Access on the Streamlit side: the sign-in drawn before the navigation, the role of this
-session, and the checks every page and user-level export make on the server.
+"""Access on the Streamlit side: the role of this session (app.py builds the navigation from
+it), the sign-in (shown at whichever page's URL was asked for, which then opens), and the
+checks every page and user-level export make on the server.
 
 The signed-in user is kept in the session's state on the server (the browser never holds
 it) as a name, and their role is looked up in `[access]` on every run, so that a changed
