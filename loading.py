@@ -69,8 +69,11 @@ class Shop:
         frames = {"events": self.activity if self.has("events") else None, "orders": self.tables.get("orders")}
         for name, column in (("events", "event_time"), ("orders", "created_at")):
             if frames[name] is not None and frames[name].height:
-                days = frames[name].select(business_day(column, tz))
-                return days.min().item(), days.max().item()
+                # The business day only moves forward with time, so the first and last instants
+                # give the first and last days without converting every row (every page run asks).
+                ends = frames[name].select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last"))
+                days = ends.select(business_day("first", tz), business_day("last", tz)).row(0)
+                return days[0], days[1]
         return None
 
 

@@ -1,6 +1,8 @@
 """The global segment filter on hand-made frames: channel and device by session and order,
 region by where the user lives."""
 
+from datetime import date
+
 import polars as pl
 
 from metrics.segments import Segment
@@ -41,3 +43,15 @@ def test_region_and_channel_together_keep_what_is_in_both():
 def test_a_shop_without_regions_keeps_nothing_for_a_region_filter():
     events, sessions, orders, users = Segment(regions=("West",)).apply(EVENTS, SESSIONS, ORDERS, USERS.drop("region"))
     assert (events.height, sessions.height, orders.height, users.height) == (0, 0, 0, 0)
+
+
+def test_the_shop_spans_the_business_days_of_its_first_and_last_event():
+    from conftest import events_frame
+    from loading import Shop
+
+    # 2026-03-01 15:59 UTC is 23:59 in Shanghai, 16:00 UTC the next day there
+    events = events_frame([(1, "2026-03-01 16:00"), (2, "2026-02-28 15:59"), (1, "2026-03-05 03:00")])
+    shop = Shop({"events": events}, None, "hand-made")
+    assert shop.date_span("Asia/Shanghai") == (date(2026, 2, 28), date(2026, 3, 5))
+    assert shop.date_span("America/Los_Angeles") == (date(2026, 2, 28), date(2026, 3, 4))
+    assert Shop({"events": events.clear()}, None, "empty").date_span("UTC") is None
