@@ -2,7 +2,7 @@
 million events, written to bench/RESULTS.md.
 
     .venv/bin/python bench/suite.py [--sizes 1,2,5,10,20] [--repeat 3] [--memory-limit-gb 4]
-                                    [--no-postgres] [--no-pages] [--data /tmp/shop-bench]
+        [--tasks memory,streaming,limited,pages,postgres] [--data /tmp/shop-bench] [--keep-databases]
 
 For each size (millions of events; 25,000 users per million, the sample shop's ratio, seed 7)
 the sample generator writes a SQLite file and the same tables as Parquet (both cached in
@@ -18,15 +18,15 @@ the sample generator writes a SQLite file and the same tables as Parquet (both c
   change, in AppTest (bench/bench_pages.py);
 - streaming: the shop loaded with push-down from the Parquet files (what an extract holds)
   by Polars' streaming engine, the daily KPI table and a funnel, with the address space
-  limited to `--memory-limit-gb` (RLIMIT_AS), as on a small machine; and the in-memory load
+  limited to `--memory-limit-gb` (RLIMIT_DATA), as on a small machine; and the in-memory load
   under the same limit, which may not survive it;
 - PostgreSQL: the events, orders and users copied into a database of the suite's own, then
   reading the raw events out (the connector) beside the push-down queries (session days, DAU
   per day and channel) and the whole push-down load.
 
-Every figure is the median of `--repeat` runs. Results per size are kept in
-bench/results/suite.json (git-ignored), so a run of some sizes updates those and keeps the
-others; bench/RESULTS.md and bench/suite_times.svg are written from all of them.
+Every figure is the median of `--repeat` runs. Results per size and task are kept in
+bench/results/suite.json (git-ignored), so a run of some sizes or tasks replaces those and
+keeps the others; bench/RESULTS.md and bench/suite_times.svg are written from all of them.
 """
 
 import argparse
@@ -50,6 +50,7 @@ USERS_PER_MILLION = 25_000
 SEED = 7
 RESULTS = ROOT / "bench" / "results" / "suite.json"
 PAGES = ("overview", "channels", "cohorts", "funnel")
+TASKS = ("memory", "streaming", "limited", "pages", "postgres")
 GAP = timedelta(minutes=30)
 
 
@@ -149,8 +150,12 @@ def work_pages(db: Path, repeat: int) -> dict:
 
 
 def limit_memory(gigabytes: float) -> None:
+    """Let this process have at most `gigabytes` of writable memory (RLIMIT_DATA: heap and
+    anonymous maps), as a machine with that much memory would. Not RLIMIT_AS: Polars reserves
+    about 1 GB of address space for its threads and allocator before it holds any data, which
+    a machine's memory does not have to back."""
     limit = int(gigabytes * 1024**3)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def work_streaming(folder: Path, repeat: int, memory_limit_gb: float) -> dict:
@@ -284,13 +289,24 @@ def parquet_folder(db: Path) -> Path:
 # -- running -------------------------------------------------------------------------------
 
 
+LIMITED_TASKS = ("streaming", "limited")
+# jemalloc, Polars' allocator, keeps the address space it freed mapped for reuse ("retain"),
+# which RLIMIT_DATA counts though no memory backs it; without retaining, the limit counts what
+# the process holds.
+LIMITED_ENVIRONMENT = {"_RJEM_MALLOC_CONF": "retain:false"}
+
+
 def run_worker(arguments: list[str]) -> dict:
     """Run this script as `worker ...` in a new process; its result, or why it failed."""
-    completed = subprocess.run([sys.executable, __file__, "worker", *arguments], check=False, capture_output=True, text=True)
+    environment = {**os.environ, **(LIMITED_ENVIRONMENT if arguments[0] in LIMITED_TASKS else {})}
+    completed = subprocess.run(
+        [sys.executable, __file__, "worker", *arguments], check=False, capture_output=True, text=True, env=environment
+    )
     if completed.returncode != 0:
         lines = [line for line in (completed.stderr or "").splitlines() if line.strip()]
-        reason = "killed by the memory limit" if completed.returncode < 0 or any("memory" in line.lower() for line in lines[-5:]) else (lines[-1] if lines else f"exit {completed.returncode}")
-        return {"failed": f"{arguments[0]}: {reason} (exit status {completed.returncode})"}
+        out_of_memory = any("memory allocation of" in line or "MemoryError" in line for line in lines)
+        reason = "out of memory under the limit" if out_of_memory else (lines[-1] if lines else "no message")
+        return {"failed": f"{reason} (exit status {completed.returncode})"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -307,27 +323,25 @@ def machine() -> dict:
     }
 
 
-def measure_size(millions: float, options) -> dict:
+def measure_size(millions: float, options, record: dict | None) -> dict:
+    """Run the chosen tasks at `millions` million events into `record` (the size's earlier
+    results, whose other tasks are kept): each task's results replace its own, and `runs`
+    says when each ran, the load average at its start and end, and whether it failed."""
     db = shop_file(options.data, millions)
-    folder = parquet_folder(db)
-    record = {"measured_at": datetime.now(UTC).isoformat(timespec="minutes"), "load_average": os.getloadavg()[0],
-              "timings": {}, "memory": {}, "rows": {}, "notes": [], "failed": []}
-    runs = [["memory", str(db)], ["streaming", str(folder)], ["limited", str(folder)]]
-    if options.pages:
-        runs.append(["pages", str(db)])
-    if options.postgres:
-        runs.append(["postgres", str(db), f"{millions:g}"])
-    for run in runs:
-        print(f"{millions:g}M events: {run[0]} (load average {os.getloadavg()[0]:.1f})", file=sys.stderr)
-        result = run_worker([*run, "--repeat", str(options.repeat), "--memory-limit-gb", str(options.memory_limit_gb)]
-                            + (["--keep-databases"] if options.keep_databases else []))
-        if "failed" in result:
-            record["failed"].append(result["failed"])
-            continue
+    paths = {"memory": db, "pages": db, "postgres": db, "streaming": parquet_folder(db), "limited": parquet_folder(db)}
+    record = record or {"timings": {}, "memory": {}, "rows": {}, "runs": {}}
+    for task in options.tasks:
+        started, load = datetime.now(UTC).isoformat(timespec="minutes"), os.getloadavg()[0]
+        print(f"{millions:g}M events: {task} (load average {load:.1f})", file=sys.stderr)
+        arguments = [task, str(paths[task]), f"{millions:g}", "--repeat", str(options.repeat), "--memory-limit-gb", str(options.memory_limit_gb)]
+        result = run_worker(arguments + (["--keep-databases"] if options.keep_databases else []))
         for part in ("timings", "memory", "rows"):
             record[part].update(result.get(part, {}))
-        record["notes"] += result.get("notes", [])
-    record["load_average_end"] = os.getloadavg()[0]
+        run = f"{task} ({options.memory_limit_gb:g} GB limit)" if task in LIMITED_TASKS else task
+        record["runs"][run] = {
+            "measured_at": started, "load_average": [load, os.getloadavg()[0]],
+            "failed": result.get("failed"), "notes": result.get("notes", []),
+        }
     return record
 
 
@@ -337,16 +351,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-limit-gb", type=float, default=4.0)
     parser.add_argument("--data", type=Path, default=Path("/tmp/shop-bench"), help="where generated shops are cached")
-    parser.add_argument("--no-postgres", dest="postgres", action="store_false")
-    parser.add_argument("--no-pages", dest="pages", action="store_false")
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"which measurements, comma-separated: {', '.join(TASKS)}")
     parser.add_argument("--keep-databases", action="store_true", help="keep the PostgreSQL databases for the next run")
     options = parser.parse_args()
     options.data.mkdir(parents=True, exist_ok=True)
     sizes = [float(size) for size in options.sizes.split(",")]
+    options.tasks = options.tasks.split(",")
+    unknown = sorted(set(options.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(TASKS)}")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sizes": {}}
     results["machine"] = machine()
     for millions in sizes:
-        results["sizes"][str(int(millions * 1_000_000))] = measure_size(millions, options)
+        events = str(int(millions * 1_000_000))
+        results["sizes"][events] = measure_size(millions, options, results["sizes"].get(events))
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
     from bench.suite_report import write_results
@@ -357,7 +375,7 @@ def main() -> None:
 
 def worker() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("task", choices=["memory", "pages", "streaming", "limited", "postgres"])
+    parser.add_argument("task", choices=TASKS)
     parser.add_argument("path", type=Path)
     parser.add_argument("millions", nargs="?", type=float)
     parser.add_argument("--repeat", type=int, default=3)

@@ -167,21 +167,22 @@ def write_results(results: dict, markdown: Path, svg: Path) -> None:
         "",
         (f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; {facts['system']}; "
          f"Python {facts['python']}, Polars {facts['polars']}, DuckDB {facts['duckdb']}."),
-        "The machine was shared with other engineers' tests while measuring; the load average at",
-        "the start and end of each size:",
+        "The machine was shared with other engineers' tests while measuring; the load averages seen",
+        "at the start and end of each size's measurements:",
         "",
-        "| events | measured (UTC) | load average | failed |",
+        "| events | first measured (UTC) | load average | failed |",
         "| ---: | --- | --- | --- |",
     ]
-    lines += [
-        f"| {_millions(events)} | {record['measured_at']} | {record['load_average']:.1f} to {record.get('load_average_end', record['load_average']):.1f} | {'; '.join(record['failed'])} |"
-        for events, record in sizes.items()
-    ]
+    for events, record in sizes.items():
+        runs = record["runs"].values()
+        loads = [load for run in runs for load in run["load_average"]]
+        failed = "; ".join(f"{task}: {run['failed']}" for task, run in record["runs"].items() if run["failed"])
+        lines.append(f"| {_millions(events)} | {min(run['measured_at'] for run in runs)} | {min(loads):.1f} to {max(loads):.1f} | {failed} |")
     lines += ["", "## Targets", "", *targets(sizes), "", "## Time (seconds)", "", *timing_table(sizes), "",
               f"![Time against events]({svg.name})", "", "## Faster than linear", "", *faster_than_linear(sizes), "",
               "## Peak memory (MiB, each measured in its own process)", "", *keyed_table(sizes, "memory", "process"), "",
               "## Rows", "", *keyed_table(sizes, "rows", "table")]
-    notes = [f"- {_millions(events)}: {note}" for events, record in sizes.items() for note in record["notes"]]
+    notes = [f"- {_millions(events)}: {note}" for events, record in sizes.items() for run in record["runs"].values() for note in run["notes"]]
     if notes:
         lines += ["", "## Notes", "", *notes]
     markdown.write_text("\n".join(lines) + "\n")

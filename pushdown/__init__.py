@@ -2,7 +2,7 @@
 aggregated rows reach the app.
 
 `[connections.shop] pushdown = "auto" | "always" | "never"` chooses per source (default
-auto: push-down from DEFAULT_THRESHOLD events, counted with a cheap COUNT or a Parquet file's
+auto: push-down above DEFAULT_THRESHOLD events, counted with a cheap COUNT or a Parquet file's
 metadata). A database runs pushdown.queries as SQL; a folder of Parquet files or an extract
 is read by Polars' streaming engine; Spark SQL runs the same queries (pushdown.spark).
 
@@ -24,8 +24,8 @@ from pushdown.frames import sessions_and_activity, with_session_columns
 
 MODES = ("auto", "always", "never")
 DEFAULT_THRESHOLD = 20_000_000
-"""Events from which `auto` pushes down. At 20,000,000 events the in-memory app needs about
-4 GB (bench/RESULTS.md), the memory of a small machine."""
+"""Events above which `auto` pushes down: at 20,000,000 events the in-memory app's load
+alone needs 3.3 GB (bench/RESULTS.md), most of a small machine's 4 GB."""
 
 
 def check_mode(mode: str, threshold: int) -> None:
@@ -60,7 +60,7 @@ def engine_for(source: Source, mode: str = "auto", threshold: int = DEFAULT_THRE
 
     "never": None. "always": the engine, or SourceError when the source is neither a
     database nor Parquet files in the canonical layout. "auto": the engine when the source
-    has at least `threshold` events.
+    has more than `threshold` events.
     """
     check_mode(mode, threshold)
     if mode == "never":
@@ -75,7 +75,7 @@ def engine_for(source: Source, mode: str = "auto", threshold: int = DEFAULT_THRE
         return None
     if mode == "always":
         return engine
-    return engine if (count if count is not None else engine.event_count()) >= threshold else None
+    return engine if (count if count is not None else engine.event_count()) > threshold else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ hold them to the in-memory path.
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,13 @@ from pushdown.dialects import OFFSET_DIALECTS, ZoneOffsets, zone_offsets
 # Columns each first step reads; a Parquet scan or a Spark view reads no others.
 SESSION_DAY_INPUT = ("user_id", "event_time", "event_type", "channel", "device")
 ORDER_DAY_INPUT = ("user_id", "created_at", "amount", "status")
+PARALLEL_QUERIES = 2
+"""Parts of the users a database server sessionizes at once (SqlPushdown)."""
+PART_EVENTS = 4_000_000
+"""Events per pass of the streaming session step. Sessions are per user, so the users are
+split into parts (by a hash of user_id) and each pass sorts one part's events only: the
+memory the step needs follows this, not the shop's size (a 20,000,000-event shop takes five
+passes over the Parquet files)."""
 _ORDER_DAY_TYPES = {"day": pl.Date, "value": pl.Float64, "orders": pl.Int64}
 
 
@@ -88,17 +96,35 @@ class QueryEngine(ABC):
     def _has(self) -> dict[str, bool]:
         return {name: self.has_event_column(name) for name in ("channel", "device")}
 
+    def parts(self) -> int:
+        """Into how many parts of the users the sessionizing queries are split, run at once."""
+        return 1
+
+    def _read_parts(self, build: Callable[[tuple[int, int] | None], sa.Select]) -> pl.DataFrame:
+        """The rows of `build(part)` for every part of the users, read at once, together."""
+        parts = self.parts()
+        if parts == 1:
+            return self.read(build(None))
+        with ThreadPoolExecutor(parts) as pool:
+            read = list(pool.map(lambda number: self.read(build((number, parts))), range(parts)))
+        return pl.concat(read, how="vertical_relaxed")
+
     def event_count(self) -> int:
         return int(self.read(queries.row_count(self.table("events")))["rows"][0])
 
     def session_days(self, *, tz: str, gap: timedelta) -> pl.DataFrame:
-        query = queries.session_days(self.table("events"), self._dialect("events", "event_time", tz), gap=gap)
-        return frames.typed_session_days(self.read(query), self._has())
+        dialect = self._dialect("events", "event_time", tz)
+        read = self._read_parts(lambda part: queries.session_days(self.table("events"), dialect, gap=gap, part=part))
+        return frames.typed_session_days(read, self._has())
 
     def daily_active_users(self, *, start: date, end: date, tz: str, gap: timedelta) -> pl.DataFrame:
         dialect = self._dialect("events", "event_time", tz)
-        query = queries.daily_active_users(self.table("events"), dialect, gap=gap, start=start, end=end)
-        return frames.typed_daily_active_users(self.read(query))
+        read = self._read_parts(
+            lambda part: queries.daily_active_users(self.table("events"), dialect, gap=gap, start=start, end=end, part=part)
+        )
+        # parts share no user: their distinct counts add up
+        counts = frames.typed_daily_active_users(read)
+        return frames.typed_daily_active_users(counts.group_by("date", "channel").agg(pl.col("dau").sum()))
 
     def order_days(self, *, tz: str) -> pl.DataFrame:
         query = queries.order_days(self.table("orders"), self._dialect("orders", "created_at", tz))
@@ -116,7 +142,12 @@ class QueryEngine(ABC):
 
 
 class SqlPushdown(QueryEngine):
-    """The queries run inside the database of a SqlSource, through its mapping."""
+    """The queries run inside the database of a SqlSource, through its mapping.
+
+    A server sessionizes the users in PARALLEL_QUERIES parts at once, one connection each,
+    when user ids are whole numbers: a query's window functions run on one core, so on a
+    server with cores to spare the parts finish in about that fraction of the time.
+    """
 
     def __init__(self, source: SqlSource):
         self.source = source
@@ -142,6 +173,10 @@ class SqlPushdown(QueryEngine):
     def read(self, query: sa.Select) -> pl.DataFrame:
         return self.source.read_query(query)
 
+    def parts(self) -> int:
+        integer_ids = isinstance(self.table("events").c.user_id.type, sa.Integer)
+        return PARALLEL_QUERIES if self.dialect_name in ("postgresql", "mysql") and integer_ids else 1
+
 
 class StreamingPushdown:
     """The first steps in Polars over Parquet files, collected with the streaming engine, so
@@ -165,9 +200,15 @@ class StreamingPushdown:
         return self._scan("events").select(pl.len()).collect(engine="streaming").item()
 
     def session_days(self, *, tz: str, gap: timedelta) -> pl.DataFrame:
-        days = frames.session_days_lazy(self._columns("events", SESSION_DAY_INPUT), tz=tz, gap=gap)
+        events = self._columns("events", SESSION_DAY_INPUT)
+        parts = max(1, -(-self.event_count() // PART_EVENTS))
+        part_of_user = pl.col("user_id").hash(seed=0) % parts
+        days = [
+            frames.session_days_lazy(events.filter(part_of_user == part), tz=tz, gap=gap).collect(engine="streaming")
+            for part in range(parts)
+        ]
         has = {name: self.has_event_column(name) for name in ("channel", "device")}
-        return frames.typed_session_days(days.collect(engine="streaming"), has)
+        return frames.typed_session_days(pl.concat(days), has)
 
     def daily_active_users(self, *, start: date, end: date, tz: str, gap: timedelta) -> pl.DataFrame:
         activity = frames.activity_from_days(self.session_days(tz=tz, gap=gap))

@@ -130,15 +130,12 @@ def _activity(days: pl.DataFrame, numbered: pl.DataFrame) -> pl.DataFrame:
     located = days.select("user_id", "session_number", "first_at", "last_at").join(
         sessions, on=["user_id", "session_number"]
     )
-    return (
-        pl.concat([
-            located.select("user_id", pl.col(moment).alias("event_time"), *ACTIVITY_COLUMNS[2:])
-            for moment in ("first_at", "last_at")
-        ])
-        .unique(maintain_order=True)
-        .sort("user_id", "event_time")
-        .select(ACTIVITY_COLUMNS)
+    first = located.select("user_id", pl.col("first_at").alias("event_time"), *ACTIVITY_COLUMNS[2:])
+    # a session day of one event has one row (its first event is its last)
+    last = located.filter(pl.col("last_at") != pl.col("first_at")).select(
+        "user_id", pl.col("last_at").alias("event_time"), *ACTIVITY_COLUMNS[2:]
     )
+    return pl.concat([first, last]).sort("user_id", "event_time").select(ACTIVITY_COLUMNS)
 
 
 def daily_active_users(events: pl.DataFrame, *, start: date, end: date, tz: str) -> pl.DataFrame:

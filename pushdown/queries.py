@@ -72,8 +72,18 @@ def _optional(table: sa.FromClause, name: str) -> sa.ColumnElement:
     return table.c[name] if name in table.c else sa.null()
 
 
-def session_days(events: sa.FromClause, dialect: Dialect, *, gap: timedelta) -> sa.Select:
-    """One row per (user, session, business day) with events: SESSION_DAY_COLUMNS.
+def user_part(events: sa.FromClause, part: tuple[int, int] | None) -> list[sa.ColumnElement]:
+    """The condition keeping the users of part k of n (user_id modulo n is k): sessions are
+    per user, so the parts can be sessionized apart, and at once. None keeps everyone."""
+    if part is None:
+        return []
+    number, parts = part
+    return [sa.func.mod(events.c.user_id, parts) == number]
+
+
+def session_days(events: sa.FromClause, dialect: Dialect, *, gap: timedelta, part: tuple[int, int] | None = None) -> sa.Select:
+    """One row per (user, session, business day) with events: SESSION_DAY_COLUMNS, for the
+    users of `part` (`user_part`).
 
     SPEC: "a new session starts at a user's first event and after every gap of more than 30
     minutes (setting)"; a session's channel and device are its first event's. LAG finds the
@@ -83,19 +93,20 @@ def session_days(events: sa.FromClause, dialect: Dialect, *, gap: timedelta) -> 
     `last_at` are its first and last event; `starts_session` is 1 on the row holding the
     session's first event, which alone carries the session's `channel` and `device`.
     """
-    e = events.c
+    # the event type is carried through the sort as a purchase flag: narrower rows sort faster
+    scoped = sa.select(
+        events.c.user_id, events.c.event_time, sa.case((events.c.event_type == "purchase", 1), else_=0).label("purchase"),
+        _optional(events, "channel").label("channel"), _optional(events, "device").label("device"),
+    ).where(*user_part(events, part)).subquery("scoped")
+    e = scoped.c
     previous = sa.func.lag(e.event_time).over(partition_by=e.user_id, order_by=e.event_time)
     starts = sa.case(
         (previous.is_(None), 1), (e.event_time > AddSeconds(previous, int(gap.total_seconds())), 1), else_=0
     )
-    marked = sa.select(
-        e.user_id, e.event_time, e.event_type,
-        _optional(events, "channel").label("channel"), _optional(events, "device").label("device"),
-        starts.label("starts"),
-    ).subquery("marked")
+    marked = sa.select(e.user_id, e.event_time, e.purchase, e.channel, e.device, starts.label("starts")).subquery("marked")
     m = marked.c
     number = sa.func.sum(m.starts).over(partition_by=m.user_id, order_by=m.event_time)
-    numbered = sa.select(m.user_id, m.event_time, m.event_type, m.channel, m.device, m.starts,
+    numbered = sa.select(m.user_id, m.event_time, m.purchase, m.channel, m.device, m.starts,
                          number.label("session_number")).subquery("numbered")
     n = numbered.c
     day = dialect.day(n.event_time)
@@ -107,21 +118,24 @@ def session_days(events: sa.FromClause, dialect: Dialect, *, gap: timedelta) -> 
         sa.func.min(n.event_time).label("first_at"),
         sa.func.max(n.event_time).label("last_at"),
         sa.func.count().label("events"),
-        sa.func.sum(sa.case((n.event_type == "purchase", 1), else_=0)).label("purchases"),
+        sa.func.sum(n.purchase).label("purchases"),
         sa.func.max(n.starts).label("starts_session"),
         sa.func.max(sa.case((at_start, n.channel))).label("channel"),
         sa.func.max(sa.case((at_start, n.device))).label("device"),
     ).group_by(n.user_id, n.session_number, day)
 
 
-def daily_active_users(events: sa.FromClause, dialect: Dialect, *, gap: timedelta, start, end) -> sa.Select:
-    """DAU per business day from `start` to `end` and session channel: DAILY_ACTIVE_COLUMNS.
+def daily_active_users(
+    events: sa.FromClause, dialect: Dialect, *, gap: timedelta, start, end, part: tuple[int, int] | None = None
+) -> sa.Select:
+    """DAU per business day from `start` to `end` and session channel: DAILY_ACTIVE_COLUMNS,
+    among the users of `part` (parts have no user in common, so their counts add up).
 
     A user is active on D in channel C with an event on D in a session whose first event's
     channel is C (the channel filter's reading, ui: Segment). Sessions chain back before
     `start`, so every event is sessionized; only (day, channel, count) rows come back.
     """
-    days = session_days(events, dialect, gap=gap).subquery("session_days")
+    days = session_days(events, dialect, gap=gap, part=part).subquery("session_days")
     d = days.c
     starts = sa.select(d.user_id, d.session_number, d.channel).where(d.starts_session == 1).subquery("session_channels")
     s = starts.c

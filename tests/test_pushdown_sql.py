@@ -270,6 +270,18 @@ def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, t
     check_session_edges(edge_engine, tz)
 
 
+def test_streaming_in_parts_of_the_users_gives_the_same_session_days(shop_tables, small_shop, tmp_path, monkeypatch):
+    import pushdown.engines
+
+    with shop_source("parquet", shop_tables, tmp_path) as source:
+        engine = engine_for(source, "always")
+        whole = engine.session_days(tz=TZ, gap=GAP)
+        monkeypatch.setattr(pushdown.engines, "PART_EVENTS", 7_000)  # 60,000 events: nine passes
+        in_parts = engine.session_days(tz=TZ, gap=GAP)
+    assert_frame_equal(frames.sessions_from_days(in_parts), small_shop.sessions)
+    assert_frame_equal(frames.activity_from_days(in_parts), frames.activity_from_days(whole))
+
+
 def test_new_york_offsets_change_at_the_second_summer_time_starts():
     offsets = zone_offsets("America/New_York", utc("2026-01-01 00:00"), utc("2026-12-31 00:00"))
     assert offsets == ZoneOffsets(-5 * 3600, ((utc("2026-03-08 07:00"), -4 * 3600), (utc("2026-11-01 06:00"), -5 * 3600)))
@@ -278,12 +290,12 @@ def test_new_york_offsets_change_at_the_second_summer_time_starts():
 
 def test_auto_pushes_down_from_the_threshold(small_shop_db, tmp_path):
     source = open_source(small_shop_db)
-    assert engine_for(source, "auto", 60_001) is None
-    assert isinstance(engine_for(source, "auto", 60_000), SqlPushdown)
+    assert engine_for(source, "auto", 60_000) is None  # 60,000 events: not above it
+    assert isinstance(engine_for(source, "auto", 59_999), SqlPushdown)
     assert engine_for(source, "never") is None
-    assert load_shop(source, pushdown="auto", pushdown_threshold=60_001).pushed is None
+    assert load_shop(source, pushdown="auto", pushdown_threshold=60_000).pushed is None
     source.read_table("events").write_parquet(tmp_path / "events.parquet")
-    assert isinstance(engine_for(FolderSource(tmp_path), "auto", 60_000), StreamingPushdown)
+    assert isinstance(engine_for(FolderSource(tmp_path), "auto", 59_999), StreamingPushdown)
     assert parquet_scan(tmp_path)("events").select(pl.len()).collect().item() == 60_000
 
 
