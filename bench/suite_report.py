@@ -13,6 +13,26 @@ from pathlib import Path
 SUPERLINEAR = 1.15
 PAGE_TARGET_SECONDS = 2.0  # the operations team's target (SPEC section 1: page load at most 2 s)
 MEMORY_TARGET_MIB = 4 * 1024  # issue 9: under 4 GB at 20 million events with extracts
+# What was found behind a measurement flagged as growing faster than linear, or a missed
+# target, written after the run that found it; printed beside the flag while it holds.
+FINDINGS = {
+    "derive sessions": (
+        "metrics.sessions.derive_sessions orders the events with Polars' `arg_sort_by(\"user_id\", "
+        "\"event_time\", maintain_order=True)`; measured apart on the time-ordered events, that call takes "
+        "4.1 s of CPU at 10M events and 14.3 s at 20M (3.5x), while sorting a narrow frame of (row number, "
+        "user_id, event_time) stably gives the same order in 2.1 and 4.6 s. The fix belongs in "
+        "metrics/sessions.py (not changed here)."
+    ),
+    "in-memory load": "The same sort: loading derives the sessions (see derive sessions).",
+    "load: read": "The same sort: loading derives the sessions (see derive sessions).",
+    "push-down on PostgreSQL": (
+        "PostgreSQL runs the window functions of the sessions at about 1 µs per event and core (sort, "
+        "LAG, running SUM, grouping by session and day), while connectorx decodes the raw rows sent over "
+        "loopback at under 1 µs per event; two parts at once on this 2-core machine bring the session "
+        "days within 1.3x of the raw read, not under it. Push-down saves the transfer over a real network, "
+        "scales with the server's cores, and keeps the events out of the app's memory (Peak memory below)."
+    ),
+}
 PLOTTED = (
     "load: read + sessions + attribution",
     "derive sessions",
@@ -107,12 +127,23 @@ def targets(sizes: dict) -> list[str]:
         pushed = ten["timings"].get("PostgreSQL push-down: whole load", {}).get("ours")
         if raw and pushed:
             verdict = "met" if pushed < raw else "**missed**"
-            found.append(f"- Push-down on PostgreSQL at 10M events faster than reading the raw events out: {verdict} (whole push-down load {pushed:.1f} s, raw events {raw:.1f} s).")
+            found.append(f"- Push-down on PostgreSQL at 10M events faster than reading the raw events out: {verdict} (whole push-down load {pushed:.1f} s, raw events {raw:.1f} s)."
+                         + ("" if pushed < raw else f" {FINDINGS['push-down on PostgreSQL']}"))
     if twenty:
         streamed = [value for name, value in twenty["memory"].items() if name.startswith("streaming push-down app")]
         if streamed:
-            verdict = "met" if streamed[0] < MEMORY_TARGET_MIB else "**missed**"
-            found.append(f"- Peak memory of the app under 4 GB at 20M events with extracts (Parquet, streaming push-down): {verdict} ({streamed[0]:,.0f} MiB).")
+            verdict = "met" if max(streamed) < MEMORY_TARGET_MIB else "**missed**"
+            found.append(f"- Peak memory of the app under 4 GB at 20M events with extracts (Parquet, streaming push-down): {verdict} ({max(streamed):,.0f} MiB).")
+        for run, outcome in sorted(twenty["runs"].items()):
+            if run.startswith("streaming ("):
+                limit = run.removeprefix("streaming ")
+                in_memory = twenty["runs"].get(f"limited {limit}")
+                if in_memory is not None:
+                    found.append(
+                        f"- Larger than memory, 20M events with a {limit.strip('()')}: streaming push-down "
+                        f"{'fails: ' + outcome['failed'] if outcome['failed'] else 'runs'}; the in-memory load "
+                        f"{'fails: ' + in_memory['failed'] if in_memory['failed'] else 'runs too'}."
+                    )
     return found or ["- Not measured at the sizes the targets name (2M, 10M, 20M)."]
 
 
@@ -122,7 +153,8 @@ def faster_than_linear(sizes: dict) -> list[str]:
     for name in names:
         slope, basis = growth_of(sizes, name)
         if slope is not None and slope > SUPERLINEAR:
-            flagged.append(f"- {name}: growth {slope:.2f} ({basis} time).")
+            finding = next((text for start, text in FINDINGS.items() if name.startswith(start)), "no explanation yet.")
+            flagged.append(f"- {name}: growth {slope:.2f} ({basis} time). {finding}")
     return flagged or [f"- None: every measurement's growth is at most {SUPERLINEAR} (1 is linear)."]
 
 
@@ -130,6 +162,7 @@ def plot(sizes: dict, path: Path) -> None:
     """Time against events, log-log, one line per measurement whose name starts as one of PLOTTED, with linear growth
     drawn from the smallest size as a reference."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     figure = go.Figure()
     names = list(dict.fromkeys(name for record in sizes.values() for name in record["timings"]))
@@ -144,7 +177,7 @@ def plot(sizes: dict, path: Path) -> None:
         figure.add_scatter(x=[value / 1e6 for value in events], y=[first_seconds * value / first_events for value in events],
                            mode="lines", line={"dash": "dot", "color": "grey"}, name="linear growth (from the load at the first size)")
     figure.update_layout(
-        title="Time against events (median of 3, log-log)", width=1000, height=620,
+        title="Time against events (median of 3, log-log)", width=1000, height=620, colorway=qualitative.Dark24,
         xaxis={"title": "events (millions)", "type": "log"}, yaxis={"title": "seconds", "type": "log"},
         legend={"font": {"size": 10}},
     )

@@ -24,8 +24,8 @@ from pushdown.frames import sessions_and_activity, with_session_columns
 
 MODES = ("auto", "always", "never")
 DEFAULT_THRESHOLD = 20_000_000
-"""Events above which `auto` pushes down: at 20,000,000 events the in-memory app's load
-alone needs 3.3 GB (bench/RESULTS.md), most of a small machine's 4 GB."""
+"""Events above which `auto` pushes down: loading 20,000,000 events into memory takes 2.8 to
+3.8 GB (bench/RESULTS.md), most of a small machine's 4 GB."""
 
 
 def check_mode(mode: str, threshold: int) -> None:
