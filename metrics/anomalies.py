@@ -9,8 +9,10 @@ most to the change. Rule alerts: fixed thresholds or relative changes (e.g. CPC 
 ROI < 5 %, complaint first response > 24 h) set by the user."
 """
 
+import bisect
 import math
 import operator
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -130,6 +132,48 @@ def _check_daily(daily: pl.DataFrame, kpis: Sequence[str]) -> None:
         raise ValueError("the daily table must hold one row per date")
 
 
+def _baseline_rows(days: list[date], special: set[date], window: int) -> np.ndarray:
+    """Row numbers of each day's `baseline_days` in the sorted, distinct `days`: one row per
+    day, `window` columns, padded with -1. The same days as `baseline_days`, found by
+    bisection instead of a scan of every day for every day."""
+    special_rows = [row for row, day in enumerate(days) if day in special]
+    ordinary_rows = [row for row, day in enumerate(days) if day not in special]
+    matrix = np.full((len(days), window), -1, dtype=np.int64)
+    for row, day in enumerate(days):
+        if day in special:
+            before = bisect.bisect_left(special_rows, row)
+            chosen = special_rows[max(0, before - window):before]
+        else:
+            first_row = bisect.bisect_left(days, day - timedelta(days=window))
+            chosen = ordinary_rows[bisect.bisect_left(ordinary_rows, first_row):bisect.bisect_left(ordinary_rows, row)]
+        matrix[row, : len(chosen)] = chosen
+    return matrix
+
+
+def _scores(values: np.ndarray, baseline_rows: np.ndarray, *, min_baseline: int) -> pl.DataFrame:
+    """`robust_score` of every day at once: `values` holds one KPI per day (NaN where null),
+    `baseline_rows` each day's baseline rows (`_baseline_rows`). Null values are left out of
+    the baselines. Columns: value, baseline_size, baseline_median, mad, scale, robust_z."""
+    baselines = np.append(values, np.nan)[baseline_rows]  # row -1 (padding) reads the NaN
+    size = np.count_nonzero(~np.isnan(baselines), axis=1)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a day without a baseline: All-NaN slice
+        median = np.nanmedian(baselines, axis=1)
+        deviations = np.abs(baselines - median[:, None])
+        mad = np.nanmedian(deviations, axis=1)
+        mean_deviation = np.nansum(deviations, axis=1) / size
+        scale = np.where(mad > 0, MAD_TO_SIGMA * mad, np.where(mean_deviation > 0, MEAN_ABSOLUTE_DEVIATION_TO_SIGMA * mean_deviation, np.nan))
+        z = np.where(np.isnan(scale), np.where(values == median, 0.0, np.nan), (values - median) / scale)
+    z[(size < min_baseline) | np.isnan(values)] = np.nan
+    return pl.DataFrame(
+        {
+            "value": values, "baseline_size": size.astype(np.int64), "baseline_median": median,
+            "mad": mad, "scale": scale, "robust_z": z,
+        },
+        nan_to_null=True,
+    )
+
+
 def detect_anomalies(
     daily: pl.DataFrame,
     *,
@@ -160,23 +204,16 @@ def detect_anomalies(
     special = set(special_days)
     daily = daily.sort("date")
     days = daily["date"].to_list()
-    row_of = {day: row for row, day in enumerate(days)}
-    baseline_rows = [[row_of[other] for other in baseline_days(day, days, special, window=window)] for day in days]
-    compared_with = [PAST_CAMPAIGN_DAYS if day in special else ORDINARY_DAYS for day in days]
-    rows = []
-    for kpi in kpis:
-        values = daily[kpi].cast(pl.Float64).fill_nan(None).to_list()
-        for row, day in enumerate(days):
-            baseline = np.array([values[other] for other in baseline_rows[row] if values[other] is not None])
-            score = robust_score(values[row], baseline, min_baseline=min_baseline)
-            rows.append({
-                "date": day, "kpi": kpi, "value": values[row], "baseline_size": baseline.size,
-                "baseline_median": score.median, "mad": score.mad, "scale": score.scale,
-                "robust_z": score.z, "compared_with": compared_with[row],
-            })
-    if not rows:
+    if not days or not kpis:
         return pl.DataFrame(schema=ANOMALY_SCHEMA)
-    verdicts = pl.DataFrame(rows, schema={name: ANOMALY_SCHEMA[name] for name in rows[0]})
+    rows = _baseline_rows(days, special, window)
+    compared_with = pl.Series([PAST_CAMPAIGN_DAYS if day in special else ORDINARY_DAYS for day in days], dtype=pl.String)
+    verdicts = pl.concat(
+        pl.DataFrame({"date": daily["date"], "kpi": pl.Series([kpi] * len(days), dtype=pl.String)})
+        .hstack(_scores(daily[kpi].cast(pl.Float64).fill_nan(None).to_numpy(), rows, min_baseline=min_baseline))
+        .with_columns(compared_with=compared_with)
+        for kpi in kpis
+    )
     higher_is_better = pl.col("kpi").replace_strict({kpi: KPIS[kpi].higher_is_better for kpi in kpis})
     direction = pl.when(pl.col("robust_z") > 0).then(pl.lit("up")).when(pl.col("robust_z") < 0).then(pl.lit("down"))
     return (

@@ -8,6 +8,9 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from conftest import utc
@@ -320,3 +323,32 @@ def test_contributors_on_the_sample_shop_add_up_to_the_kpis_change(small_shop, s
         by_dimension = table.group_by("dimension").agg(pl.col("change", "share").sum())
         for total_change, total_share in by_dimension.select("change", "share").rows():
             assert (total_change, total_share) == (pytest.approx(change), pytest.approx(1.0))
+
+
+@given(
+    offsets=st.lists(st.integers(0, 80), min_size=1, max_size=45, unique=True),
+    values=st.lists(st.one_of(st.none(), st.sampled_from([0.0, 1.0, 3.0]), st.floats(-50, 500, allow_nan=False)), min_size=45, max_size=45),
+    special_offsets=st.sets(st.integers(0, 80), max_size=20),
+    window=st.integers(1, 10),
+    min_baseline=st.integers(1, 5),
+)
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_verdicts_equal_robust_score_over_baseline_days_day_by_day(offsets, values, special_offsets, window, min_baseline):
+    """detect_anomalies scores every day at once; the oracle scores each day alone, with the
+    definitions' own functions: baseline_days, then robust_score over its non-null values.
+    Days are sparse (a table may skip days), values repeat (MAD 0) and some are null."""
+    days = [day(1) + timedelta(days=offset) for offset in sorted(offsets)]
+    frame = pl.DataFrame({"date": days, "gmv": values[: len(days)]}, schema={"date": pl.Date, "gmv": pl.Float64})
+    special = {day(1) + timedelta(days=offset) for offset in special_offsets}
+    table = detect_anomalies(frame, special_days=special, window=window, min_baseline=min_baseline)
+    value_of = dict(zip(days, values[: len(days)]))
+    for row in table.iter_rows(named=True):
+        baseline = np.array([value_of[other] for other in baseline_days(row["date"], days, special, window=window) if value_of[other] is not None])
+        score = robust_score(value_of[row["date"]], baseline, min_baseline=min_baseline)
+        assert row["value"] == value_of[row["date"]]
+        assert row["baseline_size"] == baseline.size
+        assert row["compared_with"] == (CAMPAIGN if row["date"] in special else ORDINARY)
+        for column, expected in (("baseline_median", score.median), ("mad", score.mad), ("scale", score.scale), ("robust_z", score.z)):
+            assert (row[column] is None) == (expected is None), (column, row, score)
+            if expected is not None:
+                assert row[column] == pytest.approx(expected, rel=1e-9, abs=1e-9), (column, row, score)
