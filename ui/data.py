@@ -144,11 +144,34 @@ def _activity_frames(shop: Shop, segment: Segment):
     return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
 
 
+@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | None:
+    """The segment's daily KPI table over every day of the data and its anomaly verdicts
+    (None for a shop without activity), computed once and shared: a day's KPIs and verdict
+    depend only on that day and the days before it, so any period's table and any day's
+    alerts are slices of these, whoever asks."""
+    shop = _load(key, settings().session_gap_minutes)
+    span = shop.date_span(tz)
+    if span is None:
+        return None
+    daily = kpis.daily_kpis(*_activity_frames(shop, segment), start=span[0], end=span[1], tz=tz)
+    verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
+    return {"daily": daily, "verdicts": verdicts}
+
+
+def _covered(history: dict[str, pl.DataFrame] | None, start: date, end: date) -> bool:
+    return history is not None and history["daily"]["date"][0] <= start and end <= history["daily"]["date"][-1]
+
+
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    """metrics.kpis.daily_kpis for start..end: a slice of the segment's history when the data
+    covers the period, else computed for it (days outside the data are zero days)."""
+    history = _history(key, tz, segment)
+    if _covered(history, start, end):
+        return history["daily"].filter(pl.col("date").is_between(start, end))
     shop = _load(key, settings().session_gap_minutes)
-    frames = _activity_frames(shop, segment)
-    return kpis.daily_kpis(*frames, start=start, end=end, tz=tz)
+    return kpis.daily_kpis(*_activity_frames(shop, segment), start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
@@ -262,15 +285,19 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
     """Anomaly alerts whose direction is bad, on the `days` days ending at `end`, newest first.
 
     The whole history up to `end` feeds the baselines (28 days before each day; campaign days
-    against past campaign days)."""
-    shop = _load(key, settings().session_gap_minutes)
-    frames = _activity_frames(shop, segment)
-    first, _ = shop.date_span(tz)
-    daily = kpis.daily_kpis(*frames, start=first, end=end, tz=tz)
-    campaigns = shop.tables.get("campaigns")
-    verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(campaigns))
+    against past campaign days): the verdicts of the segment's history, whose days before
+    `end` are the same whatever comes after it."""
+    history = _history(key, tz, segment)
+    if history is None:
+        return pl.DataFrame(schema=anomalies.ANOMALY_SCHEMA)
+    if _covered(history, end, end):
+        verdicts = history["verdicts"]
+    else:
+        shop = _load(key, settings().session_gap_minutes)
+        daily = kpis.daily_kpis(*_activity_frames(shop, segment), start=history["daily"]["date"][0], end=end, tz=tz)
+        verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
     return verdicts.filter(
-        pl.col("is_alert") & pl.col("bad") & (pl.col("date") > end - timedelta(days=days))
+        pl.col("is_alert") & pl.col("bad") & pl.col("date").is_between(end - timedelta(days=days - 1), end)
     ).sort("date", "kpi", descending=[True, False])
 
 
