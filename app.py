@@ -5,7 +5,9 @@ import streamlit as st
 
 from access import pages_for
 from connectors import SourceError
+from pushdown import NeedsEvents
 from ui import access, data, extract_status, filters
+from ui.frame import say_needs_events
 from ui.lang import draw_switch, t
 
 # Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
@@ -65,4 +67,8 @@ except (SourceError, ValueError) as error:
 filters.draw_sidebar(shop, settings.time_zone)
 st.sidebar.caption(t("nav.source", description=shop.description))
 extract_status.draw()
-navigation.run()
+try:
+    navigation.run()
+except NeedsEvents as error:
+    # a page that needs every event, on a shop read with push-down: say so instead of a traceback
+    say_needs_events(navigation.title, error)

@@ -16,6 +16,7 @@ from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
 from metrics.time import DEFAULT_TIME_ZONE, business_day
 from pushdown import (
+    DEFAULT_SPARK_MASTER,
     DEFAULT_THRESHOLD,
     Pushdown,
     PushedEvents,
@@ -84,6 +85,8 @@ def load_shop(
     progress: Callable[[str], None] | None = None,
     pushdown: str | Pushdown = "never",
     pushdown_threshold: int = DEFAULT_THRESHOLD,
+    pushdown_engine: str = "native",
+    spark_master: str = DEFAULT_SPARK_MASTER,
     tz: str = DEFAULT_TIME_ZONE,
 ) -> Shop:
     """Read every canonical table the source has and derive sessions and order attribution.
@@ -91,12 +94,16 @@ def load_shop(
     `pushdown` ("never", "auto" or "always", pushdown.engine_for, or an engine such as
     pushdown.spark.SparkPushdown) may leave the events where they are: then sessions and the
     activity events, cut into business days in zone `tz`, come from the engine, and only the
-    other tables are read.
+    other tables are read. `pushdown_engine` "spark" runs a folder's push-down in Spark SQL at
+    `spark_master`; `pushdown.pushdown_options` reads all four from `[connections.shop]`.
     """
     available = source.table_names()
     engine = None
     if "events" in available:
-        engine = engine_for(source, pushdown, pushdown_threshold) if isinstance(pushdown, str) else pushdown
+        engine = (
+            engine_for(source, pushdown, pushdown_threshold, engine=pushdown_engine, spark_master=spark_master)
+            if isinstance(pushdown, str) else pushdown
+        )
     tables: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
         if name in available and not (name == "events" and engine is not None):

@@ -24,10 +24,13 @@ if shop is not None:
     st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
     st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
     if shop.sessions is not None:
+        events = shop.pushed.event_count if shop.pushed is not None else shop.events.height
         st.caption(t(
             "data_source.sessions",
-            sessions=f"{shop.sessions.height:,}", events=f"{shop.events.height:,}", gap=settings.session_gap_minutes,
+            sessions=f"{shop.sessions.height:,}", events=f"{events:,}", gap=settings.session_gap_minutes,
         ))
+    if shop.pushed is not None:
+        st.info(t("data_source.pushed", events=f"{shop.pushed.event_count:,}", keeper=shop.pushed.engine.description))
     if shop.missing:
         st.warning(t("data_source.missing", tables=", ".join(shop.missing)))
     mapping = sources.mapping_of(source)
@@ -100,6 +103,8 @@ if mapped:
     try:
         st.dataframe(sources.preview(source, table), hide_index=True, width="stretch")
         st.caption(t("data_source.preview_caption", rows=sources.PREVIEW_ROWS))
+        if table == "events" and shop.pushed is not None:
+            st.caption(t("data_source.preview_pushed", rows=sources.PREVIEW_ROWS, events=f"{shop.pushed.event_count:,}"))
     except SourceError as error:
         st.error(t("data_source.failed", error=error))
 else:
@@ -107,10 +112,20 @@ else:
 
 st.subheader(t("data_source.quality"))
 if st.toggle(t("data_source.quality_run"), key="quality_run"):
-    with st.spinner(t("data_source.quality_running")):
-        report = sources.quality(data.source_key())
+    try:
+        with st.spinner(t("data_source.quality_running")):
+            report, events_checked = sources.quality(data.source_key())
+    except SourceError as error:
+        st.error(t("data_source.failed", error=error))
+        st.stop()
+    if events_checked is not None:
+        st.caption(t(
+            "data_source.quality_pushed", checked=f"{events_checked:,}", events=f"{shop.pushed.event_count:,}",
+            keeper=shop.pushed.engine.description,
+        ))
     if report.height:
         st.warning(t("data_source.quality_found", count=report.height))
         st.dataframe(report, hide_index=True, width="stretch")
     else:
-        st.success(t("data_source.quality_clean", tables=len(shop.tables)))
+        checked_tables = len(shop.tables) + (1 if events_checked is not None else 0)
+        st.success(t("data_source.quality_clean", tables=checked_tables))

@@ -10,7 +10,7 @@ import streamlit as st
 from charts.funnel import funnel_bars
 from exports import DEFAULT_FUNNEL_STEPS
 from metrics.funnel_spec import FunnelSpec, FunnelStep
-from ui import data
+from ui import data, funnel_choices
 from ui.frame import open_page
 from ui.lang import language, t
 from ui.tables import column_label, kpi_table
@@ -26,25 +26,22 @@ MAX_PROPERTY_VALUES = 200
 settings, shop, chosen = open_page("funnel", needs=("events",))
 lang = language()
 
-event_types = sorted(shop.events["event_type"].unique().to_list())
+source = data.source_key()
+# The pickers ask the events for their types and values (funnel_choices): with push-down the
+# engine answers, and no event is read into memory for them.
+event_types = funnel_choices.event_types(source)
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]
 steps = st.multiselect(t("funnel.steps"), event_types, default=default_steps, key="funnel_steps", help=t("funnel.steps_help"))
 columns = st.columns(4)
 window_size = columns[0].number_input(t("funnel.window"), min_value=1, value=7, step=1, key="funnel_window")
 window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, index=2, format_func=lambda unit: t(f"funnel.{unit}"), key="funnel_window_unit")
 mode = columns[2].selectbox(t("funnel.mode"), MODES, format_func=lambda name: t(f"funnel.mode_{name}"), key="funnel_mode")
-available = [name for name in BREAKDOWNS if name in shop.events.columns or name in shop.users.columns]
+available = [name for name in BREAKDOWNS if name in funnel_choices.event_columns(source, BREAKDOWNS) or name in shop.users.columns]
 breakdown = columns[3].selectbox(
     t("funnel.breakdown"), [None, *available], format_func=lambda name: t("funnel.no_breakdown") if name is None else column_label(name), key="funnel_breakdown"
 )
 
-
-def _property_values(event_type: str, column: str) -> list:
-    of_type = shop.events.filter(pl.col("event_type") == event_type).get_column(column).drop_nulls()
-    return of_type.value_counts(sort=True).head(MAX_PROPERTY_VALUES).get_column(column).sort().to_list()
-
-
-properties = [name for name in STEP_PROPERTIES if name in shop.events.columns]
+properties = funnel_choices.event_columns(source, STEP_PROPERTIES)
 funnel_steps = []
 with st.expander(t("funnel.step_filters")):
     for number, event_type in enumerate(steps, start=1):
@@ -53,7 +50,10 @@ with st.expander(t("funnel.step_filters")):
             f"{number}. {event_type}", [None, *properties], key=f"funnel_filter_column_{number}",
             format_func=lambda name: t("funnel.any_property") if name is None else column_label(name),
         )
-        values = right.multiselect(t("funnel.is_one_of"), _property_values(event_type, column), key=f"funnel_filter_values_{number}") if column else []
+        values = right.multiselect(
+            t("funnel.is_one_of"), funnel_choices.property_values(source, event_type, column, MAX_PROPERTY_VALUES),
+            key=f"funnel_filter_values_{number}",
+        ) if column else []
         funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))
 
 try:
@@ -62,7 +62,7 @@ except ValueError as error:
     st.info(t("funnel.add_steps", error=error))
     st.stop()
 
-result = data.funnel(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
+result = data.funnel(source, chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
 table = result["table"]
 st.caption(
     t(

@@ -30,7 +30,7 @@ from metrics.segments import Segment
 from metrics.sessions import derive_sessions
 from metrics.time import business_day
 from models.features import purchase_days
-from pushdown import engine_for, frames
+from pushdown import choices, engine_for, frames, pushdown_options
 from pushdown.dialects import ZoneOffsets, zone_offsets
 from pushdown.engines import SqlPushdown, StreamingPushdown, parquet_scan
 from sample_data.server_store import write_server
@@ -190,6 +190,32 @@ def test_a_funnel_from_its_pushed_events_equals_the_funnel_from_every_event(push
     check_funnel(pushed_shop[1], small_shop, spec)
 
 
+def check_choices(engine, small_shop) -> None:
+    """The funnel page's pickers from the engine: the event types, and a label's and an id's
+    commonest values among one type's events, as counted over every event in memory."""
+    events = small_shop.events
+    assert choices.event_types(engine) == sorted(events["event_type"].cast(pl.String).unique().to_list())
+    assert choices.event_types(engine) == choices.event_types(events.lazy())
+    for event_type, column, limit in (("add_to_cart", "channel", 3), ("product_view", "product_id", 50), ("search", "search_term", 10)):
+        counts = (
+            events.filter(pl.col("event_type") == event_type)
+            .group_by(value=pl.col(column).cast(pl.String) if events.schema[column] == pl.Categorical else pl.col(column))
+            .len()
+            .drop_nulls()
+        )
+        for source in (engine, events.lazy()):
+            # the values kept are the commonest ones, whichever of a tie at the cut an engine keeps
+            kept = choices.commonest_values(source, event_type, column, limit)
+            assert len(kept) == min(limit, counts.height) and kept == sorted(kept)
+            cut = counts.sort("len", descending=True)["len"][len(kept) - 1]
+            assert counts.filter(pl.col("value").is_in(kept))["len"].min() >= cut
+            assert counts.filter(pl.col("len") > cut)["value"].is_in(kept).all()
+
+
+def test_the_funnel_pickers_from_the_engine_are_the_in_memory_ones(pushed_shop, small_shop):
+    check_choices(pushed_shop[1].pushed.engine, small_shop)
+
+
 def check_daily_active_users(engine, small_shop) -> None:
     """DAU per day and session channel, against the channel filter's DAU."""
     _, last = small_shop.date_span(TZ)
@@ -308,6 +334,29 @@ def test_a_wrong_setting_or_a_source_without_an_engine_says_what_to_do(small_sho
     with pytest.raises(SourceError, match="needs a database or Parquet files.*set pushdown = \"auto\" or \"never\""):
         engine_for(FolderSource(tmp_path), "always")
     assert engine_for(FolderSource(tmp_path), "auto", 1) is None
+    with pytest.raises(SourceError, match="pushdown_engine = \"spark\" reads a folder of Parquet files.*set pushdown_engine = \"native\""):
+        engine_for(FolderSource(tmp_path), "always", engine="spark")
+    with pytest.raises(SourceError, match="pushdown_engine = \"spark\" reads a folder of Parquet files"):
+        engine_for(open_source(small_shop_db), "auto", engine="spark")
+
+
+def test_the_pushdown_settings_are_taken_out_of_the_connection_and_checked():
+    connection = {"url": "sqlite:///shop.db", "pushdown": "always", "pushdown_threshold": 5}
+    assert pushdown_options(connection) == {"pushdown": "always", "pushdown_threshold": 5, "pushdown_engine": "native"}
+    assert connection == {"url": "sqlite:///shop.db"}
+    connection = {"folder": "/srv/shop", "pushdown_engine": "spark"}
+    assert pushdown_options(connection) == {
+        "pushdown": "auto", "pushdown_threshold": 20_000_000, "pushdown_engine": "spark", "spark_master": "local[2]",
+    }
+    assert connection == {"folder": "/srv/shop"}
+    with pytest.raises(ValueError, match="pushdown_engine in \\[connections.shop\\] is one of native, spark, not 'flink'"):
+        pushdown_options({"pushdown_engine": "flink"})
+    with pytest.raises(ValueError, match="spark_master .* only with pushdown_engine = \"spark\""):
+        pushdown_options({"spark_master": "local[2]"})
+    with pytest.raises(ValueError, match="spark_master .* a Spark master URL"):
+        pushdown_options({"pushdown_engine": "spark", "spark_master": 2})
+    with pytest.raises(ValueError, match="pushdown in \\[connections.shop\\] is one of"):
+        pushdown_options({"pushdown": "sometimes"})
 
 
 def cards_and_tables(at) -> tuple[list, list]:
@@ -335,14 +384,3 @@ def test_the_app_with_pushdown_shows_the_in_memory_numbers(small_shop_db, page):
     assert len(tables) == len(shown["never"][1])
     for pushed, memory in zip(tables, shown["never"][1]):
         assert pushed.equals(memory)
-
-
-def test_a_page_that_needs_every_event_says_so_with_pushdown(small_shop_db):
-    from streamlit.testing.v1 import AppTest
-
-    from connectors.sql import sqlite_url
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
-    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db), "pushdown": "always"}}
-    at.run().switch_page("pages/products.py").run()
-    assert "needs all 60,000 events in memory" in str(at.exception[0].value)

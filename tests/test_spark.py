@@ -23,6 +23,7 @@ from test_pushdown_sql import (
     SEGMENTS,
     TZ,
     check_activity_metrics,
+    check_choices,
     check_daily_active_users,
     check_funnel,
     check_order_days,
@@ -30,9 +31,10 @@ from test_pushdown_sql import (
     check_session_edges,
 )
 
-from connectors import FolderSource, open_source
+from connectors import FolderSource, open_source, source_from_settings
 from connectors.schema import TABLES
 from loading import load_shop
+from pushdown import engine_for, pushdown_options
 
 # pyspark checks pandas' version when it hands results to Arrow; pandas is not used here
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
@@ -69,12 +71,17 @@ def parquet_folder(tables: dict[str, pl.DataFrame], folder):
 
 
 @pytest.fixture(scope="module")
-def spark_shop(spark, small_shop_db, tmp_path_factory):
+def shop_folder(small_shop_db, tmp_path_factory):
+    """The small sample shop as canonical Parquet files."""
+    source = open_source(small_shop_db)
+    return parquet_folder({name: source.read_table(name) for name in TABLES if name in source.table_names()}, tmp_path_factory.mktemp("spark-shop"))
+
+
+@pytest.fixture(scope="module")
+def spark_shop(spark, shop_folder):
     from pushdown.spark import SparkPushdown
 
-    source = open_source(small_shop_db)
-    folder = parquet_folder({name: source.read_table(name) for name in TABLES if name in source.table_names()}, tmp_path_factory.mktemp("spark-shop"))
-    return load_shop(FolderSource(folder), pushdown=SparkPushdown(spark, folder), tz=TZ)
+    return load_shop(FolderSource(shop_folder), pushdown=SparkPushdown(spark, shop_folder), tz=TZ)
 
 
 def test_spark_keeps_the_events_and_gives_the_derived_sessions(spark_shop, small_shop):
@@ -95,6 +102,27 @@ def test_a_funnel_from_spark_equals_the_funnel_from_every_event(spark_shop, smal
 def test_spark_daily_active_users_and_order_days(spark_shop, small_shop):
     check_daily_active_users(spark_shop.pushed.engine, small_shop)
     check_order_days(spark_shop.pushed.engine, small_shop)
+
+
+def test_the_funnel_pickers_from_spark_are_the_in_memory_ones(spark_shop, small_shop):
+    check_choices(spark_shop.pushed.engine, small_shop)
+
+
+def test_the_connection_settings_load_a_shop_pushed_down_to_spark(spark, shop_folder, small_shop):
+    from pushdown.spark import SparkPushdown
+
+    connection = {"folder": str(shop_folder), "pushdown": "always", "pushdown_engine": "spark", "spark_master": "local[2]"}
+    options = pushdown_options(connection)
+    shop = load_shop(source_from_settings(connection), tz=TZ, **options)
+    assert isinstance(shop.pushed.engine, SparkPushdown) and shop.pushed.engine.folder == shop_folder
+    assert shop.pushed.engine.description == f"Spark SQL (local[2]) over {shop_folder}"
+    check_pushed_load(shop, small_shop)
+    check_funnel(shop, small_shop, FUNNELS[1])
+
+
+def test_auto_with_spark_set_keeps_a_shop_under_the_threshold_in_memory(shop_folder):
+    # counted from the Parquet metadata before any Spark session is asked for: 60,000 is not above 60,000
+    assert engine_for(FolderSource(shop_folder), "auto", 60_000, engine="spark") is None
 
 
 @pytest.mark.parametrize("tz", EDGE_ZONES)

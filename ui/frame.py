@@ -7,6 +7,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from access import may_open
 from loading import Shop
+from pushdown import NeedsEvents
 from settings import Settings
 from ui import access, data, filters
 from ui.filters import Filters
@@ -52,7 +53,20 @@ def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
     missing = [table for table in needs if not shop.has(table)]
     if missing:
         st.warning(t("nav.needs_tables", title=title, tables=", ".join(missing), source=shop.description))
-        if may_open(access.role() or "", "data_source"):
-            st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
+        _link_data_sources()
         st.stop()
     return OpenedPage(settings, shop, chosen)
+
+
+def say_needs_events(title: str, error: NeedsEvents) -> None:
+    """Draw, in this session's language, why page `title` stopped: it needs every event in
+    memory and the shop is read with push-down; with a link to the Data sources page, as a
+    missing table is told."""
+    st.warning(t("nav.needs_events", title=title, events=f"{error.event_count:,}", keeper=error.keeper))
+    _link_data_sources()
+
+
+def _link_data_sources() -> None:
+    """A link to the Data sources page, for a role that may open it."""
+    if may_open(access.role() or "", "data_source"):
+        st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")

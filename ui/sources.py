@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 import streamlit as st
 
 from connectors import Source, SourceError, source_from_settings
+from connectors.base import conform
 from connectors.mapping import Mapping, identity_mapping, preset_names
 from connectors.quality import quality_report
 from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
@@ -35,6 +37,9 @@ FORM_KEYS = (
     "password_env", "folder", "mapping", "preset",
 )
 PREVIEW_ROWS = 20
+QUALITY_EVENT_ROWS = 100_000
+"""Events the quality report reads when the shop is read with push-down: the first rows the
+source gives. A mapping's faults are systematic, so they show in these as in every event."""
 # The form's widget keys by ConnectionForm field, per kind of source.
 FIELD_KEYS = {
     "database": {
@@ -199,10 +204,13 @@ def preview(source: Source, name: str) -> pl.DataFrame:
 
 
 def table_summary(shop: Shop, tz: str) -> pl.DataFrame:
-    """Per canonical table: rows, first and last day (in `tz`) and the optional columns absent."""
+    """Per canonical table: rows, first and last day (in `tz`) and the optional columns absent.
+    Events read with push-down: the count the load made, the days of the activity events
+    (which hold every user's first and last event), the columns the engine has."""
     rows = []
     for name, table in TABLES.items():
-        frame = shop.tables.get(name)
+        pushed = name == "events" and shop.pushed is not None
+        frame = shop.activity if pushed else shop.tables.get(name)
         if frame is None:
             rows.append({"table": name, "rows": None, "first": None, "last": None, "missing": "table absent"})
             continue
@@ -211,25 +219,51 @@ def table_summary(shop: Shop, tz: str) -> pl.DataFrame:
         if column and frame.height:
             days = frame[column] if frame.schema[column] != UTC_DATETIME else frame[column].dt.convert_time_zone(tz).dt.date()
             first, last = days.min(), days.max()
-        absent = [column for column in table.optional if column not in frame.columns]
-        rows.append({"table": name, "rows": frame.height, "first": first, "last": last, "missing": ", ".join(absent)})
+        if pushed:
+            # session_id is derived by the load either way, as the in-memory events carry it
+            absent = [c for c in table.optional if c != "session_id" and not shop.pushed.engine.has_event_column(c)]
+        else:
+            absent = [c for c in table.optional if c not in frame.columns]
+        count = shop.pushed.event_count if pushed else frame.height
+        rows.append({"table": name, "rows": count, "first": first, "last": last, "missing": ", ".join(absent)})
     return pl.DataFrame(rows)
 
 
+class Quality(NamedTuple):
+    """The data-quality report, and how many events it checked when the shop is read with
+    push-down (None when it checked every row of every table)."""
+
+    report: pl.DataFrame
+    events_checked: int | None
+
+
+def _times(name: str) -> list[str]:
+    """The time columns of canonical table `name`, whose raw values show a missing zone."""
+    return [column for column, dtype in TABLES[name].columns.items() if dtype == UTC_DATETIME]
+
+
 @st.cache_data(show_spinner=False, max_entries=4, ttl=600)
-def quality(key: str) -> pl.DataFrame:
-    """The data-quality report of the loaded shop, its zoneless times read from the source."""
+def quality(key: str) -> Quality:
+    """The data-quality report of the loaded shop, its zoneless times read from the source.
+    With push-down the events are not in memory: the report reads the first
+    QUALITY_EVENT_ROWS of them from the source instead of every one."""
     shop = data.current_shop()
     source = current_source()
+    zone = mapping_of(source).time_zone
+    canonical = {name: frame.select([c for c in TABLES[name].columns if c in frame.columns]) for name, frame in shop.tables.items()}
     raw = {}
     for name in shop.tables:
-        times = [column for column, dtype in TABLES[name].columns.items() if dtype == UTC_DATETIME]
         try:
-            raw[name] = source.read_mapped(name, columns=times)
+            raw[name] = source.read_mapped(name, columns=_times(name))
         except (SourceError, AttributeError):
             continue
-    canonical = {name: frame.select([c for c in TABLES[name].columns if c in frame.columns]) for name, frame in shop.tables.items()}
-    return quality_report(canonical, now=datetime.now(UTC), raw=raw, zone=mapping_of(source).time_zone)
+    checked = None
+    if shop.pushed is not None:
+        sample = source.read_mapped("events", limit=QUALITY_EVENT_ROWS)
+        canonical["events"] = conform("events", sample, source.description, zone=zone)
+        raw["events"] = sample.select([column for column in _times("events") if column in sample.columns])
+        checked = sample.height
+    return Quality(quality_report(canonical, now=datetime.now(UTC), raw=raw, zone=zone), checked)
 
 
 def presets() -> dict[str, str]:
