@@ -22,7 +22,7 @@ import polars as pl
 from connectors.base import canonical_value
 from connectors.schema import LABEL, UTC_DATETIME
 from metrics.funnel_spec import FunnelSpec
-from metrics.time import business_day, in_days
+from metrics.time import as_utc, business_day, in_days
 from pushdown.queries import DAILY_ACTIVE_COLUMNS, SESSION_DAY_COLUMNS
 
 ACTIVITY_COLUMNS = ("user_id", "event_time", "session_id", "session_channel", "session_device")
@@ -121,6 +121,20 @@ def activity_from_days(days: pl.DataFrame) -> pl.DataFrame:
     (one row when they are one event), with the session's id, channel and device, sorted by
     user and time. Columns: ACTIVITY_COLUMNS."""
     return _activity(days, _numbered_sessions(days))
+
+
+def activity_from_events(events: pl.DataFrame, *, tz: str) -> pl.DataFrame:
+    """The activity events (module docstring) of events in memory as loading gives them
+    (sorted by session and time, with `session_id`, `session_channel`, `session_device`): the
+    first and last event of every session on every business day of zone `tz` it touches, one
+    row when they are at one instant. The rows `activity_from_days` gives for the same events
+    (ACTIVITY_COLUMNS), in the events' order; found by comparing each event with its
+    neighbours, so no grouping or sorting is needed."""
+    dated = as_utc(events.select(ACTIVITY_COLUMNS), "event_time").with_columns(date=business_day("event_time", tz))
+    group_starts = ((pl.col("session_id") != pl.col("session_id").shift(1)) | (pl.col("date") != pl.col("date").shift(1))).fill_null(True)
+    group_ends = ((pl.col("session_id") != pl.col("session_id").shift(-1)) | (pl.col("date") != pl.col("date").shift(-1))).fill_null(True)
+    first_at = pl.when(group_starts).then(pl.col("event_time")).forward_fill()
+    return dated.filter(group_starts | (group_ends & (pl.col("event_time") != first_at))).select(ACTIVITY_COLUMNS)
 
 
 def _activity(days: pl.DataFrame, numbered: pl.DataFrame) -> pl.DataFrame:

@@ -142,3 +142,30 @@ def test_the_spark_sql_is_the_postgresql_sql_transpiled(spark, tmp_path):
     sql = spark_sql(queries.session_days(engine.table("events"), queries.Dialect("postgresql", TZ), gap=timedelta(minutes=30)))
     assert "CAST((FROM_UTC_TIMESTAMP(numbered.event_time, 'Asia/Shanghai')) AS DATE)" in sql
     assert "+ 1800 * INTERVAL '1' SECOND" in sql
+
+
+def test_the_app_configured_for_spark_shows_the_in_memory_numbers(spark, shop_folder, small_shop):
+    """[connections.shop] with pushdown_engine = "spark" reaches the app: the overview's cards
+    and tables and the Funnel page's tables are the in-memory shop's."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    def opened(connection: dict, page: str) -> AppTest:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180)
+        at.secrets["connections"] = {"shop": connection}
+        at.run()
+        return at if page == "overview" else at.switch_page(f"pages/{page}.py").run()
+
+    folder = {"folder": str(shop_folder)}
+    spark_settings = folder | {"pushdown": "always", "pushdown_engine": "spark", "spark_master": "local[2]"}
+    for page in ("overview", "funnel"):
+        pushed, memory = opened(spark_settings, page), opened(folder | {"pushdown": "never"}, page)
+        assert not pushed.exception and not memory.exception, (pushed.exception, memory.exception)
+        assert [(card.label, card.value) for card in pushed.metric] == [(card.label, card.value) for card in memory.metric]
+        assert len(pushed.dataframe) == len(memory.dataframe)
+        assert all(shown.value.equals(expected.value) for shown, expected in zip(pushed.dataframe, memory.dataframe))
+    assert len(memory.dataframe) and memory.dataframe[0].value["users"].iloc[0] > 0
+    # and the events stayed with Spark: the Data sources page says who keeps them
+    data_source = opened(spark_settings, "data_source")
+    assert any(f"Spark SQL (local[2]) over {shop_folder}" in info.value for info in data_source.info)

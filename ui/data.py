@@ -35,7 +35,8 @@ from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
-from pushdown import DEFAULT_THRESHOLD, check_mode, engine_for
+from pushdown import engine_for, pushdown_options
+from pushdown.frames import activity_from_events
 from settings import Settings
 from ui.lang import t
 
@@ -55,17 +56,6 @@ def settings() -> Settings:
 EXTRACT_KEYS = ("extract_ttl_minutes", "extract_folder")
 
 
-def _pushdown_options(connection: dict) -> dict:
-    """`pushdown` (default "auto") and `pushdown_threshold` of [connections.shop], taken out of
-    `connection` and checked, as load_shop's keywords."""
-    options = {
-        "pushdown": connection.pop("pushdown", "auto"),
-        "pushdown_threshold": connection.pop("pushdown_threshold", DEFAULT_THRESHOLD),
-    }
-    check_mode(options["pushdown"], options["pushdown_threshold"])
-    return options
-
-
 def _connection_key() -> str:
     connections = _secrets_section("connections")
     return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
@@ -78,7 +68,7 @@ def _extract(connection_key: str) -> ExtractSource | None:
     for a server read with push-down, whose events stay in the database."""
     connection = json.loads(connection_key)
     options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
-    pushdown = _pushdown_options(connection)
+    pushdown = pushdown_options(connection)
     source = source_from_settings(connection)
     if not worth_extracting(source) or _pushed_down(source, pushdown):
         return None
@@ -123,7 +113,7 @@ def source_key() -> str:
 def _load(key: str, session_gap_minutes: int) -> Shop:
     connection = json.loads(key)["connection"]
     settings_of_source = json.loads(connection)
-    pushdown = _pushdown_options(settings_of_source)
+    pushdown = pushdown_options(settings_of_source)
     source = _extract(connection) or source_from_settings(settings_of_source)
     gap = Settings(session_gap_minutes=session_gap_minutes).session_gap
     return load_shop(source, session_gap=gap, tz=json.loads(key)["zone"], **pushdown)
@@ -138,10 +128,23 @@ def _segment_frames(shop: Shop, segment: Segment):
     return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
 
 
-def _activity_frames(shop: Shop, segment: Segment):
-    """The segment's frames with the events as the activity metrics read them (Shop.activity:
-    what a shop read with push-down holds in memory)."""
-    return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _activity(key: str) -> pl.DataFrame:
+    """The shop's activity events (pushdown.frames), shared by every session: the engine's
+    with push-down, else derived once from the events in memory (436,814 rows for 2,000,000
+    events), on which the activity metrics give what they give on every event."""
+    shop = _load(key, settings().session_gap_minutes)
+    if shop.pushed is not None:
+        return shop.activity
+    return activity_from_events(shop.events, tz=json.loads(key)["zone"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The segment's frames with the events as the activity metrics read them (`_activity`),
+    filtered once per segment and shared (never copied) by every result computed from them."""
+    shop = _load(key, settings().session_gap_minutes)
+    return segment.apply(_activity(key), shop.sessions, shop.orders, shop.users)
 
 
 @st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
@@ -154,7 +157,7 @@ def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | N
     span = shop.date_span(tz)
     if span is None:
         return None
-    daily = kpis.daily_kpis(*_activity_frames(shop, segment), start=span[0], end=span[1], tz=tz)
+    daily = kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz)
     verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
     return {"daily": daily, "verdicts": verdicts}
 
@@ -170,14 +173,12 @@ def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> p
     history = _history(key, tz, segment)
     if _covered(history, start, end):
         return history["daily"].filter(pl.col("date").is_between(start, end))
-    shop = _load(key, settings().session_gap_minutes)
-    return kpis.daily_kpis(*_activity_frames(shop, segment), start=start, end=end, tz=tz)
+    return kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
-    shop = _load(key, settings().session_gap_minutes)
-    frames = _activity_frames(shop, segment)
+    frames = _activity_frames(key, segment)
     return periods.compare_periods(*frames, start=start, end=end, tz=tz)
 
 
@@ -194,7 +195,7 @@ def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     shop = _load(key, settings().session_gap_minutes)
-    _, sessions, orders, _ = _activity_frames(shop, segment)
+    _, sessions, orders, _ = _activity_frames(key, segment)
     detail = {
         "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
         "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
@@ -211,7 +212,7 @@ def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -
     """The channel table for the period, across every channel (the device and region filters
     apply)."""
     shop = _load(key, settings().session_gap_minutes)
-    events, sessions, orders, users = _activity_frames(shop, replace(segment, channels=()))
+    events, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
     current = settings()
     return channels.channel_table(
@@ -227,28 +228,25 @@ def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -
     shop = _load(key, settings().session_gap_minutes)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _activity_frames(shop, replace(segment, channels=()))
+    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
     return channels.channel_spend_trend(orders, users, shop.ad_spend, start=start, end=end, tz=tz)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def retention(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
-    shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _activity_frames(shop, segment)
+    events, _, orders, users = _activity_frames(key, segment)
     return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
-    shop = _load(key, settings().session_gap_minutes)
-    events, _, _, users = _activity_frames(shop, segment)
+    events, _, _, users = _activity_frames(key, segment)
     return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str) -> pl.DataFrame:
-    shop = _load(key, settings().session_gap_minutes)
-    events, _, orders, users = _activity_frames(shop, segment)
+    events, _, orders, users = _activity_frames(key, segment)
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
@@ -259,7 +257,7 @@ def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment,
     shop = _load(key, settings().session_gap_minutes)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _activity_frames(shop, replace(segment, channels=()))
+    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
     payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=settings().default_margin)
     return {"channels": payback.channels, "curves": payback.curves}
 
@@ -294,7 +292,7 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
         verdicts = history["verdicts"]
     else:
         shop = _load(key, settings().session_gap_minutes)
-        daily = kpis.daily_kpis(*_activity_frames(shop, segment), start=history["daily"]["date"][0], end=end, tz=tz)
+        daily = kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz)
         verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
     return verdicts.filter(
         pl.col("is_alert") & pl.col("bad") & pl.col("date").is_between(end - timedelta(days=days - 1), end)
@@ -333,7 +331,7 @@ def product_detail(key: str, product_id, start: date, end: date, tz: str, segmen
 def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
     shop = _load(key, settings().session_gap_minutes)
-    _, _, orders, _ = _activity_frames(shop, segment)
+    _, _, orders, _ = _activity_frames(key, segment)
     views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
     if shop.has("tickets"):
         views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
