@@ -6,7 +6,7 @@ import streamlit as st
 from access import pages_for
 from connectors import SourceError
 from pushdown import NeedsEvents
-from ui import access, data, extract_status, filters
+from ui import access, data, extract_status, filters, warmup
 from ui.frame import say_needs_events
 from ui.lang import draw_switch, t
 
@@ -64,6 +64,7 @@ except (SourceError, ValueError) as error:
         st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
+warmup.start()
 filters.draw_sidebar(shop, settings.time_zone)
 st.sidebar.caption(t("nav.source", description=shop.description))
 extract_status.draw()
