@@ -42,6 +42,13 @@ class Shop:
     description: str
     missing: tuple[str, ...] = field(default_factory=tuple)
     pushed: PushedEvents | None = None
+    # Answers that never change for a loaded shop and that every page run asks for.
+    _remembered: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _remember(self, key: tuple, compute):
+        if key not in self._remembered:
+            self._remembered[key] = compute()
+        return self._remembered[key]
 
     @property
     def activity(self) -> pl.DataFrame:
@@ -67,15 +74,30 @@ class Shop:
 
     def date_span(self, tz: str) -> tuple[date, date] | None:
         """First and last business day (zone `tz`) with activity: events, else orders."""
+        return self._remember(("date_span", tz), lambda: self._date_span(tz))
+
+    def _date_span(self, tz: str) -> tuple[date, date] | None:
         frames = {"events": self.activity if self.has("events") else None, "orders": self.tables.get("orders")}
         for name, column in (("events", "event_time"), ("orders", "created_at")):
             if frames[name] is not None and frames[name].height:
                 # The business day only moves forward with time, so the first and last instants
-                # give the first and last days without converting every row (every page run asks).
+                # give the first and last days without converting every row.
                 ends = frames[name].select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last"))
                 days = ends.select(business_day("first", tz), business_day("last", tz)).row(0)
                 return days[0], days[1]
         return None
+
+    def labels(self, column: str) -> list[str]:
+        """The values of a session and user label (channel, device, region) in the shop,
+        sorted: what the filters offer."""
+        return self._remember(("labels", column), lambda: self._labels(column))
+
+    def _labels(self, column: str) -> list[str]:
+        values: set[str] = set()
+        for frame in (self.sessions, self.tables.get("users")):
+            if frame is not None and column in frame.columns:
+                values |= set(frame[column].drop_nulls().unique().to_list())
+        return sorted(values)
 
 
 def load_shop(

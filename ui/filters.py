@@ -40,15 +40,6 @@ class Filters:
         return (self.end - self.start).days + 1
 
 
-def _options(shop: Shop, column: str) -> list[str]:
-    values: set[str] = set()
-    if shop.sessions is not None and column in shop.sessions.columns:
-        values |= set(shop.sessions[column].drop_nulls().unique().to_list())
-    if shop.has("users") and column in shop.users.columns:
-        values |= set(shop.users[column].drop_nulls().unique().to_list())
-    return sorted(values)
-
-
 def _date_from_link(name: str, first: date, last: date) -> date | None:
     try:
         return min(max(date.fromisoformat(st.query_params.get(name, "")), first), last)
@@ -86,7 +77,7 @@ def draw_sidebar(shop: Shop, tz: str) -> None:
         st.sidebar.info(t("filters.no_data"))
         return
     first, last = span
-    options = {name: _options(shop, name) for name in _LISTS}
+    options = {name: shop.labels(name) for name in _LISTS}
     _start_from_link(first, last, options)
     st.sidebar.date_input(
         t("filters.period"),
