@@ -19,8 +19,9 @@ The server runs on 127.0.0.1 only; the whole run is bounded by `--timeout` secon
 
 Reported: the shop's first load (once, before the users come), the median and 95th
 percentile time to content over every page load, the loads that failed (an exception on the
-page, or no content within 120 s), and the server's resident memory before the users and at
-its peak while they worked, sampled every 0.1 s from /proc.
+page, or no content within 120 s), the server's CPU seconds from the users' arrival to the
+last load's end (its work, whatever else the machine runs), and the server's resident memory
+before the users and at its peak while they worked, sampled every 0.1 s from /proc.
 
     .venv/bin/python bench/bench_load.py [--db sample_data/shop.db] [--users 20] [--timeout 600] [--client websocket|browser]
 """
@@ -61,6 +62,26 @@ def resident_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class UsersPhase:
+    """The server's CPU seconds and the wall seconds from the users' arrival (`start`, called
+    once the shop is loaded) to `stop`: the work the 3 x users page loads cost the server."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def start(self) -> None:
+        self.cpu, self.wall = cpu_seconds(self.pid), time.perf_counter()
+
+    def stop(self) -> tuple[float, float]:
+        return cpu_seconds(self.pid) - self.cpu, time.perf_counter() - self.wall
 
 
 class PeakMemory:
@@ -124,7 +145,7 @@ async def user(browser, base: str, urls: list[str]) -> list[tuple[float | None, 
         await context.close()
 
 
-async def run_users(base: str, user_plans: list[list[str]]) -> list[tuple[float | None, str]]:
+async def run_users(base: str, user_plans: list[list[str]], phase: UsersPhase) -> list[tuple[float | None, str]]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -133,6 +154,7 @@ async def run_users(base: str, user_plans: list[list[str]]) -> list[tuple[float 
             result, _ = await load(warm, base, "/")  # the server loads the shop once, before the users
             print(f"first load of the shop and the overview: {time.perf_counter() - started:.1f} s" + ("" if result else " (failed)"))
             await warm.close()
+            phase.start()
             outcomes = await asyncio.gather(*(user(browser, base, urls) for urls in user_plans))
         finally:
             await browser.close()
@@ -201,10 +223,11 @@ async def websocket_user(base: str, urls: list[str]) -> list[tuple[float | None,
     return outcomes
 
 
-async def run_websocket_users(base: str, user_plans: list[list[str]]) -> list[tuple[float | None, str]]:
+async def run_websocket_users(base: str, user_plans: list[list[str]], phase: UsersPhase) -> list[tuple[float | None, str]]:
     started = time.perf_counter()
     [(first, _)] = await websocket_user(base, ["/"])  # the server loads the shop once, before the users
     print(f"first load of the shop and the overview: {time.perf_counter() - started:.1f} s" + ("" if first else " (failed)"))
+    phase.start()
     outcomes = await asyncio.gather(*(websocket_user(base, urls) for urls in user_plans))
     return [outcome for per_user in outcomes for outcome in per_user]
 
@@ -253,9 +276,10 @@ def main() -> int:
                         raise SystemExit("streamlit did not start") from None
                     time.sleep(0.3)
             idle = resident_mb(server.pid)
-            memory = PeakMemory(server.pid)
+            memory, phase = PeakMemory(server.pid), UsersPhase(server.pid)
             users = run_websocket_users if options.client == "websocket" else run_users
-            outcomes = asyncio.run(asyncio.wait_for(users(base, user_plans), timeout=options.timeout))
+            outcomes = asyncio.run(asyncio.wait_for(users(base, user_plans, phase), timeout=options.timeout))
+            server_cpu, users_wall = phase.stop()
             peak = memory.stop()
             after = resident_mb(server.pid)
             caches = cache_sizes(base)
@@ -277,7 +301,11 @@ def main() -> int:
     print("\n| page | loads | median |\n| --- | ---: | ---: |")
     for name, values in sorted(by_page.items()):
         print(f"| {name} | {len(values)} | {statistics.median(values):.2f} s |")
-    print(f"\nserver memory: {idle:.0f} MB started, {peak:.0f} MB at the peak, {after:.0f} MB after")
+    print(
+        f"\nserver CPU while the users worked: {server_cpu:.1f} s in {users_wall:.1f} s "
+        f"({server_cpu / len(outcomes) * 1000:.0f} ms a page load; the machine has {os.cpu_count()} cores)"
+    )
+    print(f"server memory: {idle:.0f} MB started, {peak:.0f} MB at the peak, {after:.0f} MB after")
     print("server caches (shared by every session), MB held:")
     for name, size in sorted(caches.items()):
         print(f"  {name}: {size:.1f}")

@@ -4,9 +4,10 @@ satisfaction, shipping times, and what reviews say."""
 import polars as pl
 import streamlit as st
 
+from charts.service import rating_bars
 from ui import data
 from ui.frame import open_page
-from ui.lang import t
+from ui.lang import language, t
 from ui.tables import kpi_table
 
 RATING_BANDS = ("negative", "neutral", "positive")
@@ -51,7 +52,7 @@ if "words" not in views:
     st.info(t("service.no_reviews"))
     st.stop()
 left, right = st.columns([1, 2])
-left.bar_chart(views["ratings"], x="rating", y="reviews", height=260, x_label=t("columns.rating"), y_label=t("columns.reviews"))
+left.plotly_chart(rating_bars(views["ratings"], language()), width="stretch")
 words = views["words"]
 with right:
     for band, column in zip(RATING_BANDS, st.columns(3)):

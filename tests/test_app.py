@@ -1,5 +1,6 @@
 """The app, headless (AppTest): the overview shows exactly the metric functions' numbers."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,7 +165,6 @@ def test_channels_page_follows_the_device_filter(app, small_shop):
 
 def heatmap_cells(app):
     """The retention heatmap's rows (cohort labels) and rates as drawn."""
-    import json
 
     trace = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]
     return trace["y"], trace["z"]
@@ -305,6 +305,10 @@ def test_service_page_shows_the_metric_service_fulfilment_and_review_words(app, 
     words = review_words(small_shop.reviews, start=start, end=end, tz=TZ, top=15)
     positive = [frame.value for frame in app.dataframe if list(frame.value.columns) == ["word", "count"]][2]
     assert list(positive["word"]) == words.filter(pl.col("group") == "positive")["word"].to_list()
+    lower, upper = utc_bounds(start, end, TZ)
+    in_period = small_shop.reviews.filter(pl.col("created_at").is_between(lower, upper, closed="left"))
+    [ratings] = [json.loads(chart.proto.spec)["data"][0] for chart in app.get("plotly_chart")]
+    assert dict(zip(ratings["x"], ratings["y"])) == dict(in_period.group_by("rating").len().iter_rows())
 
 
 def test_checkout_page_shows_the_metric_search_payment_and_coupons(app, small_shop):
