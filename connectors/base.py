@@ -201,6 +201,28 @@ def canonical_value(column: str, current: pl.DataType, target: pl.DataType, zone
     return _cast(column, current, target, zone) if current != target else pl.col(column)
 
 
+# Unix times below these sizes are in seconds, milliseconds, microseconds (else nanoseconds).
+# Each unit's range covers the years 1973 to 5138, so for any date since 1973 the size of the
+# number tells its unit: 1.7e9 is November 2023 in seconds, 1.7e12 the same in milliseconds.
+_UNIX_TIME_UNITS = ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1))
+
+
+def _unix_time(expression: pl.Expr, *, strict: bool) -> pl.Expr:
+    """A number column holding Unix times (UTC by definition, whatever the mapping's zone) as
+    UTC datetimes, each value's unit told by its size (`_UNIX_TIME_UNITS`): platforms store
+    seconds (PHP's time()), milliseconds (JavaScript's Date.now()) or finer, and a whole
+    number read as microseconds regardless put every order of a shop in January 1970.
+    Computed in Float64, exact to the microsecond until the year 2255."""
+    value = expression.cast(pl.Float64)
+    magnitude = value.abs()
+    (first_bound, first_factor), *others = _UNIX_TIME_UNITS
+    micros = pl.when(magnitude < first_bound).then(value * first_factor)
+    for bound, factor in others:
+        micros = micros.when(magnitude < bound).then(value * factor)
+    micros = micros.otherwise(value / 1_000)
+    return micros.round().cast(pl.Int64, strict=strict).cast(UTC_DATETIME)
+
+
 def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC", *, strict: bool = True) -> pl.Expr:
     """`column` as `target`; with `strict` False a value that does not convert is empty."""
     expression = pl.col(column)
@@ -209,6 +231,8 @@ def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "U
             return expression.str.to_datetime(time_unit="us", time_zone=zone, strict=strict).dt.convert_time_zone("UTC")
         if isinstance(current, pl.Datetime) and current.time_zone is not None:
             return expression.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        if current.is_numeric():
+            return _unix_time(expression, strict=strict)
         if current == pl.Date:
             expression = expression.cast(pl.Datetime("us"))
         elif isinstance(current, pl.Datetime):

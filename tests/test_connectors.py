@@ -2,6 +2,7 @@
 and MariaDB (real servers on 127.0.0.1; skipped with the reason when absent, never in CI)."""
 
 import os
+from datetime import timedelta
 import sqlite3
 
 import polars as pl
@@ -150,3 +151,18 @@ def test_a_large_sqlite_table_read_in_rowid_chunks_keeps_every_row_in_order(sqli
         connection.execute("DELETE FROM orders WHERE order_id = 2")  # a gap in the rowids
     expected = CANONICAL_ORDERS.filter(pl.col("order_id") != 2)
     assert_frame_equal(SqlSource(sqlite_url(sqlite_shop)).read_table("orders"), expected)
+
+
+@pytest.mark.parametrize("unit, factor", [("seconds", 1), ("milliseconds", 1_000), ("microseconds", 1_000_000), ("nanoseconds", 1_000_000_000)])
+def test_unix_times_in_any_unit_are_read_as_the_instants_they_are(tmp_path, unit, factor):
+    """A platform that stores created_at as a Unix time: the number's size tells its unit,
+    and the instant is UTC whatever zone the mapping gives zoneless times."""
+    seconds = ORDERS["created_at"].dt.epoch("s")
+    ORDERS.with_columns(created_at=seconds * factor).write_parquet(tmp_path / "orders.parquet")
+    assert_frame_equal(FolderSource(tmp_path).read_table("orders"), CANONICAL_ORDERS)
+
+
+def test_unix_seconds_with_a_fraction_keep_the_microseconds(tmp_path):
+    ORDERS.with_columns(created_at=ORDERS["created_at"].dt.epoch("s") + 0.25).write_csv(tmp_path / "orders.csv")
+    orders = FolderSource(tmp_path).read_table("orders")
+    assert orders["created_at"].to_list() == [moment + timedelta(milliseconds=250) for moment in CANONICAL_ORDERS["created_at"]]
