@@ -17,20 +17,24 @@ MEMORY_TARGET_MIB = 4 * 1024  # issue 9: under 4 GB at 20 million events with ex
 # target, written after the run that found it; printed beside the flag while it holds.
 FINDINGS = {
     "derive sessions": (
-        "metrics.sessions.derive_sessions orders the events with Polars' `arg_sort_by(\"user_id\", "
-        "\"event_time\", maintain_order=True)`; measured apart on the time-ordered events, that call takes "
-        "4.1 s of CPU at 10M events and 14.3 s at 20M (3.5x), while sorting a narrow frame of (row number, "
-        "user_id, event_time) stably gives the same order in 2.1 and 4.6 s. The fix belongs in "
-        "metrics/sessions.py (not changed here)."
+        "Until 2026-12-04 metrics.sessions.derive_sessions ordered the events with Polars' two-key "
+        "`arg_sort_by(\"user_id\", \"event_time\", maintain_order=True)` (3.8 s of CPU at 10M events, 14.0 s at 20M) "
+        "and gathered every column across the 80 to 160 chunks a chunked read gives (2.0 s and 5.0 s). It now "
+        "sorts stably by time, then by user (0.7 s and 1.7 s, the same order, ties included) and gathers each "
+        "column from one chunk (0.4 s and 0.8 s of user CPU): derive_sessions takes 1.9 s and 4.3 s of CPU, "
+        "4.8x less at 20M, growing 2.2x from 10M to 20M (user CPU 1.4 s to 3.0 s, 2.1x; measured apart on "
+        "the suite's Parquet events, median of 3). From SQLite's 20 chunks at 20M the kernel's time for the "
+        "new memory (4.3 s in one run) kept the total at 7.2 s against 9.0 s (bench/RESULTS.md, Re-measured)."
     ),
     "in-memory load": "The same sort: loading derives the sessions (see derive sessions).",
     "load: read": "The same sort: loading derives the sessions (see derive sessions).",
     "push-down on PostgreSQL": (
-        "PostgreSQL runs the window functions of the sessions at about 1 µs per event and core (sort, "
-        "LAG, running SUM, grouping by session and day), while connectorx decodes the raw rows sent over "
-        "loopback at under 1 µs per event; two parts at once on this 2-core machine bring the session "
-        "days within 1.3x of the raw read, not under it. Push-down saves the transfer over a real network, "
-        "scales with the server's cores, and keeps the events out of the app's memory (Peak memory below)."
+        "PostgreSQL runs the window functions of the sessions at about 1.4 µs of CPU per event (scan 0.15, "
+        "sort 0.5, LAG and the running SUM 0.6, grouping by session and day 0.3, at 10M events), while "
+        "connectorx decodes the raw rows sent over loopback at under 1 µs per event; on this 2-core machine "
+        "the two parts at once come out close to the raw read, and the machine's other load decides which is "
+        "ahead. Push-down saves the transfer over a real network, scales with the server's cores, and keeps "
+        "the events out of the app's memory (Peak memory below)."
     ),
 }
 PLOTTED = (

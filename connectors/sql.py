@@ -212,12 +212,15 @@ class SqlSource:
             raise lacks_columns(name, missing, list(base.c.keys()), self.description)
         return query.subquery(name)
 
-    def read_query(self, query: sa.Select) -> pl.DataFrame:
+    def read_query(self, query: sa.Select, *, settings: dict[str, str] | None = None) -> pl.DataFrame:
         """The rows of a SELECT over `canonical_table`s, as the database types them:
         through connectorx from a server, through SQLAlchemy from SQLite (connectorx types
-        a SQLite result column by its declared type, which a computed column lacks)."""
+        a SQLite result column by its declared type, which a computed column lacks).
+
+        `settings` are PostgreSQL run-time parameters (name: value) for this query's
+        connection only, such as the planner's; a read-only transaction may set them."""
         try:
-            return self._read(query, connectorx=not self._is_sqlite())
+            return self._read(query, connectorx=not self._is_sqlite(), settings=settings or {})
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:
             message = str(getattr(error, "orig", None) or error).splitlines()[0]
             raise SourceError(f"a query inside {self.description} failed: {message}") from None
@@ -244,7 +247,10 @@ class SqlSource:
             how="vertical_relaxed",
         )
 
-    def _read(self, query: sa.Select, connectorx: bool = True) -> pl.DataFrame:
+    def _read(self, query: sa.Select, connectorx: bool = True, settings: dict[str, str] | None = None) -> pl.DataFrame:
+        settings = settings or {}
+        if settings and self.url.get_backend_name() != "postgresql":
+            raise ValueError(f"run-time parameters are for PostgreSQL, not {self.url.get_backend_name()}")
         if connectorx and self._reads_with_connectorx():
             if self.url.get_backend_name() != "sqlite":
                 # connectorx retries a refused connection for about 30 s; the engine's
@@ -252,13 +258,19 @@ class SqlSource:
                 with self.engine.connect():
                     pass
             sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
+            # connectorx's connections serve this read only: a session-wide set_config ends with them
+            setting = [str(_set_config(name, value, local=False).compile(self.engine, compile_kwargs={"literal_binds": True}))
+                       for name, value in settings.items()]
             return pl.read_database_uri(
                 sql,
                 self._connectorx_uri(),
                 engine="connectorx",
-                pre_execution_query=_SESSION_STATEMENTS.get(self.url.get_backend_name()),
+                pre_execution_query=[*_SESSION_STATEMENTS.get(self.url.get_backend_name(), []), *setting] or None,
             )
         with self.engine.connect() as connection:
+            # local to the transaction, which ends when the pooled connection goes back
+            for name, value in settings.items():
+                connection.execute(_set_config(name, value, local=True))
             return pl.read_database(query, connection, infer_schema_length=None)
 
     def _connectorx_uri(self) -> str:
@@ -274,6 +286,11 @@ class SqlSource:
     def _sqlite_path(self) -> str:
         database = self.url.database or ""
         return database.removeprefix("file:").split("?")[0]
+
+
+def _set_config(name: str, value: str, *, local: bool) -> sa.Select:
+    """PostgreSQL's `set_config(name, value, is_local)` with the name and value bound."""
+    return sa.select(sa.func.set_config(sa.literal(name, sa.String()), sa.literal(value, sa.String()), sa.literal(local, sa.Boolean())))
 
 
 def window_conditions(window: TimeWindow, column: sa.ColumnElement, sqlite: bool, zone: str) -> list[sa.ColumnElement]:

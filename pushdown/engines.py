@@ -28,6 +28,13 @@ SESSION_DAY_INPUT = ("user_id", "event_time", "event_type", "channel", "device")
 ORDER_DAY_INPUT = ("user_id", "created_at", "amount", "status")
 PARALLEL_QUERIES = 2
 """Parts of the users a database server sessionizes at once (SqlPushdown)."""
+PART_SETTINGS = {"max_parallel_workers_per_gather": "0"}
+"""PostgreSQL run-time parameters of each part's connection (SqlPushdown). The parts already
+keep one core each busy, so parallel workers only queue for the same cores, and their Gather
+Merge passes every sorted row through shared memory once more: at 10,000,000 events on 2 cores
+the two parts took 6.9 s with the default (2 workers each) and 5.5 s without (bench/RESULTS.md).
+work_mem is left to the server: a larger one (256 MB, 1 GB) sorted the parts in memory but
+no faster than the default 4 MB's merge on disk, whose files stayed in the page cache."""
 PART_EVENTS = 4_000_000
 """Events per pass of the streaming session step. Sessions are per user, so the users are
 split into parts (by a hash of user_id) and each pass sorts one part's events only: the
@@ -69,6 +76,9 @@ class QueryEngine(ABC):
 
     dialect_name: str
     description: str
+    day_by_offsets = False
+    """Whether business days are computed from the zone's UTC offsets written into the SQL
+    (pushdown.dialects), as the dialects without zones by name must."""
 
     @abstractmethod
     def table(self, name: str) -> sa.FromClause:
@@ -84,7 +94,7 @@ class QueryEngine(ABC):
     def _dialect(self, name: str, column: str, tz: str) -> queries.Dialect:
         """The Dialect for business days of `name`.`column`, with the zone's offsets over its
         span where the dialect needs them."""
-        if self.dialect_name not in OFFSET_DIALECTS:
+        if self.dialect_name not in OFFSET_DIALECTS and not self.day_by_offsets:
             return queries.Dialect(self.dialect_name, tz)
         dtype = TABLES[name].columns[column]
         span = frames.typed(self.read(queries.time_span(self.table(name), column)), {"first": dtype, "last": dtype})
@@ -100,13 +110,17 @@ class QueryEngine(ABC):
         """Into how many parts of the users the sessionizing queries are split, run at once."""
         return 1
 
+    def read_part(self, query: sa.Select) -> pl.DataFrame:
+        """The rows of `query`, one of several parts run at once."""
+        return self.read(query)
+
     def _read_parts(self, build: Callable[[tuple[int, int] | None], sa.Select]) -> pl.DataFrame:
         """The rows of `build(part)` for every part of the users, read at once, together."""
         parts = self.parts()
         if parts == 1:
             return self.read(build(None))
         with ThreadPoolExecutor(parts) as pool:
-            read = list(pool.map(lambda number: self.read(build((number, parts))), range(parts)))
+            read = list(pool.map(lambda number: self.read_part(build((number, parts))), range(parts)))
         return pl.concat(read, how="vertical_relaxed")
 
     def event_count(self) -> int:
@@ -146,12 +160,15 @@ class SqlPushdown(QueryEngine):
 
     A server sessionizes the users in PARALLEL_QUERIES parts at once, one connection each,
     when user ids are whole numbers: a query's window functions run on one core, so on a
-    server with cores to spare the parts finish in about that fraction of the time.
+    server with cores to spare the parts finish in about that fraction of the time. On
+    PostgreSQL each part's connection runs with PART_SETTINGS.
     """
 
     def __init__(self, source: SqlSource):
         self.source = source
         self.dialect_name = source.url.get_backend_name()
+        # PostgreSQL's AT TIME ZONE looks the zone up per row (pushdown.dialects)
+        self.day_by_offsets = self.dialect_name == "postgresql"
         self._tables: dict[str, sa.Subquery] = {}
 
     @property
@@ -172,6 +189,9 @@ class SqlPushdown(QueryEngine):
 
     def read(self, query: sa.Select) -> pl.DataFrame:
         return self.source.read_query(query)
+
+    def read_part(self, query: sa.Select) -> pl.DataFrame:
+        return self.source.read_query(query, settings=PART_SETTINGS if self.dialect_name == "postgresql" else None)
 
     def parts(self) -> int:
         integer_ids = isinstance(self.table("events").c.user_id.type, sa.Integer)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from conftest import utc
 from polars.testing import assert_frame_equal
 
-from connectors import FolderSource, SourceError, open_source
+from connectors import FolderSource, SourceError, SqlSource, open_source
 from connectors.schema import TABLES
 from loading import load_shop
 from metrics.cohorts import ltv_curves, retention
@@ -384,3 +384,24 @@ def test_the_app_with_pushdown_shows_the_in_memory_numbers(small_shop_db, page):
     assert len(tables) == len(shown["never"][1])
     for pushed, memory in zip(tables, shown["never"][1]):
         assert pushed.equals(memory)
+
+
+def test_postgresql_parts_run_without_parallel_workers_in_a_read_only_session():
+    """Each part's connection gets PART_SETTINGS for its query only; the session stays
+    read-only, and the next connection has the server's defaults again."""
+    from pushdown.engines import PART_SETTINGS
+
+    with server_database("postgresql", {"users": EDGE_USERS, "events": EDGE_EVENTS}) as url:
+        engine = engine_for(open_source(url.render_as_string(hide_password=False)), "always")
+        assert engine.parts() == 2 and PART_SETTINGS == {"max_parallel_workers_per_gather": "0"}
+        settings = sa.select(
+            sa.func.current_setting("max_parallel_workers_per_gather").label("workers"),
+            sa.func.current_setting("transaction_read_only").label("read_only"),
+        )
+        assert engine.read_part(settings).rows() == [("0", "on")]
+        default = engine.read(settings).rows()
+        assert default[0][0] != "0" and default[0][1] == "on"
+        for reader in ("connectorx", "sqlalchemy"):
+            source = SqlSource(url, reader=reader)
+            assert source.read_query(settings, settings=PART_SETTINGS).rows() == [("0", "on")]
+            assert source.read_query(settings).rows() == default

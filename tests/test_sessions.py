@@ -3,10 +3,11 @@
 from datetime import timedelta
 
 import polars as pl
-from hypothesis import given, settings, strategies as st
-
 from conftest import utc
-from metrics.sessions import derive_sessions
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metrics.sessions import derive_sessions, user_time_order
 
 
 def events(rows):
@@ -84,3 +85,45 @@ def test_sessions_equal_a_slow_pure_python_derivation(rows):
     _, sessions = derive_sessions(frame)
     got = sorted((row["user_id"], (row["started_at"] - origin).total_seconds() / 60, row["event_count"], row["has_purchase"]) for row in sessions.iter_rows(named=True))
     assert got == sorted((s["user"], s["start"], s["count"], s["bought"]) for s in expected)
+
+
+def stable_order(users: list, minutes: list) -> list[int]:
+    """Row numbers in Python's stable sort by (user, time), nulls first in each key."""
+    def key(row: int):
+        return (users[row] is not None, users[row] or 0, minutes[row] is not None, minutes[row] or 0)
+
+    return sorted(range(len(users)), key=key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(1, 3)), st.one_of(st.none(), st.integers(0, 5))),
+        max_size=60,
+    ),
+    st.sampled_from([pl.Int64, pl.String]),
+)
+def test_events_are_ordered_as_a_stable_sort_by_user_and_time(rows, user_dtype):
+    """Few users and few distinct minutes, so most rows tie with others on both keys: the
+    derived events keep the given order among ties, as a stable sort does."""
+    origin = utc("2026-01-01 00:00")
+    users = [row[0] for row in rows]
+    minutes = [row[1] for row in rows]
+    frame = pl.DataFrame(
+        {
+            "user_id": users,
+            "event_time": [None if minute is None else origin + timedelta(minutes=minute) for minute in minutes],
+            "event_type": ["page_view"] * len(rows),
+            "row": list(range(len(rows))),
+        },
+        schema={"user_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "event_type": pl.String, "row": pl.Int64},
+    ).with_columns(pl.col("user_id").cast(user_dtype))
+    # in two chunks, as a frame read in parts is
+    frame = pl.concat([frame.head(len(rows) // 2), frame.slice(len(rows) // 2)], rechunk=False)
+    if user_dtype == pl.String:  # text ids sort as text: "10" before "2"
+        users = [None if user is None else str(user) for user in users]
+    expected = stable_order(users, minutes)
+    assert user_time_order(frame).to_list() == expected
+    derived, _ = derive_sessions(frame.drop_nulls())
+    kept = [row for row in expected if users[row] is not None and minutes[row] is not None]
+    assert derived["row"].to_list() == kept
