@@ -18,8 +18,7 @@ def _scan(events: Pushdown | pl.LazyFrame) -> pl.LazyFrame | None:
     if isinstance(events, pl.LazyFrame):
         return events
     if isinstance(events, StreamingPushdown):
-        # the engine's own scan (labels as categoricals); StreamingPushdown keeps it private
-        return events._scan("events")
+        return events.scan("events")  # the engine's own scan: labels as categoricals
     if isinstance(events, QueryEngine):
         return None
     raise TypeError(f"no event choices from {type(events).__name__}: give a QueryEngine, a StreamingPushdown or a LazyFrame")

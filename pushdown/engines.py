@@ -205,19 +205,19 @@ class StreamingPushdown:
     `scan(name)` gives the LazyFrame of canonical table `name` (a Parquet scan)."""
 
     def __init__(self, scan: Callable[[str], pl.LazyFrame], description: str):
-        self._scan = scan
+        self.scan = scan
         self.description = description
 
     def _columns(self, name: str, wanted: tuple[str, ...]) -> pl.LazyFrame:
-        scan = self._scan(name)
+        scan = self.scan(name)
         present = scan.collect_schema()
         return scan.select([column for column in wanted if column in present])
 
     def has_event_column(self, name: str) -> bool:
-        return name in self._scan("events").collect_schema()
+        return name in self.scan("events").collect_schema()
 
     def event_count(self) -> int:
-        return self._scan("events").select(pl.len()).collect(engine="streaming").item()
+        return self.scan("events").select(pl.len()).collect(engine="streaming").item()
 
     def session_days(self, *, tz: str, gap: timedelta) -> pl.DataFrame:
         events = self._columns("events", SESSION_DAY_INPUT)
@@ -239,7 +239,7 @@ class StreamingPushdown:
         return purchase_days(orders, tz).select(queries.ORDER_DAY_COLUMNS)
 
     def funnel_events(self, spec: FunnelSpec, *, start: date, end: date, tz: str) -> pl.DataFrame:
-        events = self._scan("events")
+        events = self.scan("events")
         lower, upper = utc_bounds(start, end, tz)
         rows = frames.funnel_events_lazy(events, spec, lower=lower, upper=upper).collect(engine="streaming")
         latest = frames.latest_event_lazy(events, rows.columns).collect(engine="streaming")
