@@ -13,21 +13,21 @@ from pathlib import Path
 SUPERLINEAR = 1.15
 PAGE_TARGET_SECONDS = 2.0  # the operations team's target (SPEC section 1: page load at most 2 s)
 MEMORY_TARGET_MIB = 4 * 1024  # issue 9: under 4 GB at 20 million events with extracts
+NARROW_MARGIN = 0.85  # a target met by less than 15 % is within this machine's run-to-run spread
 # What was found behind a measurement flagged as growing faster than linear, or a missed
 # target, written after the run that found it; printed beside the flag while it holds.
 FINDINGS = {
     "derive sessions": (
-        "Until 2026-12-04 metrics.sessions.derive_sessions ordered the events with Polars' two-key "
-        "`arg_sort_by(\"user_id\", \"event_time\", maintain_order=True)` (3.8 s of CPU at 10M events, 14.0 s at 20M) "
-        "and gathered every column across the 80 to 160 chunks a chunked read gives (2.0 s and 5.0 s). It now "
-        "sorts stably by time, then by user (0.7 s and 1.7 s, the same order, ties included) and gathers each "
-        "column from one chunk (0.4 s and 0.8 s of user CPU): derive_sessions takes 1.9 s and 4.3 s of CPU, "
-        "4.8x less at 20M, growing 2.2x from 10M to 20M (user CPU 1.4 s to 3.0 s, 2.1x; measured apart on "
-        "the suite's Parquet events, median of 3). From SQLite's 20 chunks at 20M the kernel's time for the "
-        "new memory (4.3 s in one run) kept the total at 7.2 s against 9.0 s (bench/RESULTS.md, Re-measured)."
+        "Its user CPU grows linearly: 1.42 s at 10M events, 2.90 to 3.06 s at 20M (2.1x; measured apart "
+        "on the suite's SQLite events, 2026-12-05). The rest is the kernel's time for memory the process "
+        "touches for the first time: 0.3 to 0.4 s at 10M, 9.3 s at 20M on a first call and 1.8 s on a "
+        "second in the same process, so the flag measures this virtual machine's memory more than the sort. "
+        "Until 2026-12-04 the two-key `arg_sort_by(\"user_id\", \"event_time\", maintain_order=True)` took "
+        "3.8 s of CPU at 10M and 14.0 s at 20M; derive_sessions now sorts stably by time, then by user "
+        "(0.7 s and 1.7 s, the same order, ties included) and gathers each column from one chunk."
     ),
-    "in-memory load": "The same sort: loading derives the sessions (see derive sessions).",
-    "load: read": "The same sort: loading derives the sessions (see derive sessions).",
+    "in-memory load": "Loading derives the sessions (see derive sessions).",
+    "load: read": "Loading derives the sessions (see derive sessions).",
     "push-down on PostgreSQL": (
         "PostgreSQL runs the window functions of the sessions at about 1.4 µs of CPU per event (scan 0.15, "
         "sort 0.5, LAG and the running SUM 0.6, grouping by session and day 0.3, at 10M events), while "
@@ -131,8 +131,9 @@ def targets(sizes: dict) -> list[str]:
         pushed = ten["timings"].get("PostgreSQL push-down: whole load", {}).get("ours")
         if raw and pushed:
             verdict = "met" if pushed < raw else "**missed**"
-            found.append(f"- Push-down on PostgreSQL at 10M events faster than reading the raw events out: {verdict} (whole push-down load {pushed:.1f} s, raw events {raw:.1f} s)."
-                         + ("" if pushed < raw else f" {FINDINGS['push-down on PostgreSQL']}"))
+            narrow = pushed < raw and pushed > NARROW_MARGIN * raw
+            found.append(f"- Push-down on PostgreSQL at 10M events faster than reading the raw events out: {verdict}{', narrowly' if narrow else ''} (whole push-down load {pushed:.1f} s, raw events {raw:.1f} s)."
+                         + (f" {FINDINGS['push-down on PostgreSQL']}" if narrow or pushed >= raw else ""))
     if twenty:
         streamed = [value for name, value in twenty["memory"].items() if name.startswith("streaming push-down app")]
         if streamed:
