@@ -23,6 +23,7 @@ from pushdown import (
     engine_for,
     pushed_events,
 )
+from pushdown.frames import activity_from_events
 
 LOAD_ORDER = tuple(TABLES)
 
@@ -34,7 +35,7 @@ class Shop:
     `events` carry `session_id`, `session_channel` and `session_device`; `orders` carry the
     attributed `channel` and the user's `device`. Absent tables are listed in `missing`.
     A shop loaded with push-down (`pushed`) keeps its events where they are: `events` raises
-    SourceError saying so, and `activity` holds the activity events (pushdown.frames).
+    SourceError saying so. `activity` holds the activity events in business zone `zone`.
     """
 
     tables: dict[str, pl.DataFrame]
@@ -42,6 +43,7 @@ class Shop:
     description: str
     missing: tuple[str, ...] = field(default_factory=tuple)
     pushed: PushedEvents | None = None
+    zone: str = DEFAULT_TIME_ZONE
     # Answers that never change for a loaded shop and that every page run asks for.
     _remembered: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -52,10 +54,14 @@ class Shop:
 
     @property
     def activity(self) -> pl.DataFrame:
-        """The events as the metrics that only ask who was active when read them (daily
-        KPIs, period summaries, retention, lifecycle, LTV curves, anomalies): every event in
-        memory, the activity events with push-down; the same numbers either way."""
-        return self.pushed.activity if self.pushed is not None else self.events
+        """The activity events (pushdown.frames), cut into business days of `zone`, which the
+        metrics that only ask who was active when read (daily KPIs, period summaries,
+        retention, lifecycle, LTV curves, anomalies) and on which they give what they give on
+        every event: the engine's with push-down, else derived once from the events in memory
+        (436,814 rows for the sample shop's 2,000,000 events)."""
+        if self.pushed is not None:
+            return self.pushed.activity
+        return self._remember(("activity",), lambda: activity_from_events(self.events, tz=self.zone))
 
     def __getattr__(self, name: str) -> pl.DataFrame:
         if name == "events" and self.pushed is not None:
@@ -77,7 +83,8 @@ class Shop:
         return self._remember(("date_span", tz), lambda: self._date_span(tz))
 
     def _date_span(self, tz: str) -> tuple[date, date] | None:
-        frames = {"events": self.activity if self.has("events") else None, "orders": self.tables.get("orders")}
+        events = self.pushed.activity if self.pushed is not None else self.tables.get("events")
+        frames = {"events": events, "orders": self.tables.get("orders")}
         for name, column in (("events", "event_time"), ("orders", "created_at")):
             if frames[name] is not None and frames[name].height:
                 # The business day only moves forward with time, so the first and last instants
@@ -144,4 +151,4 @@ def load_shop(
     if progress:
         progress("sessions")
     missing = tuple(name for name in TABLES if name not in tables and not (name == "events" and pushed))
-    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed)
+    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz)

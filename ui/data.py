@@ -36,7 +36,6 @@ from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
 from pushdown import engine_for, pushdown_options
-from pushdown.frames import activity_from_events
 from settings import Settings
 from ui.lang import t
 
@@ -128,23 +127,12 @@ def _segment_frames(shop: Shop, segment: Segment):
     return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _activity(key: str) -> pl.DataFrame:
-    """The shop's activity events (pushdown.frames), shared by every session: the engine's
-    with push-down, else derived once from the events in memory (436,814 rows for 2,000,000
-    events), on which the activity metrics give what they give on every event."""
-    shop = _load(key, settings().session_gap_minutes)
-    if shop.pushed is not None:
-        return shop.activity
-    return activity_from_events(shop.events, tz=json.loads(key)["zone"])
-
-
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The segment's frames with the events as the activity metrics read them (`_activity`),
+    """The segment's frames with the events as the activity metrics read them (Shop.activity),
     filtered once per segment and shared (never copied) by every result computed from them."""
     shop = _load(key, settings().session_gap_minutes)
-    return segment.apply(_activity(key), shop.sessions, shop.orders, shop.users)
+    return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
 
 
 @st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
