@@ -1,19 +1,26 @@
-# Quick start: `make run` serves the dashboard on the sample shop; `make test` runs every test.
+# Quick start: `make run` serves the dashboard (on the configured shop, else the sample shop);
+# `make test` runs the linters, the type checker and every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := sample_data/shop.db
 PORT ?= 8501
 
-.PHONY: run test install sample bench clean
+.PHONY: run test lint install install-dev sample bench clean
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
 
 $(SAMPLE): | $(BIN)/.installed
 	$(BIN)/python cli.py sample --users 50000 --events 2000000 --seed 7 --out $(SAMPLE)
@@ -23,11 +30,15 @@ sample: $(SAMPLE)
 run: install $(SAMPLE)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: install
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # `make bench SIZES=1,2` for a quick run of the suite (millions of events; default 1,2,5,10,20)
-bench: install
+bench: install-dev
 	$(BIN)/python bench/suite.py $(if $(SIZES),--sizes $(SIZES))
 
 clean:

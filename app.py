@@ -3,12 +3,12 @@ filters and the data-source status, then runs the chosen page."""
 
 import streamlit as st
 
-from access import pages_for
 from connectors import SourceError
-from pushdown import NeedsEvents
-from ui import access, data, extract_status, filters, warmup
-from ui.frame import say_needs_events
-from ui.lang import draw_switch, t
+from shop_analytics.access import pages_for
+from shop_analytics.pushdown import NeedsEvents
+from shop_analytics.ui import access, data, extract_status, filters, warmup
+from shop_analytics.ui.frame import say_needs_events
+from shop_analytics.ui.lang import draw_switch, t
 
 # Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
 SECTIONS = {

@@ -47,8 +47,8 @@ from playwright.async_api import async_playwright
 
 from connectors import SAMPLE_SHOP, open_source
 from connectors.sql import sqlite_url
-from i18n import text
-from loading import load_shop
+from shop_analytics.i18n import text
+from shop_analytics.loading import load_shop
 
 TARGET_SECONDS = 2.0
 MAX_USERS = 50

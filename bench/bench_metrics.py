@@ -49,12 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.run import DAILY_SQL, TZ
 from connectors import open_source
-from loading import load_shop
 from metrics.channels import channel_table
 from metrics.cohorts import retention
 from metrics.funnel import FunnelSpec, funnel
 from metrics.kpis import DAILY_COLUMNS, daily_kpis
 from metrics.orders import VALID_ORDER_STATUSES
+from shop_analytics.loading import load_shop
 
 FUNNEL_STEPS = ("product_view", "add_to_cart", "checkout", "purchase")
 FUNNEL_WINDOW = timedelta(days=7)

@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors import open_source
-from loading import load_shop
 from models.basket import association_rules, baskets
 from models.churn import churn_risk
 from models.clusters import RfmClusters
@@ -30,6 +29,7 @@ from models.ltv import ltv_analysis
 from models.rfm import rfm_table, segment_summary
 from models.tags import tag_counts, user_tags
 from models.value_regression import compare_value_predictors
+from shop_analytics.loading import load_shop
 
 TZ = "Asia/Shanghai"
 BASKET_MIN_SUPPORT = 0.001

@@ -34,8 +34,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from connectors import SAMPLE_SHOP  # noqa: E402
 from connectors.sql import sqlite_url  # noqa: E402
-from i18n import text  # noqa: E402
-from ui.filters import DATES_KEY  # noqa: E402
+from shop_analytics.i18n import text  # noqa: E402
+from shop_analytics.ui.filters import DATES_KEY  # noqa: E402
 
 TARGET_SECONDS = 2.0
 TZ = "Asia/Shanghai"

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors import SAMPLE_SHOP, SqlSource  # noqa: E402
 from connectors.sql import sqlite_url  # noqa: E402
-from loading import LOAD_ORDER, load_shop  # noqa: E402
 from metrics.kpis import daily_kpis  # noqa: E402
 from metrics.sessions import derive_sessions  # noqa: E402
+from shop_analytics.loading import LOAD_ORDER, load_shop  # noqa: E402
 
 SESSIONS_SQL = """
 WITH ordered AS (
@@ -127,9 +127,9 @@ def main() -> None:
     frames = (shop.events, shop.sessions, shop.orders, shop.users)
     for days in (30, 365):
         start = last - timedelta(days=days - 1)
-        ours = median_seconds(lambda: daily_kpis(*frames, start=start, end=last, tz=TZ), arguments.repeat)
+        ours = median_seconds(lambda start=start: daily_kpis(*frames, start=start, end=last, tz=TZ), arguments.repeat)
         peer = median_seconds(
-            lambda: connection.sql(DAILY_SQL.format(start=start, end=last, tz=TZ)).to_arrow_table(),
+            lambda start=start: connection.sql(DAILY_SQL.format(start=start, end=last, tz=TZ)).to_arrow_table(),
             arguments.repeat,
         )
         report(f"daily KPI table, {days} days", ours, "DuckDB SQL (same table)", peer)

@@ -110,11 +110,11 @@ def work_memory(db: Path, repeat: int) -> dict:
     from bench.bench_metrics import benchmarks, disagreements, duckdb_over
     from bench.run import read_all
     from connectors import open_source
-    from loading import load_shop
     from models.ltv import ltv_analysis
-    from reports.content import build_report
-    from reports.render import render_html
-    from settings import Settings
+    from shop_analytics.loading import load_shop
+    from shop_analytics.reports.content import build_report
+    from shop_analytics.reports.render import render_html
+    from shop_analytics.settings import Settings
 
     timings, notes = {}, []
     timings["database read (SQLite, every table)"] = measured(lambda: read_all(open_source(db)), repeat)[0]
@@ -165,9 +165,9 @@ def work_streaming(folder: Path, repeat: int, memory_limit_gb: float) -> dict:
     """Push-down by Polars' streaming engine over the Parquet files, the address space limited."""
     limit_memory(memory_limit_gb)
     from connectors import FolderSource
-    from loading import load_shop
     from metrics.funnel import FunnelSpec, funnel
     from metrics.kpis import daily_kpis
+    from shop_analytics.loading import load_shop
 
     load, shop = measured(lambda: load_shop(FolderSource(folder), pushdown="always", tz=TZ), repeat)
     _, last = shop.date_span(TZ)
@@ -194,7 +194,7 @@ def work_limited_in_memory(folder: Path, memory_limit_gb: float) -> dict:
     """The in-memory load of the same Parquet files under the same limit."""
     limit_memory(memory_limit_gb)
     from connectors import FolderSource
-    from loading import load_shop
+    from shop_analytics.loading import load_shop
 
     load, _ = measured(lambda: load_shop(FolderSource(folder)), 1)
     return {
@@ -209,9 +209,9 @@ def work_postgres(db: Path, millions: float, repeat: int, keep: bool) -> dict:
     from test_pushdown_sql import SERVERS
 
     from connectors import SqlSource, open_source
-    from loading import load_shop
-    from pushdown.engines import SqlPushdown
     from sample_data.server_store import write_server
+    from shop_analytics.loading import load_shop
+    from shop_analytics.pushdown.engines import SqlPushdown
 
     database = f"shop_suite_{str(millions).replace('.', '_')}m"
     admin = sa.create_engine(SERVERS["postgresql"], isolation_level="AUTOCOMMIT")

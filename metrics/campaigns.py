@@ -11,11 +11,11 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from i18n import text
 from metrics.channels import CPC_TARGET, DEFAULT_MARGIN, ROI_TARGET, order_margins
 from metrics.orders import is_valid_order
 from metrics.registry import ratio
 from metrics.time import as_utc, between, previous_period, utc_bounds
+from shop_analytics.i18n import text
 
 # A fixed baseline as long as the anomaly window (SPEC section 3, Anomaly: "the 28 days
 # before D"), for campaigns too short for a same-length baseline to say much.

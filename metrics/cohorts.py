@@ -15,7 +15,7 @@ has ended at it when it falls on a business day of a later period.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import polars as pl
@@ -83,7 +83,7 @@ def resolve_data_end(data_end: datetime | None, *times: pl.Series) -> datetime |
     """The data's end as a UTC-aware instant: `data_end` (zoneless means UTC), else the latest
     of `times`; None when there is no data at all."""
     if data_end is not None:
-        return (data_end if data_end.tzinfo else data_end.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (data_end if data_end.tzinfo else data_end.replace(tzinfo=UTC)).astimezone(UTC)
     latest = [column.max() for column in times if column.len() and column.max() is not None]
     return max(latest) if latest else None
 

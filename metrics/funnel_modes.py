@@ -194,7 +194,7 @@ def _furthest_windows(matcher: StepMatcher, step_events: pl.DataFrame, starts: p
     events of counted set n before the start, as cumulative counts over `step_events`).
     """
     step_count = matcher.step_count
-    at_end = step_events.select("user_id", _end_at=pl.col("event_time"), *(pl.col(f"_cum_{n}") for n in range(matcher.set_count)))
+    at_end = step_events.select("user_id", *(pl.col(f"_cum_{n}") for n in range(matcher.set_count)), _end_at=pl.col("event_time"))
     windows = (
         starts.sort("user_id", "_end")
         .join_asof(at_end, left_on="_end", right_on="_end_at", by="user_id", strategy="backward", check_sortedness=False)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from i18n import DEFAULT_LANGUAGE, format_number, text
+from shop_analytics.i18n import DEFAULT_LANGUAGE, format_number, text
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Business-day arithmetic shared by every metric (SPEC section 3, conventions)."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -45,8 +45,8 @@ def previous_period(start: date, end: date) -> tuple[date, date]:
 def utc_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
     """The UTC instants at which business day `start` begins and day `end` ends (exclusive)."""
     zone = ZoneInfo(tz)
-    lower = datetime.combine(start, time(), zone).astimezone(timezone.utc)
-    upper = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+    lower = datetime.combine(start, time(), zone).astimezone(UTC)
+    upper = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(UTC)
     return lower, upper
 
 

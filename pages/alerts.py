@@ -4,15 +4,15 @@ rule editor; the notification targets with a test send; the send history."""
 import polars as pl
 import streamlit as st
 
-from alerts.check import run_check, send_test
-from alerts.messages import alert_line, explaining_view, resolved_line
-from alerts.rules import KINDS, METRICS, OPERATORS, AlertRule, RuleError, metric_label
-from alerts.store import OPEN, alerts_frame
-from i18n import format_day, text
-from ui import alerts_data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import download_buttons
+from shop_analytics.alerts.check import run_check, send_test
+from shop_analytics.alerts.messages import alert_line, explaining_view, resolved_line
+from shop_analytics.alerts.rules import KINDS, METRICS, OPERATORS, AlertRule, RuleError, metric_label
+from shop_analytics.alerts.store import OPEN, alerts_frame
+from shop_analytics.i18n import format_day, text
+from shop_analytics.ui import alerts_data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import download_buttons
 
 alerts_data.follow_pending_view()
 settings, shop, chosen = open_page("alerts", needs=("events", "orders", "users"))

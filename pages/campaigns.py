@@ -4,13 +4,13 @@ to compare its window with a baseline, with confidence intervals and a verdict i
 import polars as pl
 import streamlit as st
 
-from charts.campaigns import effect_chart, roi_bars
-from i18n import format_number, text
 from metrics.campaigns import FIXED_BASELINE_DAYS, baseline_period, effect_verdict
-from ui import analysis_data, data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import download_buttons, kpi_column_config, kpi_table
+from shop_analytics.charts.campaigns import effect_chart, roi_bars
+from shop_analytics.i18n import format_number, text
+from shop_analytics.ui import analysis_data, data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import download_buttons, kpi_column_config, kpi_table
 
 CHART_KEY, TABLE_KEY, PICK_KEY = "campaigns_roi", "campaigns_table", "campaigns_pick"
 SEEN_KEY = "campaigns_seen_clicks"  # the last click of the chart and of the table already applied

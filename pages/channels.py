@@ -3,11 +3,11 @@ spend and ROAS per day; click a channel to filter every page to it."""
 
 import streamlit as st
 
-from charts.channels import channel_quality, spend_and_roas
-from ui import data, filters
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.charts.channels import channel_quality, spend_and_roas
+from shop_analytics.ui import data, filters
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 CHART_KEY = "channels_quality"
 

@@ -4,10 +4,10 @@ how often paying fails, and what coupons do for repeat purchase."""
 import streamlit as st
 
 from metrics.registry import KPIS, format_value
-from ui import data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.ui import data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 settings, shop, chosen = open_page("checkout", needs=("events", "orders"))
 lang = language()

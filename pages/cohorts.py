@@ -3,17 +3,17 @@ historical LTV curves, and CAC payback per acquisition channel."""
 
 import streamlit as st
 
-from charts.cohorts import (
+from shop_analytics.charts.cohorts import (
     lifecycle_bars,
     ltv_lines,
     payback_lines,
     retention_curves,
     retention_heatmap,
 )
-from ui import data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.ui import data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 PERIODS = ("week", "month")
 COHORT_BY = ("activity", "signup", "first_order")

@@ -4,9 +4,9 @@ of each mapped table, and the data-quality report."""
 import streamlit as st
 
 from connectors import SourceError
-from ui import access, data, sources
-from ui.frame import ensure_app_frame
-from ui.lang import t
+from shop_analytics.ui import access, data, sources
+from shop_analytics.ui.frame import ensure_app_frame
+from shop_analytics.ui.lang import t
 
 ensure_app_frame()
 access.require_page("data_source")

@@ -7,13 +7,13 @@ period (so moving the period recomputes nothing)."""
 import polars as pl
 import streamlit as st
 
-from charts.demand import category_label, demand_chart
 from models.basket import LEVELS
 from models.forecast import ALL_CATEGORIES, season_length
-from ui import data, model_data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.model_tables import model_table
+from shop_analytics.charts.demand import category_label, demand_chart
+from shop_analytics.ui import data, model_data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.model_tables import model_table
 
 HORIZONS = (4, 5, 6, 7, 8)  # weeks ahead, as the supply chain plans
 DEFAULT_HORIZON = 8

@@ -4,14 +4,14 @@ cell to list the orders, sessions or users behind it. Cross-analysis without SQL
 import polars as pl
 import streamlit as st
 
-from charts.explore import pivot_bars, pivot_heatmap
-from i18n import format_number, text, translations
 from metrics.explore import MEASURES, VALUE, pivot_wide
 from metrics.registry import KPIS
-from ui import analysis_data, data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import COLUMN_UNITS, kpi_table
+from shop_analytics.charts.explore import pivot_bars, pivot_heatmap
+from shop_analytics.i18n import format_number, text, translations
+from shop_analytics.ui import analysis_data, data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import COLUMN_UNITS, kpi_table
 
 MEASURE_KEY, ROWS_KEY, COLUMNS_KEY = "explore_measure", "explore_rows", "explore_columns"
 GENERATION_KEY = "explore_generation"  # bumped to draw a fresh chart, without a selected cell

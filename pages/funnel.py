@@ -7,13 +7,13 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from charts.funnel import funnel_bars
-from exports import DEFAULT_FUNNEL_STEPS
 from metrics.funnel_spec import FunnelSpec, FunnelStep
-from ui import data, funnel_choices
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import column_label, kpi_table
+from shop_analytics.charts.funnel import funnel_bars
+from shop_analytics.exports import DEFAULT_FUNNEL_STEPS
+from shop_analytics.ui import data, funnel_choices
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import column_label, kpi_table
 
 CHART_KEY = "funnel_chart"
 MODES = ("ordered", "strict", "unordered")

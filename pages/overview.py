@@ -5,17 +5,17 @@ from datetime import date
 
 import streamlit as st
 
-from alerts.evaluate import RULE
-from alerts.messages import alert_line, explaining_view
-from charts.trends import channel_bars, daily_trend
-from i18n import format_day
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
 from metrics.registry import KPIS, format_value
-from ui import alerts_data, data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.alerts.evaluate import RULE
+from shop_analytics.alerts.messages import alert_line, explaining_view
+from shop_analytics.charts.trends import channel_bars, daily_trend
+from shop_analytics.i18n import format_day
+from shop_analytics.ui import alerts_data, data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")

@@ -3,14 +3,14 @@ Sankey; click a step's page to list the paths through it and start or end the pa
 
 import streamlit as st
 
-from charts.paths import path_sankey
-from i18n import text
 from metrics.path_tables import path_strings, top_paths
 from metrics.paths import DEFAULT_DEPTH, DEFAULT_MIN_SHARE, ENTRANCE, EXIT, OTHER
-from ui import analysis_data, data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.charts.paths import path_sankey
+from shop_analytics.i18n import text
+from shop_analytics.ui import analysis_data, data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 DIRECTIONS = ("landing", "from_step", "to_step")
 GROUPINGS = ("min_share", "top_n")

@@ -5,12 +5,12 @@ its reviews."""
 import polars as pl
 import streamlit as st
 
-from charts.products import category_treemap, product_steps, product_trend
 from metrics.registry import KPIS, format_value
-from ui import data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import column_label, kpi_table
+from shop_analytics.charts.products import category_treemap, product_steps, product_trend
+from shop_analytics.ui import data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import column_label, kpi_table
 
 CHART_KEY = "products_treemap"
 DISMISSED_KEY = "products_dismissed"

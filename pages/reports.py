@@ -3,15 +3,15 @@ see its highlights and headline numbers, preview the HTML and download HTML, PDF
 
 import streamlit as st
 
-from i18n import LANGUAGES
 from metrics.registry import KPIS, format_value
-from reports.content import PERIOD_KINDS
-from reports.render import FORMATS, file_name
-from reports.tables import period_line
-from reports.wording import days_span, words
-from ui import data, report_data
-from ui.frame import open_page
-from ui.lang import language, t
+from shop_analytics.i18n import LANGUAGES
+from shop_analytics.reports.content import PERIOD_KINDS
+from shop_analytics.reports.render import FORMATS, file_name
+from shop_analytics.reports.tables import period_line
+from shop_analytics.reports.wording import days_span, words
+from shop_analytics.ui import data, report_data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
 
 CARD_KPIS = ("gmv", "orders", "aov", "active_users", "conversion_rate")
 REQUEST_KEY = "report_request"

@@ -10,16 +10,16 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from charts import segments as charts
 from models.clusters import K_RANGE
 from models.rfm import SEGMENTS, segment_summary
 from models.tags import TagRules, audience, tag_counts
 from models.value_regression import MODELS
-from ui import data, model_data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.model_tables import model_table
-from ui.tables import download_buttons
+from shop_analytics.charts import segments as charts
+from shop_analytics.ui import data, model_data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.model_tables import model_table
+from shop_analytics.ui.tables import download_buttons
 
 TABS = ("rfm", "clusters", "tags", "ltv", "churn")
 HOLDOUT_DAYS = (60, 90, 120, 180)  # holdout lengths offered for the LTV and value checks

@@ -4,11 +4,11 @@ satisfaction, shipping times, and what reviews say."""
 import polars as pl
 import streamlit as st
 
-from charts.service import rating_bars
-from ui import data
-from ui.frame import open_page
-from ui.lang import language, t
-from ui.tables import kpi_table
+from shop_analytics.charts.service import rating_bars
+from shop_analytics.ui import data
+from shop_analytics.ui.frame import open_page
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import kpi_table
 
 RATING_BANDS = ("negative", "neutral", "positive")
 

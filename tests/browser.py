@@ -54,9 +54,9 @@ def serve_app(database_url: str, workdir: Path):
                 with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as answer:
                     if answer.read() == b"ok":
                         break
-            except OSError:
+            except OSError as error:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start: {server.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"streamlit did not start: {server.stderr.read().decode()[-2000:]}") from error
                 time.sleep(0.3)
         yield base
     finally:

@@ -1,7 +1,7 @@
 """Shared test helpers: UTC timestamps and canonical frames from literal rows."""
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def utc(text: str) -> datetime:
     """A UTC-aware datetime from 'YYYY-MM-DD HH:MM[:SS]'."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 UTC_TIME = pl.Datetime("us", "UTC")
@@ -52,6 +52,6 @@ def small_shop_db(tmp_path_factory) -> Path:
 def small_shop(small_shop_db):
     """The small sample shop loaded as the app loads it."""
     from connectors import open_source
-    from loading import load_shop
+    from shop_analytics.loading import load_shop
 
     return load_shop(open_source(small_shop_db))

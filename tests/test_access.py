@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import cli
-from access import (
+from shop_analytics import cli
+from shop_analytics.access import (
     PAGE_ROLES,
     ROLES,
     SignInLimiter,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from access import PAGE_ROLES, ROLES, hash_password, may_open
 from connectors.sql import sqlite_url
-from i18n import text
-from ui import access as ui_access
+from shop_analytics.access import PAGE_ROLES, ROLES, hash_password, may_open
+from shop_analytics.i18n import text
+from shop_analytics.ui import access as ui_access
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -138,7 +138,7 @@ def test_each_role_gets_its_pages_and_every_other_page_is_refused_on_the_server(
 
 EXPORT_SCRIPT = """
 import polars as pl
-from ui.tables import download_buttons
+from shop_analytics.ui.tables import download_buttons
 download_buttons(pl.DataFrame({"user_id": [7, 9]}), "audience", user_level=True)
 download_buttons(pl.DataFrame({"channel": ["ads"], "gmv": [10.0]}), "totals")
 """

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods
 from metrics.sessions import derive_sessions
-from pushdown.frames import ACTIVITY_COLUMNS, activity_from_events
+from shop_analytics.pushdown.frames import ACTIVITY_COLUMNS, activity_from_events
 
 TZ = "Asia/Shanghai"
 ORIGIN = datetime(2026, 3, 1, 14, tzinfo=ZoneInfo("UTC"))  # 22:00 in Shanghai: days turn at 16:00 UTC

@@ -18,35 +18,6 @@ import polars as pl
 import pytest
 from alert_servers import HookServer, SmtpSink, free_port, self_signed_certificate
 
-from alerts.check import notify_owed, run_check, send_test
-from alerts.config import AlertConfigError, alert_config
-from alerts.evaluate import (
-    AnomalySettings,
-    Evaluation,
-    Finding,
-    anomaly_findings,
-    evaluate_shop,
-    rule_findings,
-)
-from alerts.messages import (
-    Line,
-    Message,
-    alert_line,
-    explaining_view,
-    markdown,
-    plain_text,
-)
-from alerts.notify import (
-    DINGTALK,
-    Delivery,
-    Retry,
-    WebhookTarget,
-    deliver,
-    webhook_body,
-)
-from alerts.rules import AlertRule, RuleError
-from alerts.store import FAILED, SENT, AlertStore
-from i18n import format_day, format_number
 from metrics.anomalies import (
     alert_contributors,
     baseline_days,
@@ -56,7 +27,36 @@ from metrics.anomalies import (
 from metrics.channels import channel_table
 from metrics.kpis import daily_kpis
 from metrics.registry import KPIS, format_value
-from settings import Settings
+from shop_analytics.alerts.check import notify_owed, run_check, send_test
+from shop_analytics.alerts.config import AlertConfigError, alert_config
+from shop_analytics.alerts.evaluate import (
+    AnomalySettings,
+    Evaluation,
+    Finding,
+    anomaly_findings,
+    evaluate_shop,
+    rule_findings,
+)
+from shop_analytics.alerts.messages import (
+    Line,
+    Message,
+    alert_line,
+    explaining_view,
+    markdown,
+    plain_text,
+)
+from shop_analytics.alerts.notify import (
+    DINGTALK,
+    Delivery,
+    Retry,
+    WebhookTarget,
+    deliver,
+    webhook_body,
+)
+from shop_analytics.alerts.rules import AlertRule, RuleError
+from shop_analytics.alerts.store import FAILED, SENT, AlertStore
+from shop_analytics.i18n import format_day, format_number
+from shop_analytics.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"

@@ -13,17 +13,17 @@ from alert_servers import HookServer
 from streamlit.testing.v1 import AppTest
 from test_alerts import alert_day
 
-from alerts.check import run_check
-from alerts.config import alert_config
-from alerts.rules import AlertRule
-from alerts.store import AlertStore
 from connectors.sql import sqlite_url
-from i18n import format_day, format_number
 from metrics.channels import channel_table
 from metrics.kpis import daily_kpis
 from metrics.registry import KPIS, format_value
-from settings import Settings
-from ui.filters import CHANNELS_KEY, DATES_KEY
+from shop_analytics.alerts.check import run_check
+from shop_analytics.alerts.config import alert_config
+from shop_analytics.alerts.rules import AlertRule
+from shop_analytics.alerts.store import AlertStore
+from shop_analytics.i18n import format_day, format_number
+from shop_analytics.settings import Settings
+from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

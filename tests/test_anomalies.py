@@ -8,12 +8,12 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from conftest import utc
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.anomalies import (
     ANOMALY_SCHEMA,
     CONTRIBUTOR_SCHEMA,

@@ -14,7 +14,7 @@ from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from metrics.segments import Segment
 from metrics.time import utc_bounds
-from ui.filters import CHANNELS_KEY, DATES_KEY
+from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -150,7 +150,7 @@ def test_channels_page_shows_the_channel_table_and_target_warnings(app, small_sh
 
 
 def test_channels_page_follows_the_device_filter(app, small_shop):
-    from ui.filters import DEVICES_KEY
+    from shop_analytics.ui.filters import DEVICES_KEY
 
     app.switch_page("pages/channels.py").run()
     everything = list(app.dataframe[0].value["sessions"])
@@ -454,11 +454,11 @@ def test_cohorts_page_shows_cac_payback_per_acquisition_channel(app, small_shop)
 
 
 def test_overview_lists_a_broken_alert_rule_and_opens_the_page_that_explains_it(small_shop_db, small_shop, tmp_path):
-    from alerts.check import run_check
-    from alerts.config import alert_config
-    from alerts.rules import AlertRule
-    from alerts.store import AlertStore
-    from settings import Settings
+    from shop_analytics.alerts.check import run_check
+    from shop_analytics.alerts.config import alert_config
+    from shop_analytics.alerts.rules import AlertRule
+    from shop_analytics.alerts.store import AlertStore
+    from shop_analytics.settings import Settings
 
     database = tmp_path / "alerts.db"
     store = AlertStore(database)

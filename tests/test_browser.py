@@ -5,13 +5,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from browser import chromium_page, navigation_titles, require_chromium, serve_app
+
 from connectors.sql import sqlite_url
-from i18n import text
 from metrics.drilldown import orders_on_day
 from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
+from shop_analytics.i18n import text
 
 TZ = "Asia/Shanghai"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from browser import chromium_page, go_to_page, require_chromium, serve_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browser import chromium_page, go_to_page, require_chromium, serve_app
 from connectors.sql import sqlite_url
-from i18n import text
 from metrics.kpis import daily_kpis
 from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
+from shop_analytics.i18n import text
 
 TZ = "Asia/Shanghai"
 ROOT = Path(__file__).resolve().parents[1]

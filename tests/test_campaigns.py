@@ -12,9 +12,9 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.campaigns import (
     CAMPAIGN_COLUMNS,
     baseline_period,

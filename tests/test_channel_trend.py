@@ -3,9 +3,9 @@
 from datetime import date
 
 import polars as pl
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.channels import channel_spend_trend
 
 TZ = "Asia/Shanghai"

@@ -5,15 +5,16 @@ Business zone Asia/Shanghai (UTC+8): 16:00 UTC is midnight of the next local day
 period is 03-01..03-02 local, i.e. 02-28 16:00 to 03-02 16:00 UTC.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import utc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.channels import CHANNEL_COLUMNS, channel_table, order_margins
 from metrics.kpis import daily_kpis
 from metrics.sessions import derive_sessions
@@ -293,7 +294,7 @@ SELECT channel, sessions, visitors, new_users, bounce_rate, session_conversion, 
 FROM ratios ORDER BY channel
 """
 
-ORIGIN = datetime(2026, 2, 26, tzinfo=timezone.utc)
+ORIGIN = datetime(2026, 2, 26, tzinfo=UTC)
 CHANNELS = st.sampled_from(["direct", "email", "social", None])
 # the period's bounds in minutes after ORIGIN (02-28 16:00 and 03-02 16:00 UTC), often hit
 BOUNDARY_MINUTES = (3839, 3840, 6719, 6720)

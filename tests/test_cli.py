@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from exports import EXPORTS
 from metrics.kpis import daily_kpis
+from shop_analytics.exports import EXPORTS
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = date(2026, 10, 1), date(2026, 10, 14)
@@ -85,7 +85,7 @@ def test_bad_arguments_get_one_line_and_status_2(arguments, message, small_shop_
 
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop):
-    from exports import ExportRequest
+    from shop_analytics.exports import ExportRequest
 
     result = run_cli("export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json")
     assert result.returncode == 0, result.stderr.decode()

@@ -5,16 +5,17 @@ Asia/Shanghai is UTC+8: 16:00 UTC is midnight of the next local day. Europe/Berl
 UTC+1 to UTC+2 at 01:00 UTC on Sunday 2026-03-29.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import events_frame, users_frame, utc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import events_frame, users_frame, utc
 from metrics.cohorts import channel_payback, ltv_curves, retention
 from metrics.orders import VALID_ORDER_STATUSES
 
@@ -327,7 +328,7 @@ def test_channel_payback_at_the_default_margin():
 
 # ---- against slow oracles -------------------------------------------------------------------
 
-ORIGIN = datetime(2026, 2, 20, tzinfo=timezone.utc)
+ORIGIN = datetime(2026, 2, 20, tzinfo=UTC)
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata")
 SPAN_MINUTES = 100 * 24 * 60
 

@@ -10,10 +10,10 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 from scipy import stats
 
-from conftest import utc
 from metrics import compare
 from metrics.compare import (
     COMPARISON_SCHEMA,

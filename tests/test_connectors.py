@@ -2,15 +2,15 @@
 and MariaDB (real servers on 127.0.0.1; skipped with the reason when absent, never in CI)."""
 
 import os
-from datetime import timedelta
 import sqlite3
+from datetime import timedelta
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from connectors import FolderSource, SourceError, SqlSource, open_source
 from connectors.sql import sqlite_url
 

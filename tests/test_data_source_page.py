@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from platform_db import write_tables
 from streamlit.testing.v1 import AppTest
-
-import ui.sources
-from connectors.sql import sqlite_url
 from test_connectors import server_engine
 from test_presets import fixture_tables
-from platform_db import write_tables
-from ui.sources import ConnectionForm, connection_settings, save_connection
+
+import shop_analytics.ui.sources
+from connectors.sql import sqlite_url
+from shop_analytics.ui.sources import ConnectionForm, connection_settings, save_connection
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -30,7 +30,7 @@ def magento_db(tmp_path_factory):
 
 @pytest.fixture
 def page(magento_db, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui.sources, "SECRETS_PATH", tmp_path / "secrets.toml")
+    monkeypatch.setattr(shop_analytics.ui.sources, "SECRETS_PATH", tmp_path / "secrets.toml")
     at = AppTest.from_file(APP, default_timeout=120)
     at.secrets["connections"] = {"shop": {"url": sqlite_url(magento_db), "preset": "magento2"}}
     at.run()
@@ -81,12 +81,12 @@ def test_a_missing_folder_is_reported_not_saved(page, tmp_path):
     page.button(key="source_save").click().run()
     assert not page.exception
     assert "is not a folder of tables" in page.error[0].value
-    assert not ui.sources.SECRETS_PATH.exists()
+    assert not shop_analytics.ui.sources.SECRETS_PATH.exists()
 
 
 def test_saving_a_database_connection_keeps_the_password_out_of_the_page(page):
     server_engine("postgresql")
-    ui.sources.SECRETS_PATH.write_text('[settings]\ntime_zone = "UTC"\n\n[connections.shop]\nurl = "sqlite:///old.db"\n')
+    shop_analytics.ui.sources.SECRETS_PATH.write_text('[settings]\ntime_zone = "UTC"\n\n[connections.shop]\nurl = "sqlite:///old.db"\n')
     page.secrets["connections"]["shop"]["extract_ttl_minutes"] = 30  # the running app's secrets
     page.radio(key="source_kind").set_value("database").run()
     page.text_input(key="source_host").input("127.0.0.1")
@@ -95,7 +95,7 @@ def test_saving_a_database_connection_keeps_the_password_out_of_the_page(page):
     page.text_input(key="source_password").input('typed "secret" \\ 1')
     page.button(key="source_save").click().run()
     assert not page.exception
-    saved = tomllib.loads(ui.sources.SECRETS_PATH.read_text())
+    saved = tomllib.loads(shop_analytics.ui.sources.SECRETS_PATH.read_text())
     assert saved["settings"] == {"time_zone": "UTC"}
     assert saved["connections"]["shop"] == {
         "dialect": "postgresql", "driver": "psycopg", "host": "127.0.0.1", "port": 5432, "database": "test",

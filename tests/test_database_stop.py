@@ -25,8 +25,8 @@ from connectors.schema import TABLES
 from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from sample_data.server_store import write_server
-from ui.extract_status import REFRESH_KEY
-from ui.filters import DATES_KEY
+from shop_analytics.ui.extract_status import REFRESH_KEY
+from shop_analytics.ui.filters import DATES_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

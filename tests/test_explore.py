@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
+from conftest import utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.explore import MEASURES, PivotError, measure_total, pivot, pivot_wide
 from metrics.kpis import daily_kpis
 from metrics.orders import VALID_ORDER_STATUSES

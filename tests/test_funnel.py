@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import utc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.funnel import FunnelSpec, FunnelStep, drop_offs, funnel, funnel_users, time_between_steps
 
 START, END = date(2026, 3, 2), date(2026, 3, 4)

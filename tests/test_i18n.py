@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from i18n import LANGUAGES, format_day, format_number, text, translations
 from metrics.registry import KPIS
+from shop_analytics.i18n import LANGUAGES, format_day, format_number, text, translations
 
 ROOT = Path(__file__).resolve().parents[1]
 # t("key") / text("key", ...) with a literal key, as pages and reports call them.

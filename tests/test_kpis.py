@@ -7,9 +7,9 @@ from datetime import date
 
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods, elapsed_part, period_summary
 from metrics.sessions import derive_sessions

@@ -1,18 +1,19 @@
 """The daily KPI table against an independent oracle: hand-written DuckDB SQL, sessions
 included, on random shops (hypothesis)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from metrics.kpis import DAILY_COLUMNS, daily_kpis
 from metrics.sessions import derive_sessions
 
 TZ = "Asia/Shanghai"
-ORIGIN = datetime(2026, 2, 20, tzinfo=timezone.utc)
+ORIGIN = datetime(2026, 2, 20, tzinfo=UTC)
 START, END = date(2026, 3, 1), date(2026, 3, 8)
 UTC_TIME = pl.Datetime("us", "UTC")
 
@@ -147,7 +148,7 @@ def test_dau_wau_mau_equal_a_slow_pure_python_count(activity):
     """For each day D: distinct users with an event on D, in the 7 and in the 30 days ending on D."""
     from zoneinfo import ZoneInfo
 
-    origin = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    origin = datetime(2026, 1, 10, tzinfo=UTC)
     events = pl.DataFrame(
         {
             "user_id": [user for user, _ in activity],

@@ -4,15 +4,16 @@ pure-Python oracle on random shops (hypothesis).
 Asia/Shanghai is UTC+8: 16:00 UTC is midnight of the next local day.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import events_frame, users_frame, utc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import events_frame, users_frame, utc
 from metrics.lifecycle import lifecycle
 
 SHANGHAI = "Asia/Shanghai"
@@ -111,7 +112,7 @@ def test_monthly_intervals_after_the_data_are_present_and_incomplete():
 
 # ---- against a slow oracle -------------------------------------------------------------------
 
-ORIGIN = datetime(2026, 2, 20, tzinfo=timezone.utc)
+ORIGIN = datetime(2026, 2, 20, tzinfo=UTC)
 ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "UTC", "Asia/Kolkata")
 SPAN_MINUTES = 100 * 24 * 60
 

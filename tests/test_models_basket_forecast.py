@@ -1,16 +1,16 @@
 """Association rules on hand-made baskets; the weekly demand frames on hand-made orders; the
 forecaster recovering a known campaign lift from simulated weeks."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import UTC_TIME
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import UTC_TIME
 from models.basket import association_rules, baskets
 from models.forecast import (
     CAMPAIGN_FEATURES,
@@ -31,7 +31,7 @@ def orders_on(days: list[date], statuses: list[str] | None = None) -> pl.DataFra
         {
             "order_id": list(range(1, len(days) + 1)),
             "user_id": [1] * len(days),
-            "created_at": [datetime(day.year, day.month, day.day, 4, tzinfo=timezone.utc) for day in days],
+            "created_at": [datetime(day.year, day.month, day.day, 4, tzinfo=UTC) for day in days],
             "amount": [10.0] * len(days),
             "status": statuses or ["completed"] * len(days),
         },

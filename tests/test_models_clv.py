@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import utc
 from scipy.special import hyp2f1
 
-from conftest import utc
 from models.clv import BetaGeoModel, GammaGammaModel
 from models.features import purchase_summary
 from models.ltv import ltv_analysis

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
 from models.features import purchase_summary, valid_order_days
 from models.ltv import ltv_analysis
+from shop_analytics.exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"
@@ -63,7 +63,7 @@ def test_ltv_without_a_holdout_end_checks_up_to_the_data_and_needs_no_period(sma
     ],
 )
 def test_bad_model_arguments_get_one_line_and_status_2(arguments, message, small_shop_db, capsys):
-    from cli import main
+    from shop_analytics.cli import main
 
     with pytest.raises(SystemExit) as exit:
         main([*arguments, "--source", str(small_shop_db)])

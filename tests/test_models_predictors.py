@@ -25,8 +25,8 @@ def fifth_shop(tmp_path_factory):
     """The sample shop at a fifth of its size, written as a folder of Parquet tables and loaded
     as the app loads a source."""
     from connectors import open_source
-    from loading import load_shop
     from sample_data.generator import generate_shop
+    from shop_analytics.loading import load_shop
 
     folder = tmp_path_factory.mktemp("fifth_shop")
     for name, table in generate_shop(**FIFTH_SHOP).items():

@@ -1,15 +1,15 @@
 """RFM scores and segments, k-means clusters and user tags on hand-made customers."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import UTC_TIME, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import UTC_TIME, utc
 from models.clusters import RfmClusters
 from models.rfm import SEGMENTS, rfm_table, segment, segment_summary
 from models.tags import TagRules, audience, tag_counts, user_tags
@@ -20,7 +20,7 @@ TZ = "Asia/Shanghai"
 
 def shanghai_noon(day: date) -> datetime:
     """Noon of a business day in Shanghai, as UTC (04:00)."""
-    return datetime(day.year, day.month, day.day, 4, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, 4, tzinfo=UTC)
 
 
 def orders_of(customers: dict[int, list[tuple[int, float, str | None]]]) -> pl.DataFrame:

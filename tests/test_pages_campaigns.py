@@ -17,7 +17,7 @@ from metrics.campaigns import (
 )
 from metrics.compare import before_after
 from metrics.segments import Segment
-from ui.filters import CHANNELS_KEY, DATES_KEY
+from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

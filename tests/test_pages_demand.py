@@ -10,10 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.sql import sqlite_url
-from i18n import text
 from models.basket import association_rules, baskets
 from models.forecast import demand_forecast
-from ui.filters import DATES_KEY
+from shop_analytics.i18n import text
+from shop_analytics.ui.filters import DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

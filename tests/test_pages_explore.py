@@ -10,7 +10,7 @@ from connectors.sql import sqlite_url
 from metrics.explore import measure_total, pivot, pivot_wide
 from metrics.explore_rows import cell_rows
 from metrics.segments import Segment
-from ui.filters import DATES_KEY, DEVICES_KEY
+from shop_analytics.ui.filters import DATES_KEY, DEVICES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -10,7 +10,7 @@ from connectors.sql import sqlite_url
 from metrics.path_tables import path_strings, path_views, top_paths
 from metrics.paths import DEFAULT_MIN_SHARE, EXIT
 from metrics.segments import Segment
-from ui.filters import CHANNELS_KEY, DATES_KEY
+from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

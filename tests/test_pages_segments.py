@@ -9,9 +9,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from charts.segments import traits_label
 from connectors.sql import sqlite_url
-from i18n import text
 from metrics.segments import Segment
 from models.churn import churn_risk
 from models.clusters import RfmClusters, words
@@ -19,7 +17,9 @@ from models.ltv import ltv_analysis
 from models.rfm import rfm_table, segment_summary
 from models.tags import audience, tag_counts, user_tags
 from models.value_regression import compare_value_predictors
-from ui.filters import CHANNELS_KEY, DATES_KEY
+from shop_analytics.charts.segments import traits_label
+from shop_analytics.i18n import text
+from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.path_tables import (
     grouped_session_paths,
     path_strings,

@@ -4,15 +4,16 @@ Business zone Asia/Shanghai (UTC+8): the period is 2026-03-02 local, 2026-03-01 
 to 2026-03-02 16:00 UTC.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import utc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.paths import bounce_and_exit_pages, path_flows, session_paths
 from metrics.sessions import derive_sessions
 
@@ -243,7 +244,7 @@ def test_bounce_and_exit_pages(shop):
     assert_frame_equal(table, expected)
 
 
-ORIGIN = datetime(2026, 3, 1, tzinfo=timezone.utc)
+ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 random_events = st.lists(
     st.tuples(
         st.integers(1, 4),  # session

@@ -5,15 +5,16 @@ Business zone Asia/Shanghai (UTC+8): 2026-03-02 local runs from 2026-03-01 16:00
 2026-03-02 16:00 UTC.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
-from hypothesis import given, settings, strategies as st
+from conftest import utc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.payments import coupon_repeat_purchase, coupon_summary, payment_failure_rate, payment_methods
 
 TZ = "Asia/Shanghai"
@@ -148,7 +149,7 @@ def test_repeat_purchase_of_coupon_buyers_and_other_buyers():
     assert empty.rows() == [("coupon", 0, 0, None), ("other", 0, 0, None)]
 
 
-ORIGIN = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)  # 20:00 local, the day before START
+ORIGIN = datetime(2026, 3, 1, 12, tzinfo=UTC)  # 20:00 local, the day before START
 START, END = date(2026, 3, 2), date(2026, 3, 3)
 WINDOW = timedelta(minutes=30)
 VALID = ("paid", "shipped", "completed", "refunded")

@@ -9,11 +9,17 @@ from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.products import (
-    CATEGORY_COLUMNS, PRODUCT_COLUMNS, category_table, product_daily, product_movers, product_table, top_movers,
+    CATEGORY_COLUMNS,
+    PRODUCT_COLUMNS,
+    category_table,
+    product_daily,
+    product_movers,
+    product_table,
+    top_movers,
 )
 
 TZ = "Asia/Shanghai"

@@ -6,12 +6,12 @@ from datetime import datetime
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from polars.testing import assert_frame_equal
-
 from conftest import utc
+from polars.testing import assert_frame_equal
+from test_connectors import CANONICAL_ORDERS, ORDERS, SERVERS, server_engine
+
 from connectors import FolderSource, SourceError, SqlSource
 from connectors.sql import sqlite_url
-from test_connectors import CANONICAL_ORDERS, ORDERS, SERVERS, server_engine
 
 # order 1 at 15:59:59, order 2 at 16:00:00, order 3 next day 08:30 (UTC)
 SINCE = utc("2026-03-01 15:59:59")  # strictly later: order 1 is out

@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.sources
+import shop_analytics.ui.sources
 from connectors import source_from_settings
 from connectors.sql import sqlite_url
-from i18n import text
 from metrics.funnel import drop_offs, funnel
 from metrics.funnel_spec import FunnelSpec, FunnelStep
-from ui.filters import DATES_KEY
+from shop_analytics.i18n import text
+from shop_analytics.ui.filters import DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -77,8 +77,8 @@ def test_the_funnel_page_with_pushdown_offers_the_same_choices_and_shows_the_in_
 
 
 def test_the_data_sources_page_with_pushdown_counts_the_events_and_reads_a_bounded_sample(small_shop_db, monkeypatch):
-    monkeypatch.setattr(ui.sources, "QUALITY_EVENT_ROWS", 1_000)
-    ui.sources.quality.clear()
+    monkeypatch.setattr(shop_analytics.ui.sources, "QUALITY_EVENT_ROWS", 1_000)
+    shop_analytics.ui.sources.quality.clear()
     pages = {mode: opened(small_shop_db, mode, "data_source") for mode in ("never", "always")}
     for at in pages.values():
         assert not at.exception and not at.error, at.exception
@@ -88,8 +88,8 @@ def test_the_data_sources_page_with_pushdown_counts_the_events_and_reads_a_bound
     assert any("the 60,000 events stay where they are" in info.value for info in pushed.info)
 
     pushed.selectbox(key="preview_table").set_value("events").run()
-    assert pushed.dataframe[1].value.shape[0] == ui.sources.PREVIEW_ROWS
-    assert any(f"reads these {ui.sources.PREVIEW_ROWS} of the 60,000 events" in caption.value for caption in pushed.caption)
+    assert pushed.dataframe[1].value.shape[0] == shop_analytics.ui.sources.PREVIEW_ROWS
+    assert any(f"reads these {shop_analytics.ui.sources.PREVIEW_ROWS} of the 60,000 events" in caption.value for caption in pushed.caption)
 
     zoneless = {}
     for mode, at in pages.items():

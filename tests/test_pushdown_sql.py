@@ -20,7 +20,6 @@ from polars.testing import assert_frame_equal
 
 from connectors import FolderSource, SourceError, SqlSource, open_source
 from connectors.schema import TABLES
-from loading import load_shop
 from metrics.cohorts import ltv_curves, retention
 from metrics.funnel import FunnelSpec, FunnelStep, drop_offs, funnel
 from metrics.kpis import daily_kpis
@@ -30,11 +29,12 @@ from metrics.segments import Segment
 from metrics.sessions import derive_sessions
 from metrics.time import business_day
 from models.features import purchase_days
-from pushdown import choices, engine_for, frames, pushdown_options
-from pushdown.dialects import ZoneOffsets, zone_offsets
-from pushdown.engines import SqlPushdown, StreamingPushdown, parquet_scan
 from sample_data.server_store import write_server
 from sample_data.sqlite_store import write_sqlite
+from shop_analytics.loading import load_shop
+from shop_analytics.pushdown import choices, engine_for, frames, pushdown_options
+from shop_analytics.pushdown.dialects import ZoneOffsets, zone_offsets
+from shop_analytics.pushdown.engines import SqlPushdown, StreamingPushdown, parquet_scan
 
 TZ = "Asia/Shanghai"
 GAP = timedelta(minutes=30)
@@ -297,12 +297,12 @@ def test_session_edges_and_business_days_match_the_in_memory_rule(edge_engine, t
 
 
 def test_streaming_in_parts_of_the_users_gives_the_same_session_days(shop_tables, small_shop, tmp_path, monkeypatch):
-    import pushdown.engines
+    import shop_analytics.pushdown.engines
 
     with shop_source("parquet", shop_tables, tmp_path) as source:
         engine = engine_for(source, "always")
         whole = engine.session_days(tz=TZ, gap=GAP)
-        monkeypatch.setattr(pushdown.engines, "PART_EVENTS", 7_000)  # 60,000 events: nine passes
+        monkeypatch.setattr(shop_analytics.pushdown.engines, "PART_EVENTS", 7_000)  # 60,000 events: nine passes
         in_parts = engine.session_days(tz=TZ, gap=GAP)
     assert_frame_equal(frames.sessions_from_days(in_parts), small_shop.sessions)
     assert_frame_equal(frames.activity_from_days(in_parts), frames.activity_from_days(whole))
@@ -389,7 +389,7 @@ def test_the_app_with_pushdown_shows_the_in_memory_numbers(small_shop_db, page):
 def test_postgresql_parts_run_without_parallel_workers_in_a_read_only_session():
     """Each part's connection gets PART_SETTINGS for its query only; the session stays
     read-only, and the next connection has the server's defaults again."""
-    from pushdown.engines import PART_SETTINGS
+    from shop_analytics.pushdown.engines import PART_SETTINGS
 
     with server_database("postgresql", {"users": EDGE_USERS, "events": EDGE_EVENTS}) as url:
         engine = engine_for(open_source(url.render_as_string(hide_password=False)), "always")

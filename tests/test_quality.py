@@ -4,9 +4,9 @@ how to fix it in the mapping; clean tables give no finding."""
 from datetime import datetime
 
 import polars as pl
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from connectors.quality import quality_report
 
 NOW = utc("2026-03-10 00:00")

@@ -17,8 +17,6 @@ from polars.testing import assert_frame_equal
 from pypdf import PdfReader
 
 from connectors import open_source
-from i18n import format_number
-from loading import Shop, load_shop
 from metrics.anomalies import detect_anomalies, special_days
 from metrics.channels import channel_table
 from metrics.compare import campaign_effect
@@ -27,10 +25,12 @@ from metrics.periods import compare_periods, period_summary
 from metrics.registry import KPIS
 from metrics.service import service_summary
 from models.ltv import ltv_analysis
-from reports.content import HEADLINE_KPIS, build_report, campaigns_of, report_period
-from reports.render import render_html, render_pdf, render_xlsx
-from reports.tables import report_tables
-from settings import Settings
+from shop_analytics.i18n import format_number
+from shop_analytics.loading import Shop, load_shop
+from shop_analytics.reports.content import HEADLINE_KPIS, build_report, campaigns_of, report_period
+from shop_analytics.reports.render import render_html, render_pdf, render_xlsx
+from shop_analytics.reports.tables import report_tables
+from shop_analytics.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"

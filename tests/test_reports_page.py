@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.sql import sqlite_url
-from i18n import format_number
 from metrics.periods import compare_periods
-from reports.content import build_report
-from settings import Settings
+from shop_analytics.i18n import format_number
+from shop_analytics.reports.content import build_report
+from shop_analytics.settings import Settings
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -5,9 +5,9 @@ from datetime import date
 
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.review_words import review_words, words_of
 
 TZ = "Asia/Shanghai"

@@ -9,9 +9,9 @@ from datetime import date
 import duckdb
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal
 
-from conftest import utc
 from metrics.search import exit_terms, search_summary, top_search_terms
 
 TZ = "Asia/Shanghai"

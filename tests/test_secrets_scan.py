@@ -15,10 +15,10 @@ from browser import _free_port, chromium_page, require_chromium
 from streamlit.testing.v1 import AppTest
 from test_database_stop import DB_PASSWORD, instance, run_through_a_stop  # noqa: F401 - instance is a fixture
 
-from access import hash_password
-from cli import write_report
 from connectors import SourceError, open_source, source_from_settings
 from connectors.extracts import MANIFEST
+from shop_analytics.access import hash_password
+from shop_analytics.cli import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_PASSWORD = "ada-Pa55-c0rrect-h0rse"

@@ -47,7 +47,8 @@ def test_a_shop_without_regions_keeps_nothing_for_a_region_filter():
 
 def test_the_shop_spans_the_business_days_of_its_first_and_last_event():
     from conftest import events_frame
-    from loading import Shop
+
+    from shop_analytics.loading import Shop
 
     # 2026-03-01 15:59 UTC is 23:59 in Shanghai, 16:00 UTC the next day there
     events = events_frame([(1, "2026-03-01 16:00"), (2, "2026-02-28 15:59"), (1, "2026-03-05 03:00")])

@@ -27,13 +27,13 @@ from connectors import SqlSource, open_source
 from connectors.extracts import MANIFEST
 from connectors.schema import TABLES
 from connectors.sql import sqlite_url
-from loading import load_shop
 from metrics.kpis import daily_kpis
 from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from sample_data.server_store import write_server
-from ui.extract_status import REFRESH_KEY
-from ui.filters import DATES_KEY
+from shop_analytics.loading import load_shop
+from shop_analytics.ui.extract_status import REFRESH_KEY
+from shop_analytics.ui.filters import DATES_KEY
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -9,9 +9,9 @@ from datetime import date
 import duckdb
 import polars as pl
 import pytest
+from conftest import utc
 from polars.testing import assert_frame_equal, assert_series_equal
 
-from conftest import utc
 from metrics.service import (
     fulfilment_distribution,
     fulfilment_summary,

@@ -33,8 +33,8 @@ from test_pushdown_sql import (
 
 from connectors import FolderSource, open_source, source_from_settings
 from connectors.schema import TABLES
-from loading import load_shop
-from pushdown import engine_for, pushdown_options
+from shop_analytics.loading import load_shop
+from shop_analytics.pushdown import engine_for, pushdown_options
 
 # pyspark checks pandas' version when it hands results to Arrow; pandas is not used here
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
@@ -57,7 +57,7 @@ def spark():
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"Spark cannot run: {reason}")
         pytest.skip(f"Spark cannot run: {reason}")
-    from pushdown.spark import spark_session
+    from shop_analytics.pushdown.spark import spark_session
 
     session = spark_session("local[2]")
     yield session
@@ -79,7 +79,7 @@ def shop_folder(small_shop_db, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark_shop(spark, shop_folder):
-    from pushdown.spark import SparkPushdown
+    from shop_analytics.pushdown.spark import SparkPushdown
 
     return load_shop(FolderSource(shop_folder), pushdown=SparkPushdown(spark, shop_folder), tz=TZ)
 
@@ -109,7 +109,7 @@ def test_the_funnel_pickers_from_spark_are_the_in_memory_ones(spark_shop, small_
 
 
 def test_the_connection_settings_load_a_shop_pushed_down_to_spark(spark, shop_folder, small_shop):
-    from pushdown.spark import SparkPushdown
+    from shop_analytics.pushdown.spark import SparkPushdown
 
     connection = {"folder": str(shop_folder), "pushdown": "always", "pushdown_engine": "spark", "spark_master": "local[2]"}
     options = pushdown_options(connection)
@@ -127,7 +127,7 @@ def test_auto_with_spark_set_keeps_a_shop_under_the_threshold_in_memory(shop_fol
 
 @pytest.mark.parametrize("tz", EDGE_ZONES)
 def test_spark_session_edges_and_business_days(spark, tmp_path, tz):
-    from pushdown.spark import SparkPushdown
+    from shop_analytics.pushdown.spark import SparkPushdown
 
     check_session_edges(SparkPushdown(spark, parquet_folder({"users": EDGE_USERS, "events": EDGE_EVENTS}, tmp_path)), tz)
 
@@ -135,8 +135,8 @@ def test_spark_session_edges_and_business_days(spark, tmp_path, tz):
 def test_the_spark_sql_is_the_postgresql_sql_transpiled(spark, tmp_path):
     from datetime import timedelta
 
-    from pushdown import queries
-    from pushdown.spark import SparkPushdown, spark_sql
+    from shop_analytics.pushdown import queries
+    from shop_analytics.pushdown.spark import SparkPushdown, spark_sql
 
     engine = SparkPushdown(spark, parquet_folder({"events": EDGE_EVENTS}, tmp_path))
     sql = spark_sql(queries.session_days(engine.table("events"), queries.Dialect("postgresql", TZ), gap=timedelta(minutes=30)))

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from ui.tables import excel_bytes
+from shop_analytics.ui.tables import excel_bytes
 
 
 def test_excel_bytes_read_back_to_the_same_frame():

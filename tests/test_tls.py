@@ -18,9 +18,9 @@ import pytest
 from browser import chromium_page, navigation_titles, require_chromium
 from test_servers import in_ci
 
-from access import hash_password, pages_for
 from connectors.sql import sqlite_url
-from i18n import text
+from shop_analytics.access import hash_password, pages_for
+from shop_analytics.i18n import text
 
 ROOT = Path(__file__).resolve().parents[1]
 

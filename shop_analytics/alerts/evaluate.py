@@ -1,0 +1,263 @@
+"""What breaks on a day: the anomaly alerts of every daily KPI and the breaches of the rules.
+
+SPEC section 3, Anomaly: "for each daily KPI, the value on D is compared with the same KPI
+over the 28 days before D; robust z = (x - median) / (1.4826 x MAD); |z| > 3.5 raises an
+alert (both threshold and window are settings). Days inside a campaign window or a listed
+holiday are compared with the KPI's past campaign days instead of ordinary days [...] Each
+alert names the channels and categories that contributed most to the change. Rule alerts:
+fixed thresholds or relative changes [...] set by the user."
+
+The verdicts are metrics.anomalies' (detect_anomalies, special_days, alert_contributors,
+rule_alerts); this module picks the day, names each alert so that a later check recognises
+it (its key), and gathers the values the messages quote.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import polars as pl
+
+from metrics.anomalies import (
+    CONTRIBUTOR_KPIS,
+    DEFAULT_MIN_BASELINE,
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    alert_contributors,
+    baseline_days,
+    detect_anomalies,
+    rule_alerts,
+    special_days,
+)
+from metrics.channels import channel_table
+from metrics.kpis import DAILY_COLUMNS, daily_kpis
+from metrics.segments import Segment
+from metrics.service import service_summary
+from shop_analytics.alerts.rules import CHANNEL, DAILY, SERVICE, AlertRule
+from shop_analytics.loading import Shop
+from shop_analytics.settings import Settings
+
+ANOMALY, RULE = "anomaly", "rule"
+# Every daily KPI of the daily table is watched for anomalies.
+ANOMALY_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    """The SPEC's anomaly settings: the baseline window (days), the |z| threshold, the fewest
+    baseline values that give a verdict, and the listed holidays (compared like campaign days)."""
+
+    window: int = DEFAULT_WINDOW
+    threshold: float = DEFAULT_THRESHOLD
+    min_baseline: int = DEFAULT_MIN_BASELINE
+    holidays: tuple[date, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One alert that holds on `day`.
+
+    `key` names it across checks ("anomaly:gmv", "rule:3", "rule:3:paid_search"), so a
+    check that finds it again recognises it. `value` is what was judged (the KPI's value, or
+    for a relative-change rule the change); `reference` what it was judged against (the
+    baseline median, or the rule's threshold). `details` holds what the message says besides.
+    """
+
+    key: str
+    kind: str
+    metric: str
+    day: date
+    value: float | None
+    reference: float | None
+    rule_id: int | None = None
+    member: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The findings of a day, the day's value of every watched key (what a resolved message
+    quotes) and the rules that could not be evaluated (service rules without a tickets table)."""
+
+    day: date
+    findings: list[Finding]
+    values: dict[str, float | None]
+    skipped: list[AlertRule] = field(default_factory=list)
+
+
+def anomaly_key(kpi: str) -> str:
+    return f"{ANOMALY}:{kpi}"
+
+
+def rule_key(rule_id: int | None, member: str | None = None) -> str:
+    return f"{RULE}:{rule_id}" + (f":{member}" if member is not None else "")
+
+
+def anomaly_findings(
+    daily: pl.DataFrame,
+    *,
+    day: date,
+    special: Iterable[date] = (),
+    settings: AnomalySettings = AnomalySettings(),
+    kpis: Sequence[str] = ANOMALY_KPIS,
+) -> tuple[list[Finding], dict[str, float | None]]:
+    """The anomaly alerts on `day` of a daily KPI table holding `day` and the days before it.
+
+    An alert is a verdict of `detect_anomalies` with |z| above the threshold in the KPI's bad
+    direction (`KPIS[kpi].higher_is_better`): what broke, as the overview shows it. Each
+    finding's reference is the baseline median; details hold z, direction and what the day
+    was compared with. Also returns every KPI's value on `day`.
+    """
+    kpis = [kpi for kpi in kpis if kpi in daily.columns]
+    verdicts = detect_anomalies(
+        daily.filter(pl.col("date") <= day),
+        kpis=kpis,
+        window=settings.window,
+        threshold=settings.threshold,
+        special_days=special,
+        min_baseline=settings.min_baseline,
+    ).filter(pl.col("date") == day)
+    values = {anomaly_key(row["kpi"]): row["value"] for row in verdicts.iter_rows(named=True)}
+    findings = [
+        Finding(
+            key=anomaly_key(row["kpi"]), kind=ANOMALY, metric=row["kpi"], day=day,
+            value=row["value"], reference=row["baseline_median"],
+            details={"z": row["robust_z"], "direction": row["direction"], "compared_with": row["compared_with"]},
+        )
+        for row in verdicts.filter(pl.col("is_alert") & pl.col("bad")).iter_rows(named=True)
+    ]
+    return findings, values
+
+
+def rule_findings(
+    values: pl.DataFrame, rule: AlertRule, *, day: date, by: Sequence[str] = ()
+) -> tuple[list[Finding], dict[str, float | None]]:
+    """The breaches of `rule` on `day` in a frame of daily values (`date`, the rule's metric,
+    the `by` columns; the day before `day` too for a relative change), one per `by` group.
+
+    The comparison is `rule_alerts`'. Each finding's value is what was compared (the value, or
+    the relative change), its reference the threshold; details hold the rule's own words
+    (operator, threshold, kind, filters) and the metric's value, so messages about it can be
+    written after the rule is edited or deleted. Also returns each group's value on `day`.
+    """
+    broken = rule_alerts(values, [rule.as_rule()], by=by).filter(pl.col("date") == day)
+    today = values.filter(pl.col("date") == day)
+    member_of = (lambda row: str(row[by[0]])) if by else (lambda row: None)
+    current = {rule_key(rule.id, member_of(row)): row[rule.metric] for row in today.iter_rows(named=True)}
+    described = {
+        "operator": rule.operator, "threshold": rule.threshold, "rule_kind": rule.kind,
+        "channels": list(rule.channels), "devices": list(rule.devices), "regions": list(rule.regions),
+    }
+    findings = []
+    for row in broken.iter_rows(named=True):
+        key = rule_key(rule.id, member_of(row))
+        findings.append(
+            Finding(
+                key=key, kind=RULE, metric=rule.metric, day=day, value=row["value"], reference=row["threshold"],
+                rule_id=rule.id, member=member_of(row), details=described | {"metric_value": current.get(key)},
+            )
+        )
+    return findings, current
+
+
+def _contributors(shop: Shop, finding: Finding, days: list[date], special: set[date], settings: AnomalySettings, tz: str) -> list[dict]:
+    """The channel and the category that moved the KPI most (alert_contributors' first row of
+    each), with their share of the change."""
+    if finding.metric not in CONTRIBUTOR_KPIS or shop.sessions is None:
+        return []
+    if finding.metric in ("gmv", "orders") and not shop.has("order_items", "products"):
+        return []
+    baseline = baseline_days(finding.day, days, special, window=settings.window)
+    if not baseline:
+        return []
+    # Traffic KPIs are split by channel only and never read the item tables.
+    order_items, products = (shop.tables.get(name, pl.DataFrame()) for name in ("order_items", "products"))
+    table = alert_contributors(
+        shop.events, shop.sessions, shop.orders, order_items, products,
+        kpi=finding.metric, day=finding.day, baseline_days=baseline, tz=tz,
+    )
+    leaders = table.filter(pl.col("change") != 0).unique("dimension", keep="first", maintain_order=True)
+    return leaders.select("dimension", "member", "change", "share").to_dicts()
+
+
+class _DailyValues:
+    """The daily KPI tables a check needs, computed once per segment and period."""
+
+    def __init__(self, shop: Shop, tz: str):
+        self.shop, self.tz, self.tables = shop, tz, {}
+
+    def table(self, segment: Segment, start: date, end: date) -> pl.DataFrame:
+        key = (segment, start, end)
+        if key not in self.tables:
+            frames = segment.apply(self.shop.events, self.shop.sessions, self.shop.orders, self.shop.users)
+            self.tables[key] = daily_kpis(*frames, start=start, end=end, tz=self.tz)
+        return self.tables[key]
+
+
+def _channel_values(shop: Shop, rule: AlertRule, day: date, settings: Settings) -> pl.DataFrame:
+    """Each channel's row of the channel table on `day` and the day before (the device and
+    region filters apply; the channel filter picks the rows)."""
+    events, sessions, orders, users = replace(rule.segment, channels=()).apply(shop.events, shop.sessions, shop.orders, shop.users)
+    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    tables = [
+        channel_table(
+            events, sessions, orders, users, optional["ad_spend"], optional["order_items"], optional["products"],
+            start=one_day, end=one_day, tz=settings.time_zone, default_margin=settings.default_margin,
+            cpc_target=settings.cpc_target, roi_target=settings.roi_target,
+        ).select("channel", rule.metric).with_columns(date=pl.lit(one_day))
+        for one_day in (day - timedelta(days=1), day)
+    ]
+    values = pl.concat(tables)
+    return values.filter(pl.col("channel").is_in(rule.channels)) if rule.channels else values
+
+
+def evaluate_shop(
+    shop: Shop,
+    rules: Sequence[AlertRule],
+    *,
+    day: date,
+    settings: Settings,
+    anomaly: AnomalySettings = AnomalySettings(),
+) -> Evaluation:
+    """Every alert that holds on `day` in `shop`: the anomalies of the whole shop's daily KPIs
+    (baselines from all the history up to `day`; campaign days and holidays against past
+    special days; the top channel and category of each additive KPI's change), then each
+    rule's breaches on its segment.
+
+    Needs events, orders and users; a rule on service measures needs tickets and is skipped
+    with the reason without them.
+    """
+    missing = [name for name in ("events", "orders", "users") if not shop.has(name)]
+    if missing:
+        raise ValueError(f"alerts need the {', '.join(missing)} table(s), which {shop.description} does not have")
+    tz = settings.time_zone
+    span = shop.date_span(tz)
+    if span is None:
+        raise ValueError(f"{shop.description} has no events or orders to check")
+    if not span[0] <= day <= span[1]:
+        # a day outside the data would read as a day of zeros and alert on every KPI
+        raise ValueError(f"{day} is outside the data ({span[0]} to {span[1]}); pick a --date between them")
+    daily = _DailyValues(shop, tz)
+    history = daily.table(Segment(), span[0], day)
+    special = special_days(shop.tables.get("campaigns"), anomaly.holidays)
+    findings, values = anomaly_findings(history, day=day, special=special, settings=anomaly)
+    days = history["date"].to_list()
+    findings = [
+        replace(finding, details=finding.details | {"contributors": _contributors(shop, finding, days, special, anomaly, tz)})
+        for finding in findings
+    ]
+    skipped = []
+    for rule in rules:
+        if rule.source == DAILY:
+            found, current = rule_findings(daily.table(rule.segment, day - timedelta(days=1), day), rule, day=day)
+        elif rule.source == CHANNEL:
+            found, current = rule_findings(_channel_values(shop, rule, day, settings), rule, day=day, by=("channel",))
+        elif rule.source == SERVICE and shop.has("tickets"):
+            table = service_summary(shop.tickets, shop.orders, start=day - timedelta(days=1), end=day, tz=tz, by="date")
+            found, current = rule_findings(table, rule, day=day)
+        else:
+            skipped.append(rule)
+            continue
+        findings.extend(found)
+        values.update(current)
+    return Evaluation(day=day, findings=findings, values=values, skipped=skipped)

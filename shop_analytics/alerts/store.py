@@ -1,0 +1,282 @@
+"""The alerts' memory: rules, each alert's state and every send, in a local SQLite file
+(SQLAlchemy Core, bound parameters only).
+
+An alert is open from the first check that finds it (first seen) until a check of a later
+or the same day no longer does (resolved); finding it again later opens a new alert. A
+message is owed to a target for every open alert it has not received ("new") and for every
+resolved alert it received but whose resolution it has not ("resolved"); a send that failed
+leaves the message owed, so the next check tries again. Times are stored as UTC.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from shop_analytics.alerts.evaluate import Evaluation
+from shop_analytics.alerts.rules import AlertRule
+
+OPEN, RESOLVED = "open", "resolved"
+NEW_EVENT, RESOLVED_EVENT = "new", "resolved"
+SENT, FAILED = "sent", "failed"
+
+METADATA = sa.MetaData()
+RULES = sa.Table(
+    "rules", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("metric", sa.String, nullable=False),
+    sa.Column("operator", sa.String, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("channels", sa.JSON, nullable=False),
+    sa.Column("devices", sa.JSON, nullable=False),
+    sa.Column("regions", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+ALERTS = sa.Table(
+    "alerts", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String, nullable=False, index=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("metric", sa.String, nullable=False),
+    sa.Column("rule_id", sa.Integer),
+    sa.Column("member", sa.String),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("first_seen_day", sa.Date, nullable=False),
+    sa.Column("last_seen_day", sa.Date, nullable=False),
+    sa.Column("first_seen_at", sa.DateTime, nullable=False),
+    sa.Column("last_sent_at", sa.DateTime),
+    sa.Column("resolved_day", sa.Date),
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("reference", sa.Float),
+    sa.Column("resolved_value", sa.Float),
+    sa.Column("details", sa.JSON, nullable=False),
+)
+SENDS = sa.Table(
+    "sends", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("target", sa.String, nullable=False),
+    sa.Column("target_kind", sa.String, nullable=False),
+    sa.Column("purpose", sa.String, nullable=False),
+    sa.Column("subject", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.String),
+)
+SEND_ITEMS = sa.Table(
+    "send_items", METADATA,
+    sa.Column("send_id", sa.ForeignKey("sends.id"), nullable=False, index=True),
+    sa.Column("alert_id", sa.ForeignKey("alerts.id"), nullable=False, index=True),
+    sa.Column("event", sa.String, nullable=False),
+)
+ALERT_COLUMNS = {
+    "id": pl.Int64, "key": pl.String, "kind": pl.String, "metric": pl.String, "rule_id": pl.Int64,
+    "member": pl.String, "status": pl.String, "first_seen_day": pl.Date, "last_seen_day": pl.Date,
+    "first_seen_at": pl.Datetime("us", "UTC"), "last_sent_at": pl.Datetime("us", "UTC"),
+    "resolved_day": pl.Date, "resolved_at": pl.Datetime("us", "UTC"), "value": pl.Float64,
+    "reference": pl.Float64, "resolved_value": pl.Float64,
+}
+SEND_COLUMNS = {
+    "id": pl.Int64, "at": pl.Datetime("us", "UTC"), "target": pl.String, "target_kind": pl.String,
+    "purpose": pl.String, "subject": pl.String, "status": pl.String, "attempts": pl.Int64,
+    "error": pl.String, "alerts": pl.Int64,
+}
+
+
+def _stored(moment: datetime) -> datetime:
+    """A UTC-aware instant as SQLite keeps it: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _read(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _alert(row) -> dict:
+    alert = dict(row._mapping)
+    for name in ("first_seen_at", "last_sent_at", "resolved_at"):
+        alert[name] = _read(alert[name])
+    return alert
+
+
+def _rule(row) -> AlertRule:
+    return AlertRule(
+        row.metric, row.operator, row.threshold, row.kind,
+        channels=row.channels, devices=row.devices, regions=row.regions, id=row.id,
+    )
+
+
+class AlertStore:
+    """Rules, alerts and sends in the SQLite file `path` (created with its folder if absent)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(sa.URL.create("sqlite", database=str(self.path)))
+        METADATA.create_all(self.engine)
+
+    # Rules --------------------------------------------------------------------------------
+    def rules(self) -> list[AlertRule]:
+        with self.engine.connect() as connection:
+            return [_rule(row) for row in connection.execute(sa.select(RULES).order_by(RULES.c.id))]
+
+    def _rule_values(self, rule: AlertRule, now: datetime) -> dict:
+        return {
+            "metric": rule.metric, "operator": rule.operator, "threshold": float(rule.threshold), "kind": rule.kind,
+            "channels": list(rule.channels), "devices": list(rule.devices), "regions": list(rule.regions),
+            "updated_at": _stored(now),
+        }
+
+    def add_rule(self, rule: AlertRule, *, now: datetime | None = None) -> int:
+        """Store a new rule; returns its id."""
+        with self.engine.begin() as connection:
+            result = connection.execute(sa.insert(RULES).values(self._rule_values(rule, now or datetime.now(UTC))))
+            return result.inserted_primary_key[0]
+
+    def update_rule(self, rule_id: int, rule: AlertRule, *, now: datetime | None = None) -> None:
+        """Replace rule `rule_id` by `rule` (KeyError when there is no such rule). Its open
+        alerts stay open and resolve at the next check that no longer finds them."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(RULES).where(RULES.c.id == rule_id).values(self._rule_values(rule, now or datetime.now(UTC)))
+            )
+            if result.rowcount == 0:
+                raise KeyError(f"there is no rule {rule_id}")
+
+    def delete_rule(self, rule_id: int) -> None:
+        """Delete rule `rule_id`; its open alerts resolve at the next check."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(RULES).where(RULES.c.id == rule_id))
+
+    # Alert state --------------------------------------------------------------------------
+    def record(self, evaluation: Evaluation, *, now: datetime) -> tuple[list[int], list[int]]:
+        """Take a check's findings into the state: a finding whose key has an open alert
+        updates it (last seen, value); any other opens a new alert (first seen); an open
+        alert the check did not find, and last seen on or before the day checked, resolves
+        with the day's value. Returns the ids opened and the ids resolved."""
+        found = {finding.key: finding for finding in evaluation.findings}
+        opened, resolved = [], []
+        with self.engine.begin() as connection:
+            current = {row.key: row for row in connection.execute(sa.select(ALERTS).where(ALERTS.c.status == OPEN))}
+            for key, finding in found.items():
+                values = {"value": finding.value, "reference": finding.reference, "details": finding.details}
+                if key in current:
+                    last_seen = max(current[key].last_seen_day, evaluation.day)
+                    connection.execute(
+                        sa.update(ALERTS).where(ALERTS.c.id == current[key].id).values(values | {"last_seen_day": last_seen})
+                    )
+                    continue
+                result = connection.execute(
+                    sa.insert(ALERTS).values(
+                        values | {
+                            "key": key, "kind": finding.kind, "metric": finding.metric, "rule_id": finding.rule_id,
+                            "member": finding.member, "status": OPEN, "first_seen_day": evaluation.day,
+                            "last_seen_day": evaluation.day, "first_seen_at": _stored(now),
+                        }
+                    )
+                )
+                opened.append(result.inserted_primary_key[0])
+            for key, row in current.items():
+                if key in found or evaluation.day < row.last_seen_day:
+                    continue
+                connection.execute(
+                    sa.update(ALERTS).where(ALERTS.c.id == row.id).values(
+                        status=RESOLVED, resolved_day=evaluation.day, resolved_at=_stored(now),
+                        resolved_value=evaluation.values.get(key),
+                    )
+                )
+                resolved.append(row.id)
+        return opened, resolved
+
+    def _delivered(self, target: str, event: str) -> sa.Exists:
+        """Whether `target` received `event` of the alert of the outer query."""
+        return sa.exists().where(
+            SEND_ITEMS.c.alert_id == ALERTS.c.id,
+            SEND_ITEMS.c.event == event,
+            SEND_ITEMS.c.send_id == SENDS.c.id,
+            SENDS.c.target == target,
+            SENDS.c.status == SENT,
+        )
+
+    def owed(self, target: str) -> list[dict]:
+        """The alerts `target` is owed a message about, each with its `event` ("new" or
+        "resolved"), oldest first."""
+        new = sa.select(ALERTS, sa.literal(NEW_EVENT).label("event")).where(
+            ALERTS.c.status == OPEN, ~self._delivered(target, NEW_EVENT)
+        )
+        cleared = sa.select(ALERTS, sa.literal(RESOLVED_EVENT).label("event")).where(
+            ALERTS.c.status == RESOLVED, self._delivered(target, NEW_EVENT), ~self._delivered(target, RESOLVED_EVENT)
+        )
+        with self.engine.connect() as connection:
+            rows = [*connection.execute(new), *connection.execute(cleared)]
+        return sorted((_alert(row) for row in rows), key=lambda alert: (alert["event"] != NEW_EVENT, alert["id"]))
+
+    def record_send(
+        self,
+        *,
+        target: str,
+        target_kind: str,
+        purpose: str,
+        subject: str,
+        delivered: bool,
+        attempts: int,
+        error: str | None,
+        items: Iterable[tuple[int, str]] = (),
+        at: datetime,
+    ) -> int:
+        """Keep one send (to one target, of one message about the alerts `items`, each an
+        (alert id, event) pair); a delivered one sets those alerts' last sent time."""
+        items = list(items)
+        with self.engine.begin() as connection:
+            send_id = connection.execute(
+                sa.insert(SENDS).values(
+                    at=_stored(at), target=target, target_kind=target_kind, purpose=purpose, subject=subject,
+                    status=SENT if delivered else FAILED, attempts=attempts, error=error,
+                )
+            ).inserted_primary_key[0]
+            if items:
+                connection.execute(
+                    sa.insert(SEND_ITEMS), [{"send_id": send_id, "alert_id": alert, "event": event} for alert, event in items]
+                )
+            if delivered and items:
+                connection.execute(
+                    sa.update(ALERTS).where(ALERTS.c.id.in_([alert for alert, _ in items])).values(last_sent_at=_stored(at))
+                )
+        return send_id
+
+    # Reading ------------------------------------------------------------------------------
+    def alerts(self, *, open_only: bool = False, since: date | None = None, until: date | None = None) -> list[dict]:
+        """Alerts, newest first: the open ones, and unless `open_only` the resolved ones too
+        (with `since` and `until`, those that held on some day between them)."""
+        query = sa.select(ALERTS).order_by(ALERTS.c.last_seen_day.desc(), ALERTS.c.id.desc())
+        if open_only:
+            query = query.where(ALERTS.c.status == OPEN)
+        else:
+            held = [ALERTS.c.last_seen_day >= since] if since else []
+            held += [ALERTS.c.first_seen_day <= until] if until else []
+            query = query.where(sa.or_(ALERTS.c.status == OPEN, sa.and_(sa.true(), *held)))
+        with self.engine.connect() as connection:
+            return [_alert(row) for row in connection.execute(query)]
+
+    def sends(self, *, limit: int = 200) -> pl.DataFrame:
+        """The latest sends, newest first, with how many alerts each was about.
+        Columns: SEND_COLUMNS."""
+        counted = sa.select(SEND_ITEMS.c.send_id, sa.func.count().label("alerts")).group_by(SEND_ITEMS.c.send_id).subquery()
+        query = (
+            sa.select(SENDS, sa.func.coalesce(counted.c.alerts, 0).label("alerts"))
+            .outerjoin(counted, counted.c.send_id == SENDS.c.id)
+            .order_by(SENDS.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) | {"at": _read(row.at)} for row in connection.execute(query)]
+        return pl.DataFrame(rows, schema=SEND_COLUMNS)
+
+
+def alerts_frame(alerts: list[dict]) -> pl.DataFrame:
+    """Alert rows (AlertStore.alerts) as a table, without their details. Columns: ALERT_COLUMNS."""
+    return pl.DataFrame([{name: alert[name] for name in ALERT_COLUMNS} for alert in alerts], schema=ALERT_COLUMNS)

@@ -1,0 +1,237 @@
+"""Command line: `python cli.py sample ...` generates the sample shop; `python cli.py export
+NAME ...` prints a metric table (kpis, compare, ...) for scripts."""
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from tqdm import tqdm
+
+from connectors import SAMPLE_SHOP, Source, SourceError, open_source
+from connectors.mapping import preset_names
+from shop_analytics.access.roles import ROLES
+from shop_analytics.alerts.config import SECRETS_FILE
+from shop_analytics.exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
+from shop_analytics.settings import check_time_zone
+
+EXIT_BAD_ARGUMENTS = 2
+EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode", "steps", "window", "mode")
+DOCUMENT_OPTIONS = ("calibration_end", "holdout_end", "horizon_days")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above zero")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _time_zone(text: str) -> str:
+    try:
+        return check_time_zone(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="cli.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    sample = commands.add_parser("sample", help="generate the sample shop into a SQLite file")
+    sample.add_argument("--users", type=_positive, default=50_000)
+    sample.add_argument("--events", type=_positive, default=2_000_000)
+    sample.add_argument("--seed", type=int, default=7)
+    sample.add_argument("--out", type=Path, default=SAMPLE_SHOP)
+
+    alerts = commands.add_parser("alerts", help="check and list anomaly and rule alerts (for cron)")
+    alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=OneLineParser)
+    check = alert_commands.add_parser("check", help="evaluate a day's alerts and notify the targets in [alerts]")
+    check.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: [connections.shop], else the sample shop)")
+    check.add_argument("--date", dest="day", type=_day, metavar="YYYY-MM-DD", help="the day to check (default: yesterday, or the last day of data)")
+    listing = alert_commands.add_parser("list", help="print the open alerts")
+    listing.add_argument("--all", dest="include_resolved", action="store_true", help="resolved alerts too")
+    for command in (check, listing):
+        command.add_argument("--secrets", type=Path, default=SECRETS_FILE, help="the settings file with [alerts] (default: .streamlit/secrets.toml)")
+
+    export = commands.add_parser("export", help="print a table for scripts")
+    export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {entry.description}" for name, entry in {**EXPORTS, **DOCUMENTS}.items()))
+    export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
+    export.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day of the period (every table but ltv)")
+    export.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day of the period (every table but ltv)")
+    export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
+    export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
+    export.add_argument("--period", choices=["day", "week", "month"], help="retention (week|month), lifecycle")
+    export.add_argument("--cohort", choices=["activity", "signup", "first_order"], help="retention: what starts a cohort")
+    export.add_argument("--measure", choices=["activity", "purchase"], help="retention: what retains a user")
+    export.add_argument("--retention-mode", choices=["on", "on_or_after"], help="retention: in period n, or in n or later")
+    export.add_argument("--steps", help="funnel: event types in order, comma-separated")
+    export.add_argument("--window", help="funnel: conversion window, a number with s, m, h or d (default 7d)")
+    export.add_argument("--mode", choices=["ordered", "strict", "unordered"], help="funnel: matching mode")
+    export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
+    export.add_argument("--calibration-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day the models learn from")
+    export.add_argument("--holdout-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day of the holdout check (default: the data's last day)")
+    export.add_argument("--horizon-days", type=_positive, help="ltv: days of predicted purchases and value (default 365)")
+
+    user = commands.add_parser("user", help="dashboard users: print the [access] lines of a new one")
+    user_commands = user.add_subparsers(dest="user_command", required=True, parser_class=OneLineParser)
+    add_user = user_commands.add_parser("add", help="ask for a password and print the user's lines for .streamlit/secrets.toml")
+    add_user.add_argument("name", help="the user name to sign in with (letters, digits, _ . @ -)")
+    add_user.add_argument("--role", required=True, choices=ROLES, help="viewer: dashboards; manager: + reports; analyst: + exploration and user lists; admin: + data sources and alerts")
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)")
+
+    report = commands.add_parser("report", help="write the weekly or monthly management report")
+    report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
+    report.add_argument("--date", dest="day", type=_day, required=True, metavar="YYYY-MM-DD", help="a day inside the period")
+    report.add_argument("--lang", choices=["en", "zh"], default="en")
+    report.add_argument("--format", choices=["html", "pdf", "xlsx"], default="html")
+    report.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="folder to write the report into")
+    report.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
+    report.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
+    for command in (export, report):
+        command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
+        command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
+    return parser
+
+
+def open_chosen_source(arguments: argparse.Namespace) -> Source:
+    """The source the command names, read through its mapping or preset."""
+    if arguments.mapping and arguments.preset:
+        raise ValueError("give --mapping or --preset, not both")
+    return open_source(arguments.source, mapping=arguments.mapping, preset=arguments.preset)
+
+
+def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
+    """Generate the sample shop and write it to `out`, with a progress bar on stderr."""
+    from sample_data.generator import GENERATION_STEPS, generate_shop
+    from sample_data.sqlite_store import write_sqlite
+
+    with tqdm(total=len(GENERATION_STEPS), desc="Generating the sample shop", unit="step") as bar:
+        tables = generate_shop(users=users, events=events, seed=seed, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+    with tqdm(total=len(tables), desc=f"Writing {out}", unit="table") as bar:
+        write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+
+
+def run_alerts(arguments: argparse.Namespace) -> None:
+    """`alerts check` or `alerts list` (alerts/commands.py); bad settings raise ValueError."""
+    from shop_analytics.alerts.commands import check_command, list_command
+
+    if arguments.alerts_command == "check":
+        check_command(source=arguments.source, day=arguments.day, secrets_path=arguments.secrets)
+    else:
+        list_command(secrets_path=arguments.secrets, include_resolved=arguments.include_resolved)
+
+
+def export_table(name: str, opened: Source, request: ExportRequest, output_format: str) -> None:
+    """Print the table `name` of `opened` for the request's period in its business zone."""
+    from shop_analytics.loading import LOAD_ORDER, load_shop
+
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
+        shop = load_shop(opened, progress=lambda _: bar.update())
+    table = EXPORTS[name].build(shop, request)
+    if output_format == "csv":
+        sys.stdout.write(table.write_csv())
+    elif output_format == "json":
+        sys.stdout.write(table.write_json() + "\n")
+    else:
+        table.write_parquet(sys.stdout.buffer)
+
+
+def export_document(name: str, opened: Source, request: DocumentRequest) -> None:
+    """Print the JSON object `name` (ltv) of `opened`."""
+    from shop_analytics.loading import LOAD_ORDER, load_shop
+
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
+        shop = load_shop(opened, progress=lambda _: bar.update())
+    sys.stdout.write(json.dumps(DOCUMENTS[name].build(shop, request), allow_nan=False) + "\n")
+
+
+def write_report(opened: Source, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
+    """Load the source, build the report of the `kind` (week or month) holding `day` and write
+    it into `out`, with one progress bar on stderr for loading, building and rendering."""
+    from shop_analytics.loading import LOAD_ORDER, load_shop
+    from shop_analytics.reports.content import BUILD_STEPS, build_report
+    from shop_analytics.reports.render import write_report as write_file
+    from shop_analytics.settings import Settings
+
+    with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
+        shop = load_shop(opened, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
+        report = build_report(shop, kind=kind, day=day, lang=lang, settings=Settings(time_zone=tz),
+                              progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        bar.set_postfix_str(f"writing {output_format}")
+        path = write_file(report, output_format, out)
+        bar.update()
+    return path
+
+
+def add_user(name: str, role: str, password_stdin: bool) -> str:
+    """The `[access.users.NAME]` lines for a new user, the password asked twice on the
+    terminal (or read once from stdin) and stored only as its argon2 hash."""
+    from getpass import getpass
+
+    from shop_analytics.access.config import USER_NAME
+    from shop_analytics.access.passwords import hash_password
+
+    if not USER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a user name: use 1 to 64 letters, digits or _ . @ -")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass(f"Password for {name}: ")
+        if getpass("Again: ") != password:
+            raise ValueError("the two passwords differ")
+    return f'[access.users."{name}"]\npassword_hash = \'{hash_password(password)}\'\nrole = "{role}"\n'
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.command == "sample":
+            generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
+        elif arguments.command == "alerts":
+            run_alerts(arguments)
+        elif arguments.command == "user":
+            lines = add_user(arguments.name, arguments.role, arguments.password_stdin)
+            print(f"# Add to .streamlit/secrets.toml (the password itself is kept nowhere):\n{lines}", end="")
+        elif arguments.command == "export" and arguments.table in DOCUMENTS:
+            if arguments.format != "json":
+                parser.error(f"export {arguments.table} prints one JSON object: use --format json")
+            options = {name: getattr(arguments, name) for name in DOCUMENT_OPTIONS}
+            export_document(arguments.table, open_chosen_source(arguments), DocumentRequest(arguments.tz, options))
+        elif arguments.command == "export":
+            if arguments.start is None or arguments.end is None:
+                parser.error(f"export {arguments.table} needs --from and --to")
+            if arguments.start > arguments.end:
+                parser.error(f"--from {arguments.start} is after --to {arguments.end}")
+            options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
+            request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
+            export_table(arguments.table, open_chosen_source(arguments), request, arguments.format)
+        elif arguments.command == "report":
+            print(write_report(open_chosen_source(arguments), arguments.period, arguments.day, arguments.lang, arguments.format, arguments.out, arguments.tz))
+    except (SourceError, ValueError) as error:
+        parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

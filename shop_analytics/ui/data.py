@@ -1,0 +1,355 @@
+"""The cached loading edge: one loaded shop per configured source, filter-keyed results.
+
+The shop is a `st.cache_resource` (shared, never copied); metric results are
+`st.cache_data`, keyed by the source and the filters, so moving a filter recomputes from
+memory and never reloads the database.
+"""
+
+import json
+from contextlib import nullcontext
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import streamlit as st
+
+from connectors import SourceError, source_from_settings
+from connectors.extracts import DEFAULT_TTL, ExtractSource, worth_extracting
+from metrics import (
+    anomalies,
+    channels,
+    cohorts,
+    drilldown,
+    kpis,
+    payments,
+    periods,
+    products,
+    review_words,
+    search,
+    service,
+)
+from metrics import funnel as funnel_metric
+from metrics import lifecycle as lifecycle_metric
+from metrics.funnel_spec import FunnelSpec
+from metrics.segments import Segment
+from metrics.time import in_days, utc_bounds
+from shop_analytics.loading import Shop, load_shop
+from shop_analytics.pushdown import engine_for, pushdown_options
+from shop_analytics.settings import Settings
+from shop_analytics.ui.lang import t
+
+
+def _secrets_section(name: str) -> dict:
+    try:
+        return dict(st.secrets.get(name, {}))
+    except FileNotFoundError:
+        return {}
+
+
+def settings() -> Settings:
+    return Settings.from_mapping(_secrets_section("settings"))
+
+
+# Keys of [connections.shop] that set up the extract rather than the connection.
+EXTRACT_KEYS = ("extract_ttl_minutes", "extract_folder")
+
+
+def _connection_key() -> str:
+    connections = _secrets_section("connections")
+    return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
+
+
+@st.cache_resource(show_spinner=False)
+def _extract(connection_key: str) -> ExtractSource | None:
+    """The extract a server database is read through, shared by every session; None for a
+    SQLite file, a folder or the sample shop, which are read directly (worth_extracting), and
+    for a server read with push-down, whose events stay in the database."""
+    connection = json.loads(connection_key)
+    options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
+    pushdown = pushdown_options(connection)
+    source = source_from_settings(connection)
+    if not worth_extracting(source) or _pushed_down(source, pushdown):
+        return None
+    minutes = options.get("extract_ttl_minutes", DEFAULT_TTL / timedelta(minutes=1))
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
+        raise ValueError(f"extract_ttl_minutes in [connections.shop] must be a positive number of minutes, not {minutes!r}")
+    return ExtractSource(
+        lambda: source_from_settings(connection), folder=options.get("extract_folder"), ttl=timedelta(minutes=minutes)
+    )
+
+
+def _pushed_down(source, pushdown: dict) -> bool:
+    """Whether the server keeps the events and computes on them (push-down). Not when it cannot
+    be asked how many events it has: then the extract serves what it last read, and the banner
+    says how old that is."""
+    try:
+        return engine_for(source, pushdown["pushdown"], pushdown["pushdown_threshold"]) is not None
+    except SourceError:
+        return False
+
+
+def shop_extract() -> ExtractSource | None:
+    """The extract of the configured source, None when it is read directly."""
+    return _extract(_connection_key())
+
+
+def source_key() -> str:
+    """The configured `[connections.shop]` as a cache key (it never reaches the page), with the
+    extract's generation when the source is read through one (refreshing it first when its
+    time-to-live has passed): a refresh gives a new key, so the shop and every result cached
+    under the old one are computed again."""
+    connection = _connection_key()
+    extract = _extract(connection)
+    generation = None
+    if extract is not None:
+        with st.spinner(t("extracts.refreshing")) if extract.refresh_due() else nullcontext():
+            generation = extract.current().generation
+    return json.dumps({"connection": connection, "extract": generation, "zone": settings().time_zone})
+
+
+@st.cache_resource(show_spinner="Loading the shop's tables…", max_entries=2)
+def _load(key: str, session_gap_minutes: int) -> Shop:
+    connection = json.loads(key)["connection"]
+    settings_of_source = json.loads(connection)
+    pushdown = pushdown_options(settings_of_source)
+    source = _extract(connection) or source_from_settings(settings_of_source)
+    gap = Settings(session_gap_minutes=session_gap_minutes).session_gap
+    return load_shop(source, session_gap=gap, tz=json.loads(key)["zone"], **pushdown)
+
+
+def current_shop() -> Shop:
+    """The loaded shop of the configured source (SourceError when it cannot be read)."""
+    return _load(source_key(), settings().session_gap_minutes)
+
+
+def _segment_frames(shop: Shop, segment: Segment):
+    return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The segment's frames with the events as the activity metrics read them (Shop.activity),
+    filtered once per segment and shared (never copied) by every result computed from them."""
+    shop = _load(key, settings().session_gap_minutes)
+    return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
+
+
+@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | None:
+    """The segment's daily KPI table over every day of the data and its anomaly verdicts
+    (None for a shop without activity), computed once and shared: a day's KPIs and verdict
+    depend only on that day and the days before it, so any period's table and any day's
+    alerts are slices of these, whoever asks."""
+    shop = _load(key, settings().session_gap_minutes)
+    span = shop.date_span(tz)
+    if span is None:
+        return None
+    daily = kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz)
+    verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
+    return {"daily": daily, "verdicts": verdicts}
+
+
+def _covered(history: dict[str, pl.DataFrame] | None, start: date, end: date) -> bool:
+    return history is not None and history["daily"]["date"][0] <= start and end <= history["daily"]["date"][-1]
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    """metrics.kpis.daily_kpis for start..end: a slice of the segment's history when the data
+    covers the period, else computed for it (days outside the data are zero days)."""
+    history = _history(key, tz, segment)
+    if _covered(history, start, end):
+        return history["daily"].filter(pl.col("date").is_between(start, end))
+    return kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    frames = _activity_frames(key, segment)
+    return periods.compare_periods(*frames, start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
+    """Where the data ends inside the period start..end (local time), None if it covers it."""
+    shop = _load(key, settings().session_gap_minutes)
+    elapsed = periods.elapsed_part(shop.activity, shop.orders, start=start, end=end, tz=tz)
+    if elapsed is None:
+        return None
+    return (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    shop = _load(key, settings().session_gap_minutes)
+    _, sessions, orders, _ = _activity_frames(key, segment)
+    detail = {
+        "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
+        "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
+    }
+    if shop.has("order_items", "products"):
+        detail["products"] = drilldown.top_products_on_day(
+            orders, shop.order_items, shop.products, day=day, tz=tz
+        )
+    return detail
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    """The channel table for the period, across every channel (the device and region filters
+    apply)."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
+    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    current = settings()
+    return channels.channel_table(
+        events, sessions, orders, users, optional["ad_spend"], optional["order_items"], optional["products"],
+        start=start, end=end, tz=tz, default_margin=current.default_margin,
+        cpc_target=current.cpc_target, roi_target=current.roi_target,
+    )
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame | None:
+    """Daily spend, GMV and ROAS per paid channel (None without an ad_spend table)."""
+    shop = _load(key, settings().session_gap_minutes)
+    if not shop.has("ad_spend"):
+        return None
+    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
+    return channels.channel_spend_trend(orders, users, shop.ad_spend, start=start, end=end, tz=tz)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def retention(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
+    events, _, orders, users = _activity_frames(key, segment)
+    return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
+    events, _, _, users = _activity_frames(key, segment)
+    return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str) -> pl.DataFrame:
+    events, _, orders, users = _activity_frames(key, segment)
+    return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> dict[str, pl.DataFrame] | None:
+    """CAC per acquisition channel and when its first-time buyers paid it back (None
+    without an ad_spend table)."""
+    shop = _load(key, settings().session_gap_minutes)
+    if not shop.has("ad_spend"):
+        return None
+    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
+    payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=settings().default_margin)
+    return {"channels": payback.channels, "curves": payback.curves}
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
+    """The funnel table and its drop-off users for the period and segment; with push-down,
+    from the events the engine gives for this funnel."""
+    shop = _load(key, settings().session_gap_minutes)
+    if shop.pushed is None:
+        events, _, _, users = _segment_frames(shop, segment)
+    else:
+        pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
+        events, _, _, users = segment.apply(pushed, shop.sessions, shop.orders, shop.users)
+    return {
+        "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
+        "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
+    }
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7) -> pl.DataFrame:
+    """Anomaly alerts whose direction is bad, on the `days` days ending at `end`, newest first.
+
+    The whole history up to `end` feeds the baselines (28 days before each day; campaign days
+    against past campaign days): the verdicts of the segment's history, whose days before
+    `end` are the same whatever comes after it."""
+    history = _history(key, tz, segment)
+    if history is None:
+        return pl.DataFrame(schema=anomalies.ANOMALY_SCHEMA)
+    if _covered(history, end, end):
+        verdicts = history["verdicts"]
+    else:
+        shop = _load(key, settings().session_gap_minutes)
+        daily = kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz)
+        verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
+    return verdicts.filter(
+        pl.col("is_alert") & pl.col("bad") & pl.col("date").is_between(end - timedelta(days=days - 1), end)
+    ).sort("date", "kpi", descending=[True, False])
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def product_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """Per product and per category tables for the period, and the top movers against the
+    previous period of the same length."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, segment)
+    frames = (events, orders, shop.order_items, shop.products)
+    return {
+        "products": products.product_table(*frames, start=start, end=end, tz=tz),
+        "categories": products.category_table(*frames, start=start, end=end, tz=tz),
+        "movers": products.product_movers(*frames, start=start, end=end, tz=tz),
+    }
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def product_detail(key: str, product_id, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """One product's days and, where the source has reviews, its ratings and review words."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, segment)
+    detail = {"daily": products.product_daily(events, orders, shop.order_items, product_id=product_id, start=start, end=end, tz=tz)}
+    if shop.has("reviews"):
+        reviews = in_days(shop.reviews.filter(pl.col("product_id") == product_id), "created_at", start, end, tz)
+        detail["ratings"] = reviews.group_by("rating").len("reviews").sort("rating")
+        if "text" in reviews.columns:
+            detail["words"] = review_words.review_words(reviews, tz=tz, by="product", top=15)
+    return detail
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """Service (tickets), fulfilment (orders) and review words for the period."""
+    shop = _load(key, settings().session_gap_minutes)
+    _, _, orders, _ = _activity_frames(key, segment)
+    views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
+    if shop.has("tickets"):
+        views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
+        views["service_by_category"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz, by="category")
+    if shop.has("reviews"):
+        products_table = shop.tables.get("products")
+        views["words"] = review_words.review_words(shop.reviews, start=start, end=end, tz=tz, top=15)
+        views["ratings"] = (
+            in_days(shop.reviews, "created_at", start, end, tz).group_by("rating").len("reviews").sort("rating")
+        )
+        if products_table is not None:
+            views["words_by_product"] = review_words.review_words(shop.reviews, start=start, end=end, tz=tz, by="product", top=10, products=products_table)
+    return views
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """Search, payment and coupon tables for the period."""
+    shop = _load(key, settings().session_gap_minutes)
+    events, _, orders, _ = _segment_frames(shop, segment)
+    period = {"start": start, "end": end, "tz": tz}
+    return {
+        "search": search.search_summary(events, **period),
+        "terms": search.top_search_terms(events, **period),
+        "exit_terms": search.exit_terms(events, **period),
+        "failures": payments.payment_failure_rate(events, orders, **period),
+        "methods": payments.payment_methods(orders, **period),
+        "coupons": payments.coupon_summary(orders, **period),
+        "coupon_repeat": payments.coupon_repeat_purchase(orders, **period),
+    }
+
+
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract"]

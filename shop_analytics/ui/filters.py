@@ -1,0 +1,108 @@
+"""The global filters (period, channel, device, region): drawn once in the sidebar by app.py,
+kept in the URL, read by every page from here."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import streamlit as st
+
+from metrics.segments import Segment
+from shop_analytics.loading import Shop
+from shop_analytics.ui.data import settings
+from shop_analytics.ui.lang import LANGUAGE_KEY, t
+
+DATES_KEY = "filter_dates"
+CHANNELS_KEY = "filter_channels"
+DEVICES_KEY = "filter_devices"
+REGIONS_KEY = "filter_regions"
+DEFAULT_DAYS = 30
+# Each list filter: its name in the URL and its session-state key.
+_LISTS = {"channel": CHANNELS_KEY, "device": DEVICES_KEY, "region": REGIONS_KEY}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The period (business days, inclusive) and the segment every page shows."""
+
+    start: date
+    end: date
+    channels: tuple[str, ...]
+    devices: tuple[str, ...]
+    regions: tuple[str, ...]
+    tz: str
+
+    @property
+    def segment(self) -> Segment:
+        return Segment(self.channels, self.devices, self.regions)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _date_from_link(name: str, first: date, last: date) -> date | None:
+    try:
+        return min(max(date.fromisoformat(st.query_params.get(name, "")), first), last)
+    except ValueError:
+        return None
+
+
+def _start_from_link(first: date, last: date, options: dict[str, list[str]]) -> None:
+    """On a session's first run, take the filters from the URL (?from=&to=&channel=&device=&region=),
+    so that a link reproduces the view; values the shop does not have are ignored."""
+    if DATES_KEY in st.session_state:
+        return
+    start = _date_from_link("from", first, last) or max(first, last - timedelta(days=DEFAULT_DAYS - 1))
+    end = _date_from_link("to", first, last) or last
+    st.session_state[DATES_KEY] = (start, end) if start <= end else (end, start)
+    for name, key in _LISTS.items():
+        st.session_state[key] = [value for value in st.query_params.get_all(name) if value in options[name]]
+
+
+def _keep_in_link() -> None:
+    period = st.session_state.get(DATES_KEY) or ()
+    values = {name: st.session_state.get(key, []) for name, key in _LISTS.items()}
+    if len(period) == 2:
+        values |= {"from": str(period[0]), "to": str(period[1])}
+    if st.session_state.get(LANGUAGE_KEY) != settings().language:
+        values["lang"] = st.session_state.get(LANGUAGE_KEY)
+    st.query_params.from_dict({name: value for name, value in values.items() if value})
+
+
+def draw_sidebar(shop: Shop, tz: str) -> None:
+    """The date range (default: the last 30 days of data), channel, device and region pickers,
+    kept in the URL."""
+    span = shop.date_span(tz)
+    if span is None:
+        st.sidebar.info(t("filters.no_data"))
+        return
+    first, last = span
+    options = {name: shop.labels(name) for name in _LISTS}
+    _start_from_link(first, last, options)
+    st.sidebar.date_input(
+        t("filters.period"),
+        min_value=first,
+        max_value=last,
+        key=DATES_KEY,
+        help=t("filters.period_help", tz=tz, first=first, last=last),
+    )
+    for name, key in _LISTS.items():
+        if options[name]:
+            st.sidebar.multiselect(t(f"filters.{name}"), options[name], key=key, placeholder=t(f"filters.all_{name}"))
+    _keep_in_link()
+
+
+def current(tz: str) -> Filters | None:
+    """The filters as the sidebar holds them; None while the period is half picked."""
+    period = st.session_state.get(DATES_KEY)
+    if not period or len(period) != 2:
+        return None
+    start, end = period
+    return Filters(
+        start=start,
+        end=end,
+        channels=tuple(st.session_state.get(CHANNELS_KEY, ())),
+        devices=tuple(st.session_state.get(DEVICES_KEY, ())),
+        regions=tuple(st.session_state.get(REGIONS_KEY, ())),
+        tz=tz,
+    )

@@ -1,0 +1,158 @@
+"""The cached edge of the Segments & LTV and Demand & baskets pages: the models of models/
+fitted on the whole loaded shop up to its last day of data.
+
+The models learn from the shop's whole history, not from the sidebar's period, so moving the
+period never refits them: each fit is cached by the source (`data.source_key()`), the zone and
+the model's own settings. The channel, device and region filters choose which customers a
+table lists (`segment_users`, `customers_in`), after the fit.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+import streamlit as st
+
+from metrics.segments import Segment
+from models import forecast as forecast_model
+from models.basket import association_rules, baskets
+from models.churn import ChurnRisk, churn_risk
+from models.clusters import RfmClusters
+from models.ltv import LtvAnalysis, ltv_analysis
+from models.rfm import rfm_table
+from models.tags import user_tags
+from models.value_regression import ValueComparison, compare_value_predictors
+from shop_analytics.ui import data
+
+_CACHE = {"ttl": 3600, "max_entries": 16, "show_spinner": False}
+
+
+def _frames(shop) -> tuple:
+    """What the behaviour models read: events, sessions, orders, users, order_items, products
+    (the last two None when the source lacks them)."""
+    return shop.events, shop.sessions, shop.orders, shop.users, shop.tables.get("order_items"), shop.tables.get("products")
+
+
+@st.cache_data(**_CACHE)
+def data_end(source: str, tz: str) -> date | None:
+    """The shop's last business day with data (events, else orders): the as-of day of every model."""
+    span = data.current_shop().date_span(tz)
+    return None if span is None else span[1]
+
+
+@st.cache_data(**_CACHE)
+def segment_users(source: str, segment: Segment) -> pl.Series | None:
+    """The user_ids in `segment` (a user is in it by acquisition channel, device and region,
+    as `Segment` says); None when the segment is everyone."""
+    if segment.is_everything:
+        return None
+    shop = data.current_shop()
+    # only the users are wanted: the other frames go in empty, with their columns
+    return segment.apply(shop.events.clear(), shop.sessions.clear(), shop.orders.clear(), shop.users)[3]["user_id"]
+
+
+def customers_in(frame: pl.DataFrame, users: pl.Series | None) -> pl.DataFrame:
+    """The rows of `frame` whose user_id is in `users` (all of them when `users` is None)."""
+    return frame if users is None else frame.filter(pl.col("user_id").is_in(users.implode()))
+
+
+@st.cache_data(**_CACHE)
+def rfm(source: str, tz: str) -> pl.DataFrame:
+    """Every customer's RFM scores and segment as of the data's last day (`models.rfm.rfm_table`)."""
+    return rfm_table(data.current_shop().orders, as_of=data_end(source, tz), tz=tz)
+
+
+@st.cache_resource(ttl=3600, max_entries=16, show_spinner=False)
+def cluster_model(source: str, tz: str, n_clusters: int | None) -> RfmClusters:
+    """k-means on every customer's RFM values, k by silhouette when `n_clusters` is None."""
+    return RfmClusters(n_clusters=n_clusters).fit(rfm(source, tz))
+
+
+@st.cache_data(**_CACHE)
+def tags(source: str, tz: str) -> pl.DataFrame:
+    """Every user's tags as of the data's last day (`models.tags.user_tags`, default rules)."""
+    events, _, orders, users, order_items, products = _frames(data.current_shop())
+    return user_tags(events, orders, users, order_items, products, as_of=data_end(source, tz), tz=tz)
+
+
+@st.cache_data(**_CACHE)
+def ltv_validation(source: str, tz: str, holdout_days: int) -> LtvAnalysis:
+    """BG/NBD and Gamma-Gamma fitted up to `holdout_days` before the data's last day and
+    checked on the days after (`models.ltv.ltv_analysis`)."""
+    end = data_end(source, tz)
+    return ltv_analysis(data.current_shop().orders, calibration_end=end - timedelta(days=holdout_days), holdout_end=end, tz=tz)
+
+
+@st.cache_data(**_CACHE)
+def ltv_prediction(source: str, tz: str, horizon_days: int) -> LtvAnalysis:
+    """BG/NBD and Gamma-Gamma fitted on every valid order up to the data's last day: each
+    customer's expected purchases, P(alive) and value over the `horizon_days` after it."""
+    return ltv_analysis(data.current_shop().orders, calibration_end=data_end(source, tz), tz=tz, horizon_days=horizon_days)
+
+
+@st.cache_data(**_CACHE)
+def value_comparison(source: str, tz: str, holdout_days: int) -> ValueComparison:
+    """Gradient boosting, BG/NBD + Gamma-Gamma, the naive baseline and zero predicting each
+    customer's GMV in the last `holdout_days` days of data (`compare_value_predictors`)."""
+    end = data_end(source, tz)
+    return compare_value_predictors(
+        *_frames(data.current_shop()), calibration_end=end - timedelta(days=holdout_days), holdout_end=end, tz=tz
+    )
+
+
+@st.cache_data(**_CACHE)
+def churn(source: str, tz: str, horizon_days: int) -> ChurnRisk:
+    """The churn classifier, validated and scoring every customer as of the data's last day
+    (`models.churn.churn_risk`)."""
+    return churn_risk(*_frames(data.current_shop()), as_of=data_end(source, tz), tz=tz, horizon_days=horizon_days)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """The forecast with its backtest (`forecast`) and the weekly units it learned from (`units`)."""
+
+    forecast: forecast_model.DemandForecast
+    units: pl.DataFrame
+
+
+@st.cache_data(**_CACHE)
+def demand(source: str, tz: str, horizon_weeks: int) -> Demand:
+    """Weekly units per category for the `horizon_weeks` after the last whole week of data,
+    backtested against the seasonal naive forecast (`models.forecast.demand_forecast`)."""
+    shop = data.current_shop()
+    end = data_end(source, tz)
+    return Demand(
+        forecast_model.demand_forecast(
+            shop.orders, shop.order_items, shop.products, shop.tables.get("campaigns"), tz=tz, end=end, horizon_weeks=horizon_weeks
+        ),
+        forecast_model.weekly_units(shop.orders, shop.order_items, shop.products, tz=tz, end=end),
+    )
+
+
+@st.cache_data(**_CACHE)
+def basket_items(source: str, tz: str, level: str) -> pl.DataFrame:
+    """Each valid order's distinct products or categories (`models.basket.baskets`)."""
+    shop = data.current_shop()
+    return baskets(shop.orders, shop.order_items, shop.tables.get("products"), tz=tz, level=level)
+
+
+@st.cache_data(**_CACHE)
+def basket_rules(source: str, tz: str, level: str, min_support: float, min_confidence: float) -> pl.DataFrame:
+    """Pair rules A -> B over every valid order (`models.basket.association_rules`); at the
+    product level with each product's name beside its id when the products table has one."""
+    rules = association_rules(basket_items(source, tz, level), min_support=min_support, min_confidence=min_confidence)
+    products = data.current_shop().tables.get("products")
+    if level != "product" or products is None:
+        return rules
+    names = products.select(product_id=pl.col("product_id").cast(pl.String), name=pl.col("name").cast(pl.String))
+    return (
+        rules.join(names.rename({"product_id": "antecedent", "name": "antecedent_name"}), on="antecedent", how="left", maintain_order="left")
+        .join(names.rename({"product_id": "consequent", "name": "consequent_name"}), on="consequent", how="left", maintain_order="left")
+        .select("antecedent", "antecedent_name", "consequent", "consequent_name", *rules.columns[2:])
+    )
+
+
+def basket_sizes(items: pl.DataFrame) -> tuple[int, int]:
+    """Baskets, and baskets with at least two distinct items (the only ones a pair rule can come from)."""
+    sizes = items.group_by("order_id").len()
+    return sizes.height, sizes.filter(pl.col("len") >= 2).height

@@ -1,0 +1,271 @@
+"""The Data sources page's pieces: the connection form, saving `[connections.shop]` to
+.streamlit/secrets.toml, testing a connection, previews and the data-quality report.
+
+A password is written to the secrets file (or named as an environment variable) and never
+read back into a widget, a message or a log: the form's password box always starts empty,
+and leaving it empty keeps the saved one.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import polars as pl
+import streamlit as st
+
+from connectors import Source, SourceError, source_from_settings
+from connectors.base import conform
+from connectors.mapping import Mapping, identity_mapping, preset_names
+from connectors.quality import quality_report
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
+from connectors.sql import sqlite_url
+from shop_analytics.loading import Shop
+from shop_analytics.ui import data
+from shop_analytics.ui.lang import t
+
+SECRETS_PATH = Path(__file__).resolve().parents[2] / ".streamlit" / "secrets.toml"
+SECTION = "connections.shop"
+KINDS = ("sample", "database", "sqlite", "folder")
+DIALECTS = {"postgresql": "psycopg", "mysql": "pymysql"}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+# Keys the form writes; any other key of the section (an extract's settings) is kept.
+FORM_KEYS = (
+    "url", "dialect", "driver", "host", "port", "database", "username", "password",
+    "password_env", "folder", "mapping", "preset",
+)
+PREVIEW_ROWS = 20
+QUALITY_EVENT_ROWS = 100_000
+"""Events the quality report reads when the shop is read with push-down: the first rows the
+source gives. A mapping's faults are systematic, so they show in these as in every event."""
+# The form's widget keys by ConnectionForm field, per kind of source.
+FIELD_KEYS = {
+    "database": {
+        "dialect": "source_dialect", "host": "source_host", "port": "source_port", "database": "source_database",
+        "username": "source_username", "password": "source_password", "password_env": "source_password_env",
+    },
+    "sqlite": {"path": "source_path"},
+    "folder": {"path": "source_path"},
+    "sample": {},
+}
+MAPPING_KEYS = {"preset": "source_preset", "mapping": "source_mapping"}
+OUTCOME_KEY = "source_outcome"
+
+
+@dataclass(frozen=True)
+class ConnectionForm:
+    """What the admin typed: a kind of source, its parts, and how it maps."""
+
+    kind: str
+    dialect: str = "postgresql"
+    host: str = ""
+    port: int | None = None
+    database: str = ""
+    username: str = ""
+    password: str = ""
+    password_env: str = ""
+    path: str = ""
+    preset: str = "canonical"
+    mapping: str = ""
+
+
+def saved_connection() -> dict:
+    """The `[connections.shop]` the app runs with (empty for the sample shop)."""
+    try:
+        return dict(st.secrets.get("connections", {}).get("shop", {}))
+    except FileNotFoundError:
+        return {}
+
+
+def saved_path(saved: dict) -> str:
+    """The folder, or the SQLite file, of a saved connection ("" for others)."""
+    if "folder" in saved:
+        return str(saved["folder"])
+    url = str(saved.get("url", ""))
+    if not url.startswith("sqlite"):
+        return ""
+    return url.removeprefix("sqlite:///").removeprefix("file:").split("?")[0]
+
+
+def connection_settings(form: ConnectionForm, saved: dict) -> dict:
+    """The `[connections.shop]` section for `form`: a blank password keeps the saved one,
+    `password_env` names an environment variable instead. Extract keys of `saved` are kept."""
+    kept = {key: value for key, value in saved.items() if key not in FORM_KEYS}
+    if form.kind == "sample":
+        return kept
+    section: dict = {}
+    if form.kind == "database":
+        section = {"dialect": form.dialect, "driver": DIALECTS[form.dialect], "host": form.host.strip()}
+        if form.port:
+            section["port"] = int(form.port)
+        section.update({"database": form.database.strip(), "username": form.username.strip()})
+        if form.password_env.strip():
+            section["password_env"] = form.password_env.strip()
+        elif form.password:
+            section["password"] = form.password
+        elif saved.get("password") and saved.get("host") == section["host"]:
+            section["password"] = saved["password"]
+    elif form.kind == "sqlite":
+        section = {"url": sqlite_url(Path(form.path.strip()).expanduser())}
+    else:
+        section = {"folder": form.path.strip()}
+    if form.mapping.strip():
+        section["mapping"] = form.mapping.strip()
+    elif form.preset != "canonical":
+        section["preset"] = form.preset
+    return {**section, **kept}
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # a JSON string is a TOML basic string: quotes, backslashes and control characters escaped
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def save_connection(section: dict, path: Path | None = None) -> None:
+    """Write `section` as `[connections.shop]` of the secrets file, leaving the rest of the
+    file as it was; an empty section removes it (the sample shop)."""
+    path = path or SECRETS_PATH
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = "".join(f"{key} = {_toml_value(value)}\n" for key, value in section.items())
+    block = f"[{SECTION}]\n{block}\n" if section else ""
+    header = re.compile(r"^\[\s*connections\.shop\s*\]\s*$", re.MULTILINE)
+    found = header.search(text)
+    if found:
+        following = re.compile(r"^\[", re.MULTILINE).search(text, found.end())
+        end = following.start() if following else len(text)
+        text = text[: found.start()] + block + text[end:]
+    else:
+        text = block + text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+
+
+def tested(section: dict) -> tuple[Source, set[str]]:
+    """The source `section` describes and the mapped tables found in it (SourceError when it
+    cannot be reached or mapped; the message never holds the password)."""
+    source = source_from_settings(section)
+    return source, source.table_names()
+
+
+def submit(action: str) -> None:
+    """The Test and Save buttons' callback: build `[connections.shop]` from the form, test it,
+    and on "save" write it when the test passes. What happened is kept under OUTCOME_KEY as
+    (level, message) pairs for the page to show."""
+    state = st.session_state
+    kind = state["source_kind"]
+    keys = {**FIELD_KEYS[kind], **(MAPPING_KEYS if kind != "sample" else {})}
+    fields = {field: state[key] for field, key in keys.items() if key in state}
+    if "source_password" in state:
+        state["source_password"] = ""  # a typed password does not stay in the browser
+    saved = saved_connection()
+    section = connection_settings(ConnectionForm(kind, **fields), saved)
+    try:
+        source, found = tested(section)
+    except (SourceError, ValueError) as error:
+        state[OUTCOME_KEY] = [("error", t("data_source.failed", error=error))]
+        return
+    outcome = [
+        ("success", t("data_source.tested", description=source.description, tables=", ".join(sorted(found))))
+        if found else ("warning", t("data_source.tested_none", description=source.description))
+    ]
+    outcome += [("warning", t("data_source.problem", table=table, problem=problem)) for table, problem in getattr(source, "problems", {}).items()]
+    if action == "save":
+        save_connection(section)
+        outcome.append(("success", t("data_source.saved", description=source.description)))
+    state[OUTCOME_KEY] = outcome
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _source(key: str) -> Source:
+    connection = {k: v for k, v in json.loads(key).items() if k not in data.EXTRACT_KEYS}
+    return source_from_settings(connection)
+
+
+def current_source() -> Source:
+    """The configured source, read directly (not through an extract), for previews."""
+    return _source(json.dumps(saved_connection(), sort_keys=True, default=str))
+
+
+def mapping_of(source: Source) -> Mapping:
+    """The mapping `source` reads through (the canonical layout for a source without one)."""
+    return getattr(source, "mapping", identity_mapping())
+
+
+def preview(source: Source, name: str) -> pl.DataFrame:
+    """The first PREVIEW_ROWS rows of table `name` as the mapping gives it."""
+    return source.read_mapped(name, limit=PREVIEW_ROWS)
+
+
+def table_summary(shop: Shop, tz: str) -> pl.DataFrame:
+    """Per canonical table: rows, first and last day (in `tz`) and the optional columns absent.
+    Events read with push-down: the count the load made, the days of the activity events
+    (which hold every user's first and last event), the columns the engine has."""
+    rows = []
+    for name, table in TABLES.items():
+        pushed = name == "events" and shop.pushed is not None
+        frame = shop.activity if pushed else shop.tables.get(name)
+        if frame is None:
+            rows.append({"table": name, "rows": None, "first": None, "last": None, "missing": "table absent"})
+            continue
+        first = last = None
+        column = TIME_COLUMN.get(name)
+        if column and frame.height:
+            days = frame[column] if frame.schema[column] != UTC_DATETIME else frame[column].dt.convert_time_zone(tz).dt.date()
+            first, last = days.min(), days.max()
+        if pushed:
+            # session_id is derived by the load either way, as the in-memory events carry it
+            absent = [c for c in table.optional if c != "session_id" and not shop.pushed.engine.has_event_column(c)]
+        else:
+            absent = [c for c in table.optional if c not in frame.columns]
+        count = shop.pushed.event_count if pushed else frame.height
+        rows.append({"table": name, "rows": count, "first": first, "last": last, "missing": ", ".join(absent)})
+    return pl.DataFrame(rows)
+
+
+class Quality(NamedTuple):
+    """The data-quality report, and how many events it checked when the shop is read with
+    push-down (None when it checked every row of every table)."""
+
+    report: pl.DataFrame
+    events_checked: int | None
+
+
+def _times(name: str) -> list[str]:
+    """The time columns of canonical table `name`, whose raw values show a missing zone."""
+    return [column for column, dtype in TABLES[name].columns.items() if dtype == UTC_DATETIME]
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=600)
+def quality(key: str) -> Quality:
+    """The data-quality report of the loaded shop, its zoneless times read from the source.
+    With push-down the events are not in memory: the report reads the first
+    QUALITY_EVENT_ROWS of them from the source instead of every one."""
+    shop = data.current_shop()
+    source = current_source()
+    zone = mapping_of(source).time_zone
+    canonical = {name: frame.select([c for c in TABLES[name].columns if c in frame.columns]) for name, frame in shop.tables.items()}
+    raw = {}
+    for name in shop.tables:
+        try:
+            raw[name] = source.read_mapped(name, columns=_times(name))
+        except (SourceError, AttributeError):
+            continue
+    checked = None
+    if shop.pushed is not None:
+        sample = source.read_mapped("events", limit=QUALITY_EVENT_ROWS)
+        canonical["events"] = conform("events", sample, source.description, zone=zone)
+        raw["events"] = sample.select([column for column in _times("events") if column in sample.columns])
+        checked = sample.height
+    return Quality(quality_report(canonical, now=datetime.now(UTC), raw=raw, zone=zone), checked)
+
+
+def presets() -> dict[str, str]:
+    """The shipped presets by name, with their titles."""
+    return preset_names()
