@@ -26,7 +26,7 @@ from connectors.base import (
     time_window,
     wanted_columns,
 )
-from connectors.mapping import Mapping, MappedTable, canonical_select, identity_mapping
+from connectors.mapping import MappedTable, Mapping, canonical_select, check_select, identity_mapping
 from connectors.schema import UTC_DATETIME
 
 _READERS = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv}
@@ -82,6 +82,8 @@ class FolderSource:
             if self._file(table.source) is None:
                 raise SourceError(f"{self.folder} has no {table.source}.parquet or {table.source}.csv to read table '{table.name}' from.")
             return self._scan(table.source)
+        # Polars' SQL reads as DuckDB's does; its table functions (read_csv ...) are refused
+        check_select(table.query, f"{self.mapping.origin}: [tables.{table.name}].query", dialect="duckdb")
         context = pl.SQLContext({stem: self._scan(stem) for stem in self.platform_tables()})
         try:
             return context.execute(table.query, eager=False)

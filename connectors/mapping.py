@@ -23,12 +23,15 @@ A mapping is a TOML file (see connectors/presets/ for complete ones):
     [tables.order_items]
     query = "SELECT order_id, product_id, qty_ordered AS quantity, price AS unit_price FROM sales_order_item WHERE parent_item_id IS NULL"
 
-A table is a platform table or one read-only SELECT written by the admin, which is checked
-(`check_select`) and wrapped as a subquery. Canonical columns not listed in `columns` are
-taken from a platform column of the same name when there is one (`same_names = false` turns
-that off). Expressions: `{ column = "c" }`, `{ value = v }`, `{ coalesce = [...] }`,
-`{ sum = [...] }`, `{ product = [...] }`, `{ difference = [a, b] }`, `{ ratio = [a, b] }`
-(empty when b is 0), `{ negate = a }`, `{ lower = a }`, `{ year = a }`; an operand is a
+A table is a platform table or one read-only SELECT written by the admin, which is parsed
+and checked (`check_select`: one SELECT calling only ALLOWED_FUNCTIONS), run as sqlglot
+writes it back in the database's dialect (`executable_select`) and wrapped as a subquery.
+Canonical columns not listed in `columns` are taken from a platform column of the same name
+when there is one (`same_names = false` turns that off). Expressions: `{ column = "c" }`,
+`{ value = v }`, `{ coalesce = [...] }`, `{ sum = [...] }`, `{ product = [...] }`,
+`{ difference = [a, b] }`, `{ ratio = [a, b] }` (empty when b is 0), `{ negate = a }`,
+`{ lower = a }`, `{ year = a }`, `{ concat = [...] }` (joined as text, empty when a part is),
+`{ only = [a, [v1, v2]] }` (a's value when it is one of those, else empty); an operand is a
 column name, a number or another expression. Everything is built with SQLAlchemy Core:
 platform names must exist in the source and are quoted by SQLAlchemy, values are bound or
 rendered by it; nothing from a mapping is pasted into SQL.
@@ -42,6 +45,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+import sqlglot
+import sqlglot.errors
+from sqlglot import expressions as sqlglot_exp
 
 from connectors.base import SourceError
 from connectors.schema import TABLES
@@ -57,17 +63,11 @@ _OPERATORS = {
     "negate": (1, 1),
     "lower": (1, 1),
     "year": (1, 1),
+    "concat": (2, None),
+    "only": (2, 2),
 }
 _TOP_KEYS = {"name", "description", "kind", "time_zone", "unavailable", "tables"}
 _TABLE_KEYS = {"from", "query", "columns", "values", "where", "same_names"}
-# Words that make a statement write, lock or run something else: a mapping's SELECT may not
-# contain them outside strings and quoted names (SELECT ... INTO, FOR UPDATE / FOR SHARE,
-# WITH x AS (DELETE ...)). The session is read-only besides; this says so before it runs.
-_FORBIDDEN_WORDS = {
-    "insert", "update", "delete", "merge", "upsert", "into", "create", "drop", "alter",
-    "truncate", "grant", "revoke", "call", "copy", "lock", "share", "execute", "exec",
-    "attach", "detach", "pragma", "vacuum", "handler", "load",
-}
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,11 @@ def _check_expression(expression: Any, where: str) -> None:
     elif operator == "value":
         if not isinstance(operand, str | int | float | bool):
             raise SourceError(f"{where}: a value is text, a number or true/false.")
+    elif operator == "only":
+        if not (isinstance(operand, list) and len(operand) == 2 and isinstance(operand[1], list) and operand[1]
+                and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in operand[1])):
+            raise SourceError(f"{where}: only takes a column and a list of its values, like {{ only = [\"status\", [\"fraud\"]] }}.")
+        _check_expression(operand[0], where)
     elif operator in _OPERATORS:
         least, most = _OPERATORS[operator]
         operands = operand if isinstance(operand, list) else [operand]
@@ -256,70 +261,144 @@ def _check_expression(expression: Any, where: str) -> None:
         raise SourceError(f"{where}: unknown expression '{operator}'; use column, value, {', '.join(_OPERATORS)}.")
 
 
-def check_select(sql: Any, where: str) -> str:
-    """`sql` if it is one SELECT (or WITH ... SELECT) statement, without a trailing `;`.
+def check_select(sql: Any, where: str, dialect: str | None = None) -> str:
+    """`sql` without a trailing `;` if it is exactly one read-only SELECT; SourceError naming
+    what it holds otherwise.
 
-    Comments, strings and quoted names are set aside first, read both with and without
-    backslash escapes (MySQL and standard SQL disagree); the code left must be a single
-    statement starting with SELECT or WITH and free of _FORBIDDEN_WORDS. Dollar-quoted
-    strings are refused, since they could hide code from this reading.
+    The query is parsed by sqlglot in the SQL `dialect` of the source that runs it. It passes
+    when it is one SELECT (WITH, subqueries and UNION of SELECTs allowed) that holds no
+    statement or clause that writes, locks or calls out (`_REFUSED`), no comment that MySQL
+    runs (`/*! ... */`), no parameter, and calls only the functions in ALLOWED_FUNCTIONS,
+    unqualified: a function of the database such as dblink_exec, pg_terminate_backend or
+    pg_read_file is refused by name before anything runs.
+
+    Without a dialect (a mapping read before its source is known) the query passes when it
+    passes in one of CHECKED_DIALECTS, which disagree on what is a string, a name or a
+    comment; the source checks it again in its own dialect before it runs
+    (`executable_select`, FolderSource).
     """
+    dialects = (dialect,) if dialect else CHECKED_DIALECTS
+    refusals = []
+    for name in dialects:
+        try:
+            _parsed_select(sql, where, name)
+            return sql.strip().rstrip(";").strip()
+        except SourceError as refusal:
+            refusals.append(refusal)
+    raise refusals[0]
+
+
+def executable_select(sql: str, where: str, dialect: str) -> str:
+    """The checked `sql` as the database of SQLAlchemy dialect `dialect` will run it: parsed
+    and checked in that dialect, then written back by sqlglot without comments, so that what
+    runs is exactly what was checked. A dialect sqlglot does not know keeps the text as
+    written, checked in every dialect of CHECKED_DIALECTS."""
+    name = _SQLGLOT_DIALECTS.get(dialect, dialect)
+    if not _known_dialect(name):
+        return check_select(sql, where)
+    return _parsed_select(sql, where, name).sql(dialect=name, comments=False)
+
+
+# SQLAlchemy's dialect names where sqlglot's differ
+_SQLGLOT_DIALECTS = {"postgresql": "postgres", "mariadb": "mysql", "mssql": "tsql"}
+CHECKED_DIALECTS = ("postgres", "mysql", "sqlite", "duckdb")
+
+# What a reading query may call: aggregates and window functions, conditionals and casts,
+# text, date and time, arithmetic and JSON reads, by the names sqlglot gives them.
+ALLOWED_FUNCTIONS = frozenset(
+    """
+    COUNT SUM AVG MIN MAX STDDEV STDDEV_POP STDDEV_SAMP VARIANCE VARIANCE_POP MEDIAN
+    PERCENTILE_CONT PERCENTILE_DISC GROUP_CONCAT STRING_AGG LOGICAL_AND LOGICAL_OR ANY_VALUE
+    COUNT_IF ROW_NUMBER RANK DENSE_RANK LAG LEAD FIRST_VALUE LAST_VALUE NTILE PERCENT_RANK
+    CUME_DIST
+    CASE IF COALESCE NULLIF GREATEST LEAST CAST TRY_CAST EXISTS
+    LOWER UPPER TRIM LTRIM RTRIM LENGTH SUBSTRING REPLACE CONCAT CONCAT_WS LEFT RIGHT LPAD RPAD
+    PAD STR_POSITION STRPOS INSTR LOCATE SPLIT_PART REGEXP_REPLACE REGEXP_LIKE REGEXP_EXTRACT
+    INITCAP REVERSE ASCII CHR
+    DATE TIME DATETIME TIMESTAMP TS_OR_DS_TO_DATE TS_OR_DS_TO_TIMESTAMP DATE_TRUNC
+    TIMESTAMP_TRUNC DATETIME_TRUNC TIME_TRUNC DATE_PART EXTRACT DATE_ADD DATE_SUB TS_OR_DS_ADD
+    DATEDIFF DATE_DIFF TIMESTAMP_DIFF TIMESTAMPDIFF TIMESTAMP_ADD TIMESTAMP_SUB TIME_TO_STR
+    STR_TO_TIME STR_TO_DATE STRFTIME STRPTIME TO_DATE TO_TIMESTAMP TO_CHAR DATE_FORMAT
+    UNIX_TO_TIME FROM_UNIXTIME UNIX_TIMESTAMP TIME_TO_UNIX TIME_STR_TO_TIME CONVERT_TZ
+    CONVERT_TIMEZONE CURRENT_TIMESTAMP CURRENT_DATE NOW YEAR MONTH DAY HOUR MINUTE SECOND WEEK
+    DAY_OF_WEEK DAY_OF_MONTH DAY_OF_YEAR QUARTER JULIANDAY UNIXEPOCH EPOCH DATE_FROM_PARTS
+    MAKE_DATE LAST_DAY WEEKDAY
+    ABS ROUND FLOOR CEIL TRUNC MOD POW POWER SQRT EXP LN LOG SIGN
+    JSON_EXTRACT JSON_EXTRACT_SCALAR JSON_UNQUOTE JSON_VALUE
+    """.split()
+)
+
+# Statements and clauses a reading query may not hold, with the words that name them.
+_REFUSED = {
+    "Insert": "INSERT", "Update": "UPDATE", "Delete": "DELETE", "Merge": "MERGE",
+    "Create": "CREATE", "Drop": "DROP", "Alter": "ALTER", "TruncateTable": "TRUNCATE",
+    "Copy": "COPY", "LoadData": "LOAD DATA", "Command": "a statement other than SELECT",
+    "Into": "SELECT ... INTO", "Lock": "FOR UPDATE / FOR SHARE", "Pragma": "PRAGMA",
+    "Set": "SET", "Use": "USE", "Transaction": "a transaction", "Commit": "COMMIT",
+    "Rollback": "ROLLBACK", "Grant": "GRANT", "Revoke": "REVOKE", "Attach": "ATTACH",
+    "Detach": "DETACH", "Install": "INSTALL", "Execute": "EXECUTE",
+    "Placeholder": "a parameter", "Parameter": "a parameter", "SessionParameter": "a session variable",
+}
+_REFUSED_TYPES = tuple(
+    (getattr(sqlglot_exp, name), label) for name, label in _REFUSED.items() if hasattr(sqlglot_exp, name)
+)
+
+
+def _known_dialect(name: str) -> bool:
+    try:
+        sqlglot.Dialect.get_or_raise(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _parsed_select(sql: Any, where: str, dialect: str) -> sqlglot_exp.Expr:
+    """The one statement of `sql` in `dialect`, checked (`check_select`)."""
     if not isinstance(sql, str) or not sql.strip():
         raise SourceError(f"{where}: write one SELECT statement.")
-    statement = sql.strip().rstrip(";").strip()
-    for backslash_escapes in (True, False):
-        code = _code_outside_quotes(statement, backslash_escapes, where)
-        if "$" in code:
-            raise SourceError(f"{where}: `$` (dollar quoting or parameters) is not allowed; use '...' strings.")
-        if ";" in code:
-            raise SourceError(f"{where}: write one SELECT statement, without `;` between statements.")
-        words = [word.lower() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)]
-        if not words or words[0] not in ("select", "with"):
-            raise SourceError(f"{where}: the query must start with SELECT (or WITH ... SELECT).")
-        forbidden = sorted(set(words) & _FORBIDDEN_WORDS)
-        if forbidden:
-            raise SourceError(
-                f"{where}: a mapping only reads; the query may not use {', '.join(w.upper() for w in forbidden)}."
-            )
-    return statement
+    try:
+        statements = [statement for statement in sqlglot.parse(sql, read=dialect) if statement is not None]
+        comments = [comment for token in sqlglot.Dialect.get_or_raise(dialect).tokenize(sql) for comment in token.comments]
+    except (sqlglot.errors.SqlglotError, RecursionError) as error:
+        raise SourceError(f"{where}: the query is not SQL that {dialect} reads ({str(error).splitlines()[0][:160]}).") from None
+    if len(statements) != 1:
+        raise SourceError(f"{where}: write one SELECT statement, without `;` between statements.")
+    if any(comment.lstrip().startswith(("!", "M!")) for comment in comments):
+        raise SourceError(f"{where}: a /*! ... */ comment is code to MySQL and MariaDB; remove it.")
+    _check_statement(statements[0], where)
+    return statements[0]
 
 
-def _code_outside_quotes(sql: str, backslash_escapes: bool, where: str) -> str:
-    """`sql` with comments, strings and quoted names replaced by a space."""
-    code, index = [], 0
-    closers = {"'": "'", '"': '"', "`": "`", "[": "]"}
-    while index < len(sql):
-        char = sql[index]
-        if sql.startswith("--", index):
-            end = sql.find("\n", index)
-            index = len(sql) if end < 0 else end
-            code.append(" ")
-        elif sql.startswith("/*", index):
-            end = sql.find("*/", index + 2)
-            if end < 0:
-                raise SourceError(f"{where}: a /* comment is not closed.")
-            index = end + 2
-            code.append(" ")
-        elif char in closers:
-            closer = closers[char]
-            index += 1
-            while True:
-                if index >= len(sql):
-                    raise SourceError(f"{where}: a {char}...{closer} is not closed.")
-                if backslash_escapes and sql[index] == "\\" and char in "'\"":
-                    index += 2
-                elif sql[index] == closer and sql.startswith(closer * 2, index) and closer != "]":
-                    index += 2
-                elif sql[index] == closer:
-                    index += 1
-                    break
-                else:
-                    index += 1
-            code.append(" ")
-        else:
-            code.append(char)
-            index += 1
-    return "".join(code)
+def _check_statement(statement: sqlglot_exp.Expr, where: str) -> None:
+    if not isinstance(statement, sqlglot_exp.Query):
+        raise SourceError(f"{where}: the query must be a SELECT (or WITH ... SELECT), not {_label(statement)}.")
+    for node in statement.walk():
+        for refused, label in _REFUSED_TYPES:
+            if isinstance(node, refused):
+                raise SourceError(f"{where}: a mapping only reads; its query may not hold {label}.")
+        if isinstance(node, sqlglot_exp.CTE) and not isinstance(node.this, sqlglot_exp.Query):
+            raise SourceError(f"{where}: a mapping only reads; WITH may name only SELECTs, not {_label(node.this)}.")
+        # AND, OR, ^ and -> are operators to SQL, though sqlglot's classes are functions too
+        if isinstance(node, sqlglot_exp.Func) and not isinstance(node, sqlglot_exp.Binary | sqlglot_exp.Unary):
+            name = node.name if isinstance(node, sqlglot_exp.Anonymous) else node.sql_name()
+            if isinstance(node.parent, sqlglot_exp.Dot):
+                raise SourceError(f"{where}: a mapping only reads; its query may not call {node.parent.sql()}, a function of a schema.")
+            if name.upper() not in ALLOWED_FUNCTIONS:
+                raise SourceError(
+                    f"{where}: a mapping only reads; its query may not call {name}. It may use aggregates, "
+                    "casts, CASE and COALESCE, date, time, text and arithmetic functions."
+                )
+
+
+def _label(node: sqlglot_exp.Expr | None) -> str:
+    if node is None:
+        return "nothing"
+    if isinstance(node, sqlglot_exp.Command):
+        return str(node.this).upper()
+    for refused, label in _REFUSED_TYPES:
+        if isinstance(node, refused):
+            return label
+    return node.key.upper()
 
 
 def text_subquery(sql: str, names: list[str], alias: str) -> sa.Subquery:
@@ -386,7 +465,12 @@ def _expression(spec: Any, base: sa.FromClause, where: str) -> sa.ColumnElement:
         return _platform_column(base, operand, where)
     if operator == "value":
         return sa.literal(operand)
+    if operator == "only":
+        kept = _expression(operand[0], base, where)
+        return sa.case((kept.in_([_typed(kept, value, where) for value in operand[1]]), kept))
     operands = [_expression(item, base, where) for item in (operand if isinstance(operand, list) else [operand])]
+    if operator == "concat":
+        return _fold([_as_text(item) for item in operands], lambda a, b: a + b)
     if operator == "coalesce":
         return sa.func.coalesce(*operands)
     if operator == "sum":
@@ -402,6 +486,11 @@ def _expression(spec: Any, base: sa.FromClause, where: str) -> sa.ColumnElement:
     if operator == "lower":
         return sa.func.lower(operands[0])
     return sa.extract("year", operands[0])
+
+
+def _as_text(expression: sa.ColumnElement) -> sa.ColumnElement:
+    """`expression` as text, so that `+` joins text on every database (|| or CONCAT)."""
+    return expression if isinstance(expression.type, sa.String) else sa.cast(expression, sa.String)
 
 
 def _fold(operands: list[sa.ColumnElement], combine) -> sa.ColumnElement:

@@ -27,6 +27,7 @@ from connectors.mapping import (
     MappedTable,
     Mapping,
     canonical_select,
+    executable_select,
     identity_mapping,
     probe_query,
     text_subquery,
@@ -119,9 +120,11 @@ class SqlSource:
                 if table.source is not None:
                     self._bases[table.name] = sa.Table(table.source, sa.MetaData(), autoload_with=self.engine)
                 else:
+                    # the query as checked in this database's dialect, and only that, runs
+                    sql = executable_select(table.query, f"{self.mapping.origin}: [tables.{table.name}].query", self.engine.dialect.name)
                     with self.engine.connect() as connection:
-                        names = list(connection.execute(probe_query(table.query)).keys())
-                    self._bases[table.name] = text_subquery(table.query, names, "mapped")
+                        names = list(connection.execute(probe_query(sql)).keys())
+                    self._bases[table.name] = text_subquery(sql, names, "mapped")
             except sa.exc.SQLAlchemyError as error:
                 message = str(getattr(error, "orig", None) or error).splitlines()[0]
                 raise SourceError(f"the {'table' if table.query is None else 'query'} mapped to {table.name} fails: {message}") from None

@@ -4,16 +4,16 @@ rejected or quoted, and only reads reach the database."""
 
 from datetime import date, datetime
 
+import platform_db
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from conftest import utc
+from platform_db import DATABASES, platform_source
 from polars.testing import assert_frame_equal
 
-from conftest import utc
-from connectors import FolderSource, SourceError, open_source, source_from_settings
-from connectors.mapping import check_select, parse_mapping
-import platform_db
-from platform_db import DATABASES, platform_source
+from connectors import FolderSource, SourceError, SqlSource, open_source, source_from_settings
+from connectors.mapping import MappedTable, Mapping, check_select, executable_select, parse_mapping
 
 dropped_after = platform_db.dropped_after  # the fixture, shared with the other platform tests
 
@@ -139,27 +139,72 @@ def test_zoneless_times_in_the_mappings_zone_become_utc(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("sql", "reason"),
+    ("sql", "dialect", "reason"),
     [
-        ("SELECT 1; DELETE FROM orders", "without `;` between statements"),
-        ("DELETE FROM orders", "must start with SELECT"),
-        ("WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone", "may not use DELETE"),
-        ("SELECT * INTO copy FROM orders", "may not use .*INTO"),
-        ("SELECT * FROM orders FOR UPDATE", "may not use UPDATE"),
-        ("SELECT '\\'; DROP TABLE orders; --' AS x", "without `;`"),  # standard SQL: the string ends at \'
-        ("SELECT $$; DROP TABLE orders; $$", "`\\$`"),
-        ("SELECT 1 /* unclosed", "not closed"),
-        ("/* SELECT */ UPDATE orders SET amount = 0", "must start with SELECT"),
+        ("SELECT 1; DELETE FROM orders", None, "without `;` between statements"),
+        ("DELETE FROM orders", None, "must be a SELECT .*not DELETE"),
+        ("WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone", None, "WITH may name only SELECTs, not DELETE"),
+        ("SELECT * INTO copy FROM orders", None, r"may not hold SELECT \.\.\. INTO"),
+        ("SELECT * FROM orders FOR UPDATE", None, "may not hold FOR UPDATE"),
+        # standard SQL ends the string at \' ; MySQL reads one string to the end
+        ("SELECT '\\'; DROP TABLE orders; --' AS x", "postgres", "without `;`"),
+        # dollar quotes are PostgreSQL's only
+        ("SELECT $$; DROP TABLE orders; $$", "mysql", "without `;`"),
+        ("SELECT 1 /* unclosed", None, "not SQL that postgres reads"),
+        ("/* SELECT */ UPDATE orders SET amount = 0", None, "not UPDATE"),
+        ("COPY orders TO '/tmp/orders.csv'", None, "not COPY"),
+        ("CALL refresh_orders()", None, "not CALL"),
+        ("SELECT o.*, dblink_exec('dbname=shop', 'DELETE FROM other') AS done FROM orders o", None, "may not call dblink_exec"),
+        ("SELECT * FROM dblink('dbname=shop', 'SELECT 1') AS t(x int)", "postgres", "may not call dblink"),
+        ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity", None, "may not call pg_terminate_backend"),
+        ("SELECT pg_read_file('/etc/passwd')", None, "may not call pg_read_file"),
+        ("SELECT lo_import('/etc/passwd')", None, "may not call lo_import"),
+        ("SELECT set_config('transaction_read_only', 'off', false)", None, "may not call set_config"),
+        ("SELECT nextval('orders_id_seq')", None, "may not call nextval"),
+        ("SELECT load_file('/etc/passwd')", "mysql", "may not call load_file"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "duckdb", "may not call READ_CSV"),
+        ("SELECT pg_catalog.lower(name) FROM orders", None, "pg_catalog.lower.*a function of a schema"),
+        # MySQL reads `--x` as minus minus x, and runs the code of /*! ... */ comments
+        ("SELECT 1 --sleep(5)\n FROM orders", "mysql", "may not call sleep"),
+        ("SELECT 1 /*! , sleep(5) */ FROM orders", "mysql", "code to MySQL"),
+        ("SELECT * FROM orders WHERE id = $1", "postgres", "a parameter"),
     ],
 )
-def test_only_one_select_is_accepted(sql, reason):
+def test_only_one_reading_select_is_accepted(sql, dialect, reason):
     with pytest.raises(SourceError, match=reason):
-        check_select(sql, "q")
+        check_select(sql, "q", dialect)
 
 
 def test_a_select_with_keywords_in_strings_and_names_is_accepted():
     sql = "SELECT 'drop; delete' AS \"update\", `into` FROM t -- ; insert\n;"
     assert check_select(sql, "q") == "SELECT 'drop; delete' AS \"update\", `into` FROM t -- ; insert"
+    assert check_select(sql, "q", "mysql")
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("WITH paid AS (SELECT * FROM orders WHERE state IN ('complete', 'closed')) SELECT customer_id, COUNT(*), "
+         "SUM(CAST(total AS DECIMAL(12, 2))), MIN(created_at) FROM paid GROUP BY customer_id HAVING COUNT(*) > 1", "postgres"),
+        ("SELECT id, CASE WHEN total > 100 THEN 'big' ELSE 'small' END, COALESCE(NULLIF(email, ''), 'none'), "
+         "LOWER(TRIM(email)), EXTRACT(YEAR FROM created_at), DATE_TRUNC('day', created_at), ROUND(total * 1.19, 2) FROM orders", "postgres"),
+        ("SELECT id, DATE_FORMAT(created_at, '%Y-%m'), IFNULL(coupon, ''), CONCAT('order ', id), "
+         "ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY created_at) FROM orders LIMIT 10", "mysql"),
+        ("SELECT strptime(\"Created at\", '%Y-%m-%d %H:%M:%S %z') AS created_at FROM orders_export "
+         "UNION ALL SELECT NULL FROM orders_export WHERE \"Name\" IS NULL", "duckdb"),
+        ("SELECT o.id FROM orders o WHERE EXISTS (SELECT 1 FROM lines l WHERE l.order_id = o.id) AND o.id IN (SELECT order_id FROM refunds)", "sqlite"),
+    ],
+)
+def test_reading_queries_of_every_kind_are_accepted(sql, dialect):
+    assert check_select(sql, "q", dialect) == sql
+
+
+def test_the_query_that_runs_is_the_one_checked():
+    # comments are dropped, so no database reads code where the check read a comment
+    assert executable_select("SELECT id -- the key\nFROM orders /* all */", "q", "postgresql") == "SELECT id FROM orders"
+    assert executable_select("SELECT `total` FROM `orders`", "q", "mysql") == "SELECT `total` FROM `orders`"
+    with pytest.raises(SourceError, match="may not call sleep"):
+        executable_select("SELECT 1 --sleep(5)\n FROM orders", "q", "mysql")
 
 
 @pytest.mark.parametrize(
@@ -255,3 +300,66 @@ def test_a_password_from_the_environment_is_used_and_never_shown(monkeypatch):
     monkeypatch.delenv("SHOP_DB_PASSWORD")
     with pytest.raises(SourceError, match="environment variable SHOP_DB_PASSWORD, which is not set"):
         source_from_settings({"dialect": "postgresql", "host": "db", "password_env": "SHOP_DB_PASSWORD"})
+
+
+DBLINK_DELETE = (
+    "SELECT o.*, dblink_exec('host=127.0.0.1 dbname=test user=postgres', 'DELETE FROM mapping_victim') AS done "
+    "FROM shop_orders o"
+)
+
+
+@pytest.fixture
+def postgres_with_dblink(tmp_path, dropped_after):
+    """PostgreSQL holding the platform's tables and `mapping_victim` (3 rows), with dblink."""
+    engine = platform_db.server_engine("postgresql")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS dblink"))
+    except sa.exc.DBAPIError as error:
+        pytest.skip(f"the dblink extension cannot be installed on this PostgreSQL: {str(error.orig).splitlines()[0]}")
+    dropped_after.append(("postgresql", [*PLATFORM, "mapping_victim"]))
+    platform_db.write_tables(engine, {**PLATFORM, "mapping_victim": pl.DataFrame({"id": [1, 2, 3]})})
+    return engine
+
+
+def victims(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.text("SELECT COUNT(*) FROM mapping_victim")).scalar()
+
+
+def test_dblink_writes_through_a_read_only_session(postgres_with_dblink):
+    """The hole as it was found: the app's read-only session runs dblink_exec, whose own new
+    connection is not read-only, and the other table is emptied."""
+    source = SqlSource(platform_db.SERVERS["postgresql"])
+    with source.engine.connect() as connection:
+        connection.execute(sa.text("SELECT dblink_exec('host=127.0.0.1 dbname=test user=postgres', 'DELETE FROM mapping_victim')"))
+    assert victims(postgres_with_dblink) == 0
+
+
+def test_a_mapping_query_calling_dblink_is_refused_before_anything_runs(postgres_with_dblink):
+    with pytest.raises(SourceError, match=r"\[tables.orders\].query: a mapping only reads; its query may not call dblink_exec"):
+        parse_mapping({"tables": {"orders": {"query": DBLINK_DELETE}}}, "shop.toml")
+    # a mapping that skipped parse_mapping is refused by the source, in its dialect, before it runs
+    unchecked = Mapping("unchecked", {"orders": MappedTable("orders", query=DBLINK_DELETE)}, origin="unchecked.toml")
+    source = SqlSource(platform_db.SERVERS["postgresql"], mapping=unchecked)
+    statements = []
+    sa.event.listen(source.engine, "before_cursor_execute", lambda _c, _cur, statement, *rest: statements.append(statement))
+    with pytest.raises(SourceError, match="may not call dblink_exec"):
+        source.read_table("orders")
+    assert source.table_names() == set() and "dblink_exec" in source.problems["orders"]
+    assert not any("dblink" in statement for statement in statements)
+    assert victims(postgres_with_dblink) == 3
+
+
+def test_a_mapping_query_calling_pg_terminate_backend_is_refused(postgres_with_dblink):
+    kill = "SELECT pg_terminate_backend(pid) AS order_id FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    with pytest.raises(SourceError, match="may not call pg_terminate_backend"):
+        parse_mapping({"tables": {"orders": {"query": kill}}}, "shop.toml")
+    other = postgres_with_dblink.connect()
+    try:
+        unchecked = Mapping("unchecked", {"orders": MappedTable("orders", query=kill)}, origin="unchecked.toml")
+        with pytest.raises(SourceError, match="may not call pg_terminate_backend"):
+            SqlSource(platform_db.SERVERS["postgresql"], mapping=unchecked).read_table("orders")
+        assert other.execute(sa.text("SELECT 1")).scalar() == 1  # still connected
+    finally:
+        other.close()
