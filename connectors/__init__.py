@@ -9,6 +9,7 @@ from connectors.base import Source, SourceError
 from connectors.files import FolderSource
 from connectors.mapping import Mapping, load_mapping, load_preset
 from connectors.sql import SqlSource, sqlite_url
+from connectors.trackers import is_tracker_mapping, open_tracker, tracker_preset_names
 
 SAMPLE_SHOP = Path(__file__).resolve().parents[1] / "sample_data" / "shop.db"
 
@@ -29,12 +30,16 @@ def open_source(
     location: str | Path | None = None, *, mapping: str | Path | None = None, preset: str | None = None
 ) -> Source:
     """The source at `location`: a SQLAlchemy URL, a SQLite file, or a folder of tables, read
-    through the mapping file `mapping` or the preset `preset` (else the canonical layout).
+    through the mapping file `mapping` or the preset `preset` (else the canonical layout);
+    a tracker preset or tracker mapping reads a tracker's export there instead.
 
     No location means the embedded sample shop.
     """
     if location is None:
         location = SAMPLE_SHOP
+    if (preset is not None and preset in tracker_preset_names()) or is_tracker_mapping(mapping):
+        # a tracker's export (GA4, Snowplow, Segment, RudderStack, PostHog): connectors/trackers
+        return open_tracker(location, preset=preset, mapping=mapping)
     chosen = mapping_of(mapping, preset)
     text = str(location)
     if "://" in text:

@@ -14,6 +14,7 @@ A reader hands `canonical_events` a frame of its events in one shape, whatever t
 | product_ids | the products of the event, in the tracker's order |
 | search_term, device, transaction_id | as named |
 | attributed_channel | `channel_of` the event's own source / medium / click id / referrer; null when the event says nothing about where the visit came from |
+| event_id | the tracker's id of the event where it has one (Snowplow event_id, Segment id, PostHog uuid): an event loaded twice is read once |
 
 The canonical `user_id` is the customer id where the tracker knows it, else the visitor's
 anonymous id (`stitched_user_ids`); the pairs are kept (`identity_pairs`) so that the shop's
@@ -225,6 +226,59 @@ def typed_events(events: pl.LazyFrame, event_types: EventTypes) -> pl.LazyFrame:
     ).explode("product_id", empty_as_null=True, keep_nulls=True).drop("product_ids")
 
 
+def utc_time(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A tracker's timestamp column (of dtype `dtype`) as a UTC datetime: text in ISO 8601
+    (with an offset, converted; without one, UTC, as trackers write it), or a datetime
+    (without a zone: UTC). Anything else, and text that is not a time, is null, which the
+    source's checks report with the file and rows."""
+    if dtype == pl.String:
+        return value.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    if isinstance(dtype, pl.Datetime):
+        value = value.dt.cast_time_unit("us")
+        return value.dt.replace_time_zone("UTC") if dtype.time_zone is None else value.dt.convert_time_zone("UTC")
+    return pl.lit(None, UTC_DATETIME)
+
+
+def field_of(schema: pl.Schema, column: str, *path: str) -> pl.Expr:
+    """A field of a record column as text, null where the file's schema lacks the column or
+    the field: trackers add fields over the years (GA4 added collected_traffic_source in
+    2023), and a file written before has none."""
+    dtype = schema.get(column)
+    if dtype is None:
+        return pl.lit(None, pl.String)
+    value = pl.col(column)
+    for name in path:
+        fields = {field.name: field.dtype for field in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+        if name not in fields:
+            return pl.lit(None, pl.String)
+        dtype = fields[name]
+        value = value.struct.field(name)
+    return value.cast(pl.String)
+
+
+def text_of(schema: pl.Schema, column: str) -> pl.Expr:
+    """A column as trimmed text, empty text as null; null where the file lacks the column."""
+    if column not in schema:
+        return pl.lit(None, pl.String)
+    value = pl.col(column).cast(pl.String).str.strip_chars()
+    return pl.when(value != "").then(value)
+
+
+def once_each(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """`events` with each tracker event id read once (its earliest), and how many rows
+    repeated one: loaders retry, and Snowplow's dbt models drop such duplicates too."""
+    if "event_id" not in events.columns:
+        return events, 0
+    with_id = pl.col("event_id").is_not_null()
+    kept = (
+        events.filter(with_id)
+        .sort("event_time", maintain_order=True)
+        .unique(["event_id", "product_id"], keep="first", maintain_order=True)
+    )
+    repeated = events.filter(with_id).height - kept.height
+    return pl.concat([events.filter(~with_id), kept], how="vertical").drop("event_id"), repeated
+
+
 def first_purchases(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """`events` with every purchase whose transaction id an earlier purchase has left out,
     and how many were left out. Trackers send a purchase again when the thank-you page is
@@ -269,21 +323,23 @@ def stitched_user_ids(events: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame
 
 
 def session_ids(events: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
-    """`events` with `session_id`: a hash of the visitor id and the tracker's session id
-    (GA4's ga_session_id and RudderStack's are timestamps, unique per visitor only).
-    Events the tracker gave no session id (server-side calls) get sessions of their own by
-    the SPEC's rule: a new one at the visitor's first such event and after every gap of
-    more than `gap`."""
+    """`events` (with their stitched `user_id`) with `session_id`: a hash of the user and
+    the tracker's session id. GA4's ga_session_id and RudderStack's session id are the
+    session's start, unique per visitor only; the user, not the visitor id, is hashed
+    because PostHog's distinct_id changes from the anonymous id to the customer id inside
+    the session in which the visitor signs in. Events the tracker gave no session id
+    (server-side calls) get sessions of their own by the SPEC's rule: a new one at the
+    user's first such event and after every gap of more than `gap`."""
     keyed = pl.col(SESSION_KEY).is_not_null()
     tracked = events.filter(keyed).with_columns(
-        session_id=pl.struct("anonymous_id", SESSION_KEY).hash().reinterpret(signed=True)
+        session_id=pl.struct("user_id", SESSION_KEY).hash().reinterpret(signed=True)
     )
-    loose = events.filter(~keyed).sort("anonymous_id", "event_time", maintain_order=True)
-    starts = (pl.col("anonymous_id") != pl.col("anonymous_id").shift(1)).fill_null(True) | (
+    loose = events.filter(~keyed).sort("user_id", "event_time", maintain_order=True)
+    starts = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True) | (
         pl.col("event_time") - pl.col("event_time").shift(1) > gap
     ).fill_null(True)
     loose = loose.with_columns(session_number=starts.cum_sum()).with_columns(
-        session_id=pl.struct("anonymous_id", "session_number").hash(seed=_GAP_SEED).reinterpret(signed=True)
+        session_id=pl.struct("user_id", "session_number").hash(seed=_GAP_SEED).reinterpret(signed=True)
     ).drop("session_number")
     return pl.concat([tracked, loose], how="vertical").drop(SESSION_KEY)
 

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from connectors.base import SourceError
-from connectors.trackers.common import channel_of, device_of, url_path
+from connectors.trackers.common import EventTypes, channel_of, device_of, field_of, text_of, url_path
 from connectors.trackers.source import EventPart
 from connectors.trackers.store import ROW, DatabaseStore, FolderStore, RawTable, RawWindow
 
@@ -76,7 +76,11 @@ class GA4Export:
 
     title = "Google Analytics 4"
     has_sessions = True
+    users_table = None
     refresh_overlap = timedelta(days=3)
+
+    def __init__(self, event_types: EventTypes) -> None:
+        self.event_types = event_types
 
     def event_tables(self, store: FolderStore | DatabaseStore) -> list[str]:
         """The daily tables, the intraday ones of days without a daily table, and other
@@ -140,20 +144,10 @@ def _part(table: RawTable) -> EventPart:
     present = frame.collect_schema()
 
     def nested(column: str, *path: str) -> pl.Expr:
-        """A field of a record column, null where the export's schema lacks it (GA4 added
-        collected_traffic_source in 2023 and session_traffic_source_last_click in 2024)."""
-        dtype = present.get(column)
-        value = pl.col(column)
-        for name in path:
-            if not isinstance(dtype, pl.Struct) or name not in {field.name for field in dtype.fields}:
-                return pl.lit(None, pl.String)
-            dtype = next(field.dtype for field in dtype.fields if field.name == name)
-            value = value.struct.field(name)
-        return value.cast(pl.String)
+        return field_of(present, column, *path)
 
     def text(column: str) -> pl.Expr:
-        value = pl.col(column).cast(pl.String).str.strip_chars() if column in present else pl.lit(None, pl.String)
-        return pl.when(value != "").then(value)
+        return text_of(present, column)
 
     last_click_source = nested("session_traffic_source_last_click", "manual_campaign", "source")
     last_click_medium = nested("session_traffic_source_last_click", "manual_campaign", "medium")

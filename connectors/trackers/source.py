@@ -23,8 +23,11 @@ import polars as pl
 from connectors.base import SHOWN_ROWS, SourceError, conform, time_window, wanted_columns
 from connectors.schema import EVENT_TYPES
 from connectors.trackers.common import (
+    RAW_COLUMNS,
+    SESSION_KEY,
     first_purchases,
     identity_pairs,
+    once_each,
     session_channels,
     session_ids,
     stitched_user_ids,
@@ -38,6 +41,8 @@ from connectors.trackers.store import ROW, DatabaseStore, FolderStore, RawTable,
 SESSION_GAP = timedelta(minutes=30)
 """The SPEC's session gap, for events a tracker gives no session id; the loading edge's
 setting (`session_gap`) is passed in where it differs."""
+# What a reader's events hold that the source reads (a reader may compute more for itself).
+READ_COLUMNS = (ROW, *RAW_COLUMNS, SESSION_KEY, "event_id")
 # Times outside these years are a unit misread (milliseconds taken for microseconds put an
 # event in January 1970), not events.
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -64,6 +69,7 @@ class Tracker(Protocol):
     title: str
     has_sessions: bool
     refresh_overlap: timedelta
+    users_table: str | None  # the raw table the canonical users come from, if any
 
     def event_tables(self, store: FolderStore | DatabaseStore) -> list[str]:
         """The export's tables that hold events, in the order they are read."""
@@ -90,11 +96,11 @@ _READERS = {
 }
 
 
-def tracker_reader(name: str) -> Tracker:
-    """The reader of tracker `name` (a preset's `tracker`); each tracker's module is
-    imported when a preset names it."""
-    module, reader = _READERS[name]
-    return getattr(importlib.import_module(f"connectors.trackers.{module}"), reader)()
+def tracker_reader(preset: TrackerPreset) -> Tracker:
+    """The reader of the preset's tracker, reading its event names; each tracker's module
+    is imported when a preset names it."""
+    module, reader = _READERS[preset.tracker]
+    return getattr(importlib.import_module(f"connectors.trackers.{module}"), reader)(preset.event_types)
 
 
 class TrackerSource:
@@ -113,7 +119,7 @@ class TrackerSource:
         if (preset is None) == (mapping is None):
             raise SourceError("a tracker export is read through a tracker preset or a tracker mapping file (one of them).")
         self.preset: TrackerPreset = load_tracker_preset(preset) if preset is not None else load_tracker_mapping(mapping)
-        self.tracker = tracker_reader(self.preset.tracker)
+        self.tracker = tracker_reader(self.preset)
         self.store = open_store(location, schema=schema)
         self.session_gap = session_gap
         self.problems: dict[str, str] = {}
@@ -132,7 +138,7 @@ class TrackerSource:
         names = set()
         if self.tracker.event_tables(self.store):
             names.add("events")
-        if self.tracker.users(self.store) is not None:
+        if self.tracker.users_table is not None and self.tracker.users_table in self.store.tables():
             names.add("users")
         return names
 
@@ -176,7 +182,12 @@ class TrackerSource:
                 f"{self.store.description} holds no {self.preset.name} events "
                 f"(the tables it has: {', '.join(self.store.tables()) or 'none'})."
             )
-        frames = [part.events.with_columns(part=pl.lit(index, pl.UInt32)) for index, part in enumerate(parts)]
+        frames = [
+            part.events.select(column for column in READ_COLUMNS if column in part.events.collect_schema()).with_columns(
+                part=pl.lit(index, pl.UInt32)
+            )
+            for index, part in enumerate(parts)
+        ]
         events = pl.concat(frames, how="diagonal_relaxed")
         if window is not None:
             # a time that cannot be read stays in, so that the checks below name it
@@ -212,6 +223,9 @@ class TrackerSource:
             notes.append(f"left out {nameless.height:,} event(s) without a visitor id (sent without consent to cookies)")
             events = events.filter(pl.col("anonymous_id").is_not_null())
         events = events.drop("part", ROW)
+        events, twice = once_each(events)
+        if twice:
+            notes.append(f"left out {twice:,} event row(s) loaded twice (the same event id)")
         events, repeated = first_purchases(events)
         if repeated:
             notes.append(f"left out {repeated:,} purchase event(s) repeating an earlier one's transaction id")
