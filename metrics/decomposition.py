@@ -194,19 +194,20 @@ def decompose_gmv(
     keeps the change. Groups in the order of `current`, then those only in `comparison`.
     """
     keys = list(keys)
+    group = keys or ["_whole_shop"]
     measures = ["visitors", "buyers", "orders", "gmv"]
-    both = current.select(*keys, *measures).with_row_index("_order").join(
-        comparison.select(*keys, *measures), on=keys, how="full", coalesce=True, suffix="_comparison"
-    ) if keys else pl.concat(
-        [current.select(*measures).with_row_index("_order"),
-         comparison.select(*[pl.col(name).alias(f"{name}_comparison") for name in measures])],
-        how="horizontal",
-    )
-    both = both.rename({name: f"{name}_current" for name in measures})
+
+    def measures_of(frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame if keys else frame.with_columns(_whole_shop=pl.lit(0))
+        return frame.select(*group, *measures)
+
+    both = measures_of(current).with_row_index("_order").join(
+        measures_of(comparison), on=group, how="full", coalesce=True, suffix="_comparison"
+    ).rename({name: f"{name}_current" for name in measures})
     for suffix in _PERIODS.values():
+        # a group missing from one period has no visitors, buyers, orders or GMV in it
         completed = _with_ratios(both.select(*[pl.col(f"{name}{suffix}").alias(name) for name in measures]))
-        both = both.with_columns(completed.select(*[pl.col(name).alias(f"{name}{suffix}") for name in FACTORS[1:]]))
-        both = both.with_columns(pl.col(f"{name}{suffix}").fill_null(0) for name in measures)
+        both = both.with_columns(completed.select(*[pl.col(name).alias(f"{name}{suffix}") for name in (*measures, *FACTORS[1:])]))
 
     def value(factor: str, period: str) -> pl.Expr:
         return pl.col(f"{factor}{_PERIODS[period]}")
@@ -227,7 +228,7 @@ def decompose_gmv(
 
     rows = [
         both.select(
-            "_order", *keys,
+            "_order", *group,
             factor=pl.lit(factor),
             comparison=value(factor, "comparison").cast(pl.Float64),
             current=value(factor, "current").cast(pl.Float64),
@@ -242,6 +243,6 @@ def decompose_gmv(
         .with_columns(
             relative_change=pl.when(pl.col("comparison") != 0).then(pl.col("current") / pl.col("comparison") - 1)
         )
-        .sort(pl.col("_order").fill_null(pl.col("_order").max() + 1), *keys, "_factor_order", nulls_last=True)
+        .sort(pl.col("_order").fill_null(pl.col("_order").max() + 1), *group, "_factor_order")
         .select(*keys, *DECOMPOSITION_COLUMNS)
     )
