@@ -25,12 +25,12 @@ from metrics.periods import compare_periods, period_summary
 from metrics.registry import KPIS
 from metrics.service import service_summary
 from models.ltv import ltv_analysis
+from shop_analytics.config import Settings
 from shop_analytics.i18n import format_number
 from shop_analytics.loading import Shop, load_shop
 from shop_analytics.reports.content import HEADLINE_KPIS, build_report, campaigns_of, report_period
 from shop_analytics.reports.render import render_html, render_pdf, render_xlsx
 from shop_analytics.reports.tables import report_tables
-from shop_analytics.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"
@@ -207,6 +207,28 @@ def test_pdf_in_chinese_holds_chinese_text(reports, files):
     for words in ("管理周报", "核心指标", "每日趋势", "付费搜索", "活动效果", "留存与LTV", "异常预警", "环比上周"):
         assert words in flat, words
     assert _money(reports["zh"].kpi["gmv"]["current"], "zh") in flat
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_pdf_shows_its_charts_as_images_and_reads_cleanly(lang, reports, files):
+    """Issue 21's PDF: five chart images; the campaign change and its interval in one unit
+    (relative to the baseline, as the Campaigns page says it); thousands separators; no
+    "None" in a cell; no table with the same header twice."""
+    reader = PdfReader(io.BytesIO(files[(lang, "pdf")]))
+    assert len({image.name for page in reader.pages for image in page.images}) == 5
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "None" not in text
+    unseparated = re.findall(r"(?:^|[\s¥(（])(\d{4,})(?:\.\d+)?(?=[\s%)）]|$)", text)
+    assert not unseparated
+    report = reports[lang]
+    conversion = report.campaigns.filter(pl.col("measure") == "conversion_rate").row(0, named=True)
+    flat = " ".join(text.split())
+    relative = [f"{conversion['relative_change']:+.1%}", f"{conversion['ci_low'] / conversion['before']:+.1%}",
+                f"{conversion['ci_high'] / conversion['before']:+.1%}"]
+    assert " ".join(relative) in flat
+    for table in report_tables(report).values():
+        labels = [table.labels[column] for column in table.shown]
+        assert len(set(labels)) == len(labels), table.name
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -1,15 +1,16 @@
 """The report as one HTML document, shared by the HTML file and the PDF: the two differ only
-in how a chart is embedded (interactive Plotly, or a static image) and in the page CSS."""
+in how a chart is embedded (its spec drawn by Plotly, interactive, or by matplotlib as an
+image) and in the page CSS."""
 
 from collections.abc import Callable
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-import plotly.graph_objects as go
 import polars as pl
 
 from shop_analytics.charts.report import (
+    ChartSpec,
     channel_targets,
     gmv_change_by_channel,
     kpi_trends,
@@ -106,8 +107,8 @@ def _caption(text: str) -> str:
     return f'<p class="caption">{escape(text)}</p>'
 
 
-def document(report: Report, chart: Callable[[go.Figure], str], *, head: str = "", for_print: bool = False) -> str:
-    """The whole report as HTML; `chart` turns a figure into the markup that embeds it and
+def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "", for_print: bool = False) -> str:
+    """The whole report as HTML; `chart` turns a chart's spec into the markup that embeds it and
     `head` goes into <head> (the HTML file's inlined plotly.js)."""
     lang, settings, period = report.lang, report.settings, report.period
     currency = settings.currency
@@ -132,7 +133,7 @@ def document(report: Report, chart: Callable[[go.Figure], str], *, head: str = "
     else:
         campaign_parts = [_caption(words("no_campaigns", lang))]
 
-    cohort_parts = [chart(retention_heatmap(report.retention, period.kind, lang)), _caption(words("incomplete_cells", lang))]
+    cohort_parts = [chart(retention_heatmap(report.retention, period.kind, lang, currency)), _caption(words("incomplete_cells", lang))]
     if report.ltv.height:
         cohort_parts.append(chart(ltv_lines(report.ltv, currency, lang)))
     if report.predicted_ltv is not None:

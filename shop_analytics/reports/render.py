@@ -1,19 +1,25 @@
-"""The report's files: a self-contained HTML page (interactive charts, plotly.js inlined so it
-opens offline), a PDF (WeasyPrint, charts as SVG images drawn by kaleido) and an Excel
-workbook of its tables (xlsxwriter, one sheet per table)."""
+"""The report's files: a self-contained HTML page (interactive Plotly charts, plotly.js inlined
+so it opens offline), a PDF (WeasyPrint, each chart a PNG image drawn by matplotlib from the
+same chart spec, so no browser is needed) and an Excel workbook of its tables (xlsxwriter,
+one sheet per table).
 
-import atexit
+Nothing here waits on anything outside the process: the PDF's images are drawn in it, and
+WeasyPrint is given a fetcher that serves the document's own data: URLs and refuses any
+other scheme, so a stray link can never make it wait on the network.
+"""
+
 import base64
 import io
+import logging
 import re
 from datetime import date
 from pathlib import Path
 
-import plotly.graph_objects as go
 import plotly.io
 import xlsxwriter
 from plotly.offline import get_plotlyjs
 
+from shop_analytics.charts.report import ChartSpec, plotly_figure
 from shop_analytics.reports.content import Report
 from shop_analytics.reports.document import document
 from shop_analytics.reports.tables import (
@@ -29,12 +35,12 @@ from shop_analytics.reports.tables import (
 from shop_analytics.reports.wording import words
 
 FORMATS = {"html": "text/html", "pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-# The width a chart image is drawn at: an A4 page's text width at 96 dpi, a little less than
-# the HTML page's, so the PDF's labels keep a readable size.
-IMAGE_WIDTH = 720
 _CHART_CONFIG = {"displaylogo": False, "responsive": True}
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _EXCEL_SHEET_NAME_LENGTH = 31
+DATA_ONLY_TIMEOUT = 5  # seconds; data: URLs are read from the document itself
+
+logger = logging.getLogger(__name__)
 
 
 class ReportError(ValueError):
@@ -44,56 +50,45 @@ class ReportError(ValueError):
 def render_html(report: Report) -> bytes:
     """The report as one HTML file: plotly.js inlined once in <head>, every chart an
     interactive Plotly div, no external script or style."""
-    def chart(figure: go.Figure) -> str:
-        markup = plotly.io.to_html(figure, include_plotlyjs=False, full_html=False, config=_CHART_CONFIG)
+    def chart(spec: ChartSpec) -> str:
+        markup = plotly.io.to_html(plotly_figure(spec), include_plotlyjs=False, full_html=False, config=_CHART_CONFIG)
         return f'<div class="chart">{markup}</div>'
 
     head = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     return document(report, chart, head=head).encode("utf-8")
 
 
-_image_server_started = False
+def pdf_font_notice(report: Report, specs: list[ChartSpec]) -> str | None:
+    """The line that says which font package to install, when the report has Chinese text and
+    the machine has no CJK font; None when the PDF's text can be drawn."""
+    from shop_analytics.charts.static import MISSING_FONT, cjk_font, missing_font_notice
 
-
-def _start_image_server() -> None:
-    """Start kaleido's browser once per process: each image then takes about 0.1 s instead of
-    a browser start (RECIPES: kaleido.start_sync_server)."""
-    global _image_server_started
-    if _image_server_started:
-        return
-    import kaleido
-
-    kaleido.start_sync_server(silence_warnings=True)
-    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-    _image_server_started = True
-
-
-def static_svg(figure: go.Figure) -> bytes:
-    """The figure as an SVG image of IMAGE_WIDTH pixels across, drawn by kaleido's Chromium."""
-    import kaleido
-    from kaleido.errors import ChromeNotFoundError
-
-    _start_image_server()
-    height = figure.layout.height or 400
-    try:
-        return kaleido.calc_fig_sync(figure.to_dict(), opts={"format": "svg", "width": IMAGE_WIDTH, "height": height})
-    except ChromeNotFoundError:
-        raise ReportError(
-            "PDF charts are drawn by Chromium, which was not found: install it (apt-get install chromium) "
-            "or point BROWSER_PATH at one"
-        ) from None
+    if report.lang == "zh" and cjk_font() is None:
+        return MISSING_FONT
+    return missing_font_notice(specs)
 
 
 def render_pdf(report: Report) -> bytes:
-    """The report as a PDF: the same document with each chart an SVG image, A4 pages
-    numbered, text in the CJK font WenQuanYi Micro Hei."""
+    """The report as a PDF: the same document with each chart a PNG image drawn by
+    matplotlib, A4 pages numbered, text in a CJK font when the machine has one (else the
+    PDF is still written and the missing font is logged in one line)."""
     from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
 
-    def chart(figure: go.Figure) -> str:
-        encoded = base64.b64encode(static_svg(figure)).decode("ascii")
-        return f'<div class="chart"><img src="data:image/svg+xml;base64,{encoded}" alt=""></div>'
+    from shop_analytics.charts.static import png
 
-    return HTML(string=document(report, chart, for_print=True)).write_pdf()
+    specs: list[ChartSpec] = []
+
+    def chart(spec: ChartSpec) -> str:
+        specs.append(spec)
+        encoded = base64.b64encode(png(spec)).decode("ascii")
+        return f'<div class="chart"><img src="data:image/png;base64,{encoded}" alt=""></div>'
+
+    markup = document(report, chart, for_print=True)
+    notice = pdf_font_notice(report, specs)
+    if notice:
+        logger.warning(notice)
+    return HTML(string=markup, url_fetcher=URLFetcher(allowed_protocols={"data"}, timeout=DATA_ONLY_TIMEOUT)).write_pdf()
 
 
 def _sheet_name(title: str, taken: set[str]) -> str:

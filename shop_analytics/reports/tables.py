@@ -47,6 +47,8 @@ def cell_text(value, unit: str, lang: str, currency: str) -> str:
     """A cell as the document prints it."""
     if value is None:
         return "–"
+    if isinstance(value, float) and value == 0:
+        value = 0.0  # -0.0 (a tiny negative share rounded) reads as 0
     if unit in ("money", "ratio", "count"):
         return format_number(value, unit, lang, currency)
     if unit == CHANGE:
@@ -113,7 +115,15 @@ def _channels(report: Report) -> ReportTable:
 
 
 _MEASURE_UNITS = {"conversion_rate": "ratio", "session_conversion": "ratio", "aov": "money", "gmv_per_day": "money"}
-CAMPAIGN_SHOWN = ("campaign", "measure", "before", "after", "relative_change", "ci_low", "ci_high", "p_value", "significant")
+# The change and its interval in one unit, relative to the baseline (ci_low / before to
+# ci_high / before), as the Campaigns page says them; the workbook keeps the difference's
+# interval in the measure's own unit too.
+CAMPAIGN_SHOWN = ("campaign", "measure", "before", "after", "relative_change", "change_ci_low", "change_ci_high", "p_value", "significant")
+
+
+def _relative(bound: str) -> pl.Expr:
+    """A bound of the difference's interval as a change on the baseline (null without one)."""
+    return pl.when(pl.col("before") != 0).then(pl.col(bound) / pl.col("before"))
 
 
 def _campaigns(report: Report) -> ReportTable | None:
@@ -130,11 +140,12 @@ def _campaigns(report: Report) -> ReportTable | None:
         ),
         measure=pl.col("measure").map_elements(lambda name: words(f"measures.{name}", lang), return_dtype=pl.String),
         before="before", after="after", difference="difference", relative_change="relative_change",
+        change_ci_low=_relative("ci_low"), change_ci_high=_relative("ci_high"),
         ci_low="ci_low", ci_high="ci_high", p_value="p_value", significant="significant",
         _unit=pl.col("measure").replace_strict(_MEASURE_UNITS),
     )
     units = {"before": PER_ROW, "after": PER_ROW, "difference": PER_ROW, "ci_low": PER_ROW, "ci_high": PER_ROW,
-             "relative_change": CHANGE, "p_value": P_VALUE, "significant": TEXT}
+             "relative_change": CHANGE, "change_ci_low": CHANGE, "change_ci_high": CHANGE, "p_value": P_VALUE, "significant": TEXT}
     return ReportTable("campaigns", words("tables.campaigns", lang), frame, units, CAMPAIGN_SHOWN, _labels(frame.columns, lang))
 
 
