@@ -4,6 +4,7 @@ filters and the data-source status, then runs the chosen page."""
 import streamlit as st
 
 from connectors import SourceError
+from shop_analytics.config import ConfigError
 from shop_analytics.access import pages_for
 from shop_analytics.pushdown import NeedsEvents
 from shop_analytics.ui import access, data, extract_status, filters, warmup
@@ -32,6 +33,13 @@ SECTIONS = {
 
 st.set_page_config(page_title=t("nav.app_title"), page_icon=":material/monitoring:", layout="wide")
 draw_switch()
+try:
+    data.current_config()
+except ConfigError as error:
+    # one wrong key stops every page alike: a page computed on half a configuration would
+    # show numbers that disagree with the CLI, the report and the alerts
+    st.error(t("nav.bad_config", error=error))
+    st.stop()
 role = access.gate()  # None until someone signs in ([access] configured)
 allowed = set(pages_for(role)) if role else set()
 

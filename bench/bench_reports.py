@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors import SAMPLE_SHOP, open_source  # noqa: E402
+from shop_analytics.config import Settings  # noqa: E402
 from shop_analytics.loading import load_shop  # noqa: E402
 from shop_analytics.reports.content import build_report  # noqa: E402
 from shop_analytics.reports.render import RENDERERS  # noqa: E402
-from shop_analytics.settings import Settings  # noqa: E402
 
 
 def timed(work) -> tuple[float, object]:

@@ -114,7 +114,7 @@ def work_memory(db: Path, repeat: int) -> dict:
     from shop_analytics.loading import load_shop
     from shop_analytics.reports.content import build_report
     from shop_analytics.reports.render import render_html
-    from shop_analytics.settings import Settings
+    from shop_analytics.config import Settings
 
     timings, notes = {}, []
     timings["database read (SQLite, every table)"] = measured(lambda: read_all(open_source(db)), repeat)[0]

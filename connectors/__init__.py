@@ -76,7 +76,12 @@ def source_from_settings(settings: dict | None) -> Source:
         limit = {"max_file_mb": settings["max_file_mb"]} if "max_file_mb" in settings else {}
         return FolderSource(settings["folder"], mapping=chosen, **limit)
     if "url" in settings:
-        return SqlSource(settings["url"], mapping=chosen)
+        url = sa.make_url(settings["url"])
+        if "password_env" in settings or "password" in settings:
+            # the password kept apart from the URL (an environment variable), so the URL can be
+            # shown and logged without it
+            url = url.set(password=_password(settings))
+        return SqlSource(url, mapping=chosen)
     if "dialect" in settings:
         drivername = settings["dialect"] + (f"+{settings['driver']}" if settings.get("driver") else "")
         return SqlSource(

@@ -174,6 +174,45 @@ def _scores(values: np.ndarray, baseline_rows: np.ndarray, *, min_baseline: int)
     )
 
 
+@dataclass(frozen=True)
+class AnomalySettings:
+    """The SPEC's anomaly settings: the baseline window (days), the |z| threshold, the fewest
+    baseline values that give a verdict, and the listed holidays (compared like campaign days)."""
+
+    window: int = DEFAULT_WINDOW
+    threshold: float = DEFAULT_THRESHOLD
+    min_baseline: int = DEFAULT_MIN_BASELINE
+    holidays: tuple[date, ...] = ()
+
+
+def anomaly_verdicts(
+    daily: pl.DataFrame,
+    campaigns: pl.DataFrame | None,
+    settings: AnomalySettings = AnomalySettings(),
+    *,
+    kpis: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """The one anomaly pipeline: the verdicts (`detect_anomalies`) of a daily KPI table under
+    the configured window, threshold and holidays, with the campaign windows of `campaigns`
+    (None: no campaigns table) as special days. The overview, the Alerts page, the report,
+    `export anomalies` and `alerts check` all read their verdicts from here; an alert that
+    they show is a verdict with `is_alert` and `bad` (`alerts_of`)."""
+    return detect_anomalies(
+        daily,
+        kpis=kpis,
+        window=settings.window,
+        threshold=settings.threshold,
+        special_days=special_days(campaigns, settings.holidays),
+        min_baseline=settings.min_baseline,
+    )
+
+
+def alerts_of(verdicts: pl.DataFrame) -> pl.DataFrame:
+    """The verdicts that are alerts: |z| above the threshold in the KPI's bad direction (a
+    good-direction spike, such as more buyers on Double 11, is not a problem to report)."""
+    return verdicts.filter(pl.col("is_alert") & pl.col("bad"))
+
+
 def detect_anomalies(
     daily: pl.DataFrame,
     *,

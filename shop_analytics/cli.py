@@ -1,5 +1,10 @@
-"""Command line: `python cli.py sample ...` generates the sample shop; `python cli.py export
-NAME ...` prints a metric table (kpis, compare, ...) for scripts."""
+"""Command line (`python cli.py ...` or `shop-analytics ...`): `sample` generates the sample
+shop; `export NAME` prints a metric table (kpis, compare, ...) for scripts; `report` writes the
+management report; `alerts` checks and lists alerts; `user add` makes a dashboard user.
+
+Every command reads the one configuration (.streamlit/secrets.toml, or `--secrets FILE`, or
+$SHOP_ANALYTICS_SECRETS) and opens the configured shop as the dashboard does; `--source`,
+`--mapping`, `--preset`, `--tz` and `--lang` override it for one run."""
 
 import argparse
 import json
@@ -9,12 +14,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from connectors import SAMPLE_SHOP, Source, SourceError, open_source
+from connectors import SAMPLE_SHOP, SourceError
 from connectors.mapping import preset_names
 from shop_analytics.access.roles import ROLES
-from shop_analytics.alerts.config import SECRETS_FILE
+from shop_analytics.config import AppConfig, check_time_zone, load_config
 from shop_analytics.exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
-from shop_analytics.settings import check_time_zone
 
 EXIT_BAD_ARGUMENTS = 2
 EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode", "steps", "window", "mode")
@@ -65,19 +69,14 @@ def build_parser() -> OneLineParser:
     alerts = commands.add_parser("alerts", help="check and list anomaly and rule alerts (for cron)")
     alert_commands = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=OneLineParser)
     check = alert_commands.add_parser("check", help="evaluate a day's alerts and notify the targets in [alerts]")
-    check.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: [connections.shop], else the sample shop)")
     check.add_argument("--date", dest="day", type=_day, metavar="YYYY-MM-DD", help="the day to check (default: yesterday, or the last day of data)")
     listing = alert_commands.add_parser("list", help="print the open alerts")
     listing.add_argument("--all", dest="include_resolved", action="store_true", help="resolved alerts too")
-    for command in (check, listing):
-        command.add_argument("--secrets", type=Path, default=SECRETS_FILE, help="the settings file with [alerts] (default: .streamlit/secrets.toml)")
 
     export = commands.add_parser("export", help="print a table for scripts")
     export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {entry.description}" for name, entry in {**EXPORTS, **DOCUMENTS}.items()))
-    export.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
     export.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day of the period (every table but ltv)")
     export.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day of the period (every table but ltv)")
-    export.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
     export.add_argument("--period", choices=["day", "week", "month"], help="retention (week|month), lifecycle")
@@ -102,22 +101,43 @@ def build_parser() -> OneLineParser:
     report = commands.add_parser("report", help="write the weekly or monthly management report")
     report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
     report.add_argument("--date", dest="day", type=_day, required=True, metavar="YYYY-MM-DD", help="a day inside the period")
-    report.add_argument("--lang", choices=["en", "zh"], default="en")
+    report.add_argument("--lang", choices=["en", "zh"], help="the report's language (default: [settings] language)")
     report.add_argument("--format", choices=["html", "pdf", "xlsx"], default="html")
     report.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="folder to write the report into")
-    report.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: the sample shop)")
-    report.add_argument("--tz", type=_time_zone, default="Asia/Shanghai", help="business time zone")
-    for command in (export, report):
+    for command in (check, export, report):
+        command.add_argument("--source", help="SQLAlchemy URL, SQLite file or folder of tables (default: [connections.shop], else the sample shop)")
         command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
         command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
+        command.add_argument("--tz", type=_time_zone, help="business time zone (default: [settings] time_zone)")
+    for command in (sample, check, listing, export, user, add_user, report):
+        command.add_argument("--secrets", type=Path, metavar="FILE", help="the configuration (default: $SHOP_ANALYTICS_SECRETS, else .streamlit/secrets.toml)")
     return parser
 
 
-def open_chosen_source(arguments: argparse.Namespace) -> Source:
-    """The source the command names, read through its mapping or preset."""
-    if arguments.mapping and arguments.preset:
+def configured(arguments: argparse.Namespace) -> AppConfig:
+    """The configuration of `--secrets` (else the default file), with this run's flags in
+    place of its values."""
+    config = load_config(arguments.secrets)
+    if getattr(arguments, "mapping", None) and getattr(arguments, "preset", None):
         raise ValueError("give --mapping or --preset, not both")
-    return open_source(arguments.source, mapping=arguments.mapping, preset=arguments.preset)
+    return config.overridden(
+        source=getattr(arguments, "source", None),
+        mapping=getattr(arguments, "mapping", None),
+        preset=getattr(arguments, "preset", None),
+        time_zone=getattr(arguments, "tz", None),
+        language=getattr(arguments, "lang", None),
+    )
+
+
+def load_with_progress(config: AppConfig, bar: tqdm | None = None):
+    """The configured shop, opened as the dashboard opens it, with a progress bar on stderr."""
+    from shop_analytics.loading import LOAD_ORDER
+    from shop_analytics.opening import open_shop
+
+    if bar is not None:
+        return open_shop(config, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
+    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as own:
+        return open_shop(config, progress=lambda _: own.update())
 
 
 def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
@@ -131,23 +151,19 @@ def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
         write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
 
 
-def run_alerts(arguments: argparse.Namespace) -> None:
+def run_alerts(arguments: argparse.Namespace, config: AppConfig) -> None:
     """`alerts check` or `alerts list` (alerts/commands.py); bad settings raise ValueError."""
     from shop_analytics.alerts.commands import check_command, list_command
 
     if arguments.alerts_command == "check":
-        check_command(source=arguments.source, day=arguments.day, secrets_path=arguments.secrets)
+        check_command(config=config, day=arguments.day)
     else:
-        list_command(secrets_path=arguments.secrets, include_resolved=arguments.include_resolved)
+        list_command(config=config, include_resolved=arguments.include_resolved)
 
 
-def export_table(name: str, opened: Source, request: ExportRequest, output_format: str) -> None:
-    """Print the table `name` of `opened` for the request's period in its business zone."""
-    from shop_analytics.loading import LOAD_ORDER, load_shop
-
-    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
-        shop = load_shop(opened, progress=lambda _: bar.update())
-    table = EXPORTS[name].build(shop, request)
+def export_table(name: str, config: AppConfig, request: ExportRequest, output_format: str) -> None:
+    """Print the table `name` of the configured shop for the request's period."""
+    table = EXPORTS[name].build(load_with_progress(config), request)
     if output_format == "csv":
         sys.stdout.write(table.write_csv())
     elif output_format == "json":
@@ -156,27 +172,24 @@ def export_table(name: str, opened: Source, request: ExportRequest, output_forma
         table.write_parquet(sys.stdout.buffer)
 
 
-def export_document(name: str, opened: Source, request: DocumentRequest) -> None:
-    """Print the JSON object `name` (ltv) of `opened`."""
-    from shop_analytics.loading import LOAD_ORDER, load_shop
-
-    with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as bar:
-        shop = load_shop(opened, progress=lambda _: bar.update())
-    sys.stdout.write(json.dumps(DOCUMENTS[name].build(shop, request), allow_nan=False) + "\n")
+def export_document(name: str, config: AppConfig, request: DocumentRequest) -> None:
+    """Print the JSON object `name` (ltv) of the configured shop."""
+    sys.stdout.write(json.dumps(DOCUMENTS[name].build(load_with_progress(config), request), allow_nan=False) + "\n")
 
 
-def write_report(opened: Source, kind: str, day: date, lang: str, output_format: str, out: Path, tz: str) -> Path:
-    """Load the source, build the report of the `kind` (week or month) holding `day` and write
-    it into `out`, with one progress bar on stderr for loading, building and rendering."""
-    from shop_analytics.loading import LOAD_ORDER, load_shop
+def write_report(config: AppConfig, kind: str, day: date, output_format: str, out: Path) -> Path:
+    """Load the configured shop, build the report of the `kind` (week or month) holding `day`
+    in the configured language and write it into `out`, with one progress bar on stderr for
+    loading, building and rendering."""
+    from shop_analytics.loading import LOAD_ORDER
     from shop_analytics.reports.content import BUILD_STEPS, build_report
     from shop_analytics.reports.render import write_report as write_file
-    from shop_analytics.settings import Settings
+    from shop_analytics.views import anomaly_settings
 
     with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
-        shop = load_shop(opened, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
-        report = build_report(shop, kind=kind, day=day, lang=lang, settings=Settings(time_zone=tz),
-                              progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        shop = load_with_progress(config, bar)
+        report = build_report(shop, kind=kind, day=day, lang=config.settings.language, settings=config.settings,
+                              anomaly=anomaly_settings(config), progress=lambda step: (bar.set_postfix_str(step), bar.update()))
         bar.set_postfix_str(f"writing {output_format}")
         path = write_file(report, output_format, out)
         bar.update()
@@ -206,10 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
+        config = configured(arguments)
         if arguments.command == "sample":
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
         elif arguments.command == "alerts":
-            run_alerts(arguments)
+            run_alerts(arguments, config)
         elif arguments.command == "user":
             lines = add_user(arguments.name, arguments.role, arguments.password_stdin)
             print(f"# Add to .streamlit/secrets.toml (the password itself is kept nowhere):\n{lines}", end="")
@@ -217,17 +231,17 @@ def main(argv: list[str] | None = None) -> int:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")
             options = {name: getattr(arguments, name) for name in DOCUMENT_OPTIONS}
-            export_document(arguments.table, open_chosen_source(arguments), DocumentRequest(arguments.tz, options))
+            export_document(arguments.table, config, DocumentRequest(config.settings.time_zone, options))
         elif arguments.command == "export":
             if arguments.start is None or arguments.end is None:
                 parser.error(f"export {arguments.table} needs --from and --to")
             if arguments.start > arguments.end:
                 parser.error(f"--from {arguments.start} is after --to {arguments.end}")
             options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
-            request = ExportRequest(arguments.start, arguments.end, arguments.tz, options)
-            export_table(arguments.table, open_chosen_source(arguments), request, arguments.format)
+            request = ExportRequest(arguments.start, arguments.end, config.settings.time_zone, options, config)
+            export_table(arguments.table, config, request, arguments.format)
         elif arguments.command == "report":
-            print(write_report(open_chosen_source(arguments), arguments.period, arguments.day, arguments.lang, arguments.format, arguments.out, arguments.tz))
+            print(write_report(config, arguments.period, arguments.day, arguments.format, arguments.out))
     except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0

@@ -6,13 +6,12 @@ options. The CLI and its tests look the names up here.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import polars as pl
 
-from metrics.anomalies import detect_anomalies, special_days
-from metrics.channels import channel_table
+from metrics.anomalies import anomaly_verdicts
 from metrics.cohorts import retention
 from metrics.compare import before_after, campaign_effect
 from metrics.funnel import funnel
@@ -30,7 +29,9 @@ from metrics.time import previous_period
 from models.forecast import demand_forecast
 from models.ltv import DEFAULT_HORIZON_DAYS, ltv_analysis
 from models.rfm import rfm_table, segment_summary
+from shop_analytics.config import AppConfig, Settings
 from shop_analytics.loading import Shop
+from shop_analytics.views import anomaly_settings, configured_channel_table
 
 FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -47,12 +48,19 @@ def parse_window(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """What every export gets: the period in the business zone and the command's options."""
+    """What every export gets: the period in the business zone, the command's options and the
+    configuration (its margin, targets and anomaly settings)."""
 
     start: date
     end: date
     tz: str
     options: dict
+    config: AppConfig = field(default_factory=AppConfig)
+
+    @property
+    def settings(self) -> Settings:
+        """The configuration's settings in the request's business zone."""
+        return self.config.settings.model_copy(update={"time_zone": self.tz})
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,7 @@ def _anomalies(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     first_day, _ = shop.date_span(request.tz)
     history_start = min(first_day, request.start)
     daily = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=history_start, end=request.end, tz=request.tz)
-    campaigns = shop.campaigns if shop.has("campaigns") else None
-    verdicts = detect_anomalies(daily, special_days=special_days(campaigns))
+    verdicts = anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(request.config))
     return verdicts.filter(pl.col("date") >= request.start)
 
 
@@ -116,12 +123,9 @@ def _funnel(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 
 def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return channel_table(
-        shop.events, shop.sessions, shop.orders, shop.users,
-        shop.ad_spend if shop.has("ad_spend") else None,
-        shop.order_items if shop.has("order_items") else None,
-        shop.products if shop.has("products") else None,
-        start=request.start, end=request.end, tz=request.tz,
+    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    return configured_channel_table(
+        shop.events, shop.sessions, shop.orders, shop.users, optional, start=request.start, end=request.end, settings=request.settings,
     )
 
 

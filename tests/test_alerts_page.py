@@ -22,7 +22,7 @@ from shop_analytics.alerts.config import alert_config
 from shop_analytics.alerts.rules import AlertRule
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.i18n import format_day, format_number
-from shop_analytics.settings import Settings
+from shop_analytics.config import Settings
 from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
@@ -200,7 +200,9 @@ def test_in_chinese_and_with_wrong_settings_or_a_missing_table(small_shop_db, sm
     assert all("预警中" in line or "已恢复" in line for line in lines(at))
 
     wrong = open_page(small_shop_db, database, alerts={"smtp": {"host": "h", "from": "a@b", "to": "c@d", "tls": "yes"}})
-    assert wrong.error[0].value.endswith("tls in [alerts.smtp] must be one of starttls, ssl, none, not 'yes'")
+    assert [error.value for error in wrong.error] == [
+        "The configuration in `.streamlit/secrets.toml` is wrong: [alerts.smtp] tls = 'yes': Input should be 'starttls', 'ssl' or 'none'"
+    ]
 
     folder = tmp_path / "shop"
     folder.mkdir()

@@ -458,7 +458,7 @@ def test_overview_lists_a_broken_alert_rule_and_opens_the_page_that_explains_it(
     from shop_analytics.alerts.config import alert_config
     from shop_analytics.alerts.rules import AlertRule
     from shop_analytics.alerts.store import AlertStore
-    from shop_analytics.settings import Settings
+    from shop_analytics.config import Settings
 
     database = tmp_path / "alerts.db"
     store = AlertStore(database)

@@ -9,9 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from connectors.sql import sqlite_url
 from metrics.periods import compare_periods
+from shop_analytics.config import Settings
 from shop_analytics.i18n import format_number
 from shop_analytics.reports.content import build_report
-from shop_analytics.settings import Settings
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -15,10 +15,11 @@ from browser import _free_port, chromium_page, require_chromium
 from streamlit.testing.v1 import AppTest
 from test_database_stop import DB_PASSWORD, instance, run_through_a_stop  # noqa: F401 - instance is a fixture
 
-from connectors import SourceError, open_source, source_from_settings
+from connectors import SourceError, source_from_settings
 from connectors.extracts import MANIFEST
 from shop_analytics.access import hash_password
 from shop_analytics.cli import write_report
+from shop_analytics.config import config_from_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_PASSWORD = "ada-Pa55-c0rrect-h0rse"
@@ -78,7 +79,7 @@ def test_no_password_shows_in_pages_logs_errors_reports_or_the_extract(instance,
     assert "postgres:***@" in errors[0], errors[0]
 
     last_day = small_shop.orders["created_at"].max().date()
-    report = write_report(open_source(url), "week", last_day, "en", "html", tmp_path / "reports", "Asia/Shanghai")
+    report = write_report(config_from_mapping({"connections": {"shop": {"url": url, "extract_folder": str(tmp_path / "report_extract")}}}), "week", last_day, "html", tmp_path / "reports")
     files = [report.read_text(), (tmp_path / "extract" / MANIFEST).read_text()]
 
     logged = capfd.readouterr()

@@ -18,8 +18,8 @@ from shop_analytics.alerts.messages import Message, alert_message, trial_message
 from shop_analytics.alerts.notify import Delivery, Target, deliver
 from shop_analytics.alerts.rules import AlertRule
 from shop_analytics.alerts.store import AlertStore
+from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
-from shop_analytics.settings import Settings
 
 ALERTS_PURPOSE, TEST_PURPOSE = "alerts", "test"
 

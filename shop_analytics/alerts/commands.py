@@ -4,27 +4,17 @@ the stored alerts, configured by .streamlit/secrets.toml ([alerts], [settings],
 
 import sys
 from datetime import date
-from pathlib import Path
 from typing import TextIO
 
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from connectors import open_source, source_from_settings
 from shop_analytics.alerts.check import run_check
-from shop_analytics.alerts.config import AlertConfig, AlertConfigError, alert_config, read_secrets
+from shop_analytics.alerts.config import AlertConfig, AlertConfigError, alert_config_of
 from shop_analytics.alerts.messages import alert_line, resolved_line
 from shop_analytics.alerts.store import OPEN, AlertStore
-from shop_analytics.settings import Settings
-
-
-def _configured(secrets_path: Path) -> tuple[dict, Settings, AlertConfig]:
-    secrets = read_secrets(secrets_path)
-    try:
-        settings = Settings.from_mapping(secrets.get("settings"))
-    except (TypeError, ValueError) as error:
-        raise AlertConfigError(f"[settings] in {secrets_path}: {error}") from None
-    return secrets, settings, alert_config(secrets.get("alerts"), settings)
+from shop_analytics.config import AppConfig
+from shop_analytics.opening import open_shop
 
 
 def _store(config: AlertConfig) -> AlertStore:
@@ -36,37 +26,35 @@ def _store(config: AlertConfig) -> AlertStore:
         ) from None
 
 
-def check_command(
-    *, source: str | None, day: date | None, secrets_path: Path, out: TextIO = sys.stdout, err: TextIO = sys.stderr
-) -> None:
-    """Run one check and print its summary line ("3 new, 1 resolved, 0 failed"); every
-    failed send and skipped rule gets a line on stderr. Bad configuration raises
-    AlertConfigError (the CLI prints it on one line and exits 2)."""
-    from shop_analytics.loading import LOAD_ORDER, load_shop
+def check_command(*, config: AppConfig, day: date | None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    """Run one check of the configured shop and print its summary line ("3 new, 1 resolved,
+    0 failed"); every failed send and skipped rule gets a line on stderr. Bad configuration
+    raises AlertConfigError (the CLI prints it on one line and exits 2)."""
+    from shop_analytics.loading import LOAD_ORDER
 
-    secrets, settings, config = _configured(secrets_path)
-    store = _store(config)
-    opened = open_source(source) if source else source_from_settings(secrets.get("connections", {}).get("shop"))
+    alerts = alert_config_of(config)
+    store = _store(alerts)
     # disable=None: the bar shows on a terminal and stays out of cron's log
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=err, leave=False, disable=None) as bar:
-        shop = load_shop(opened, session_gap=settings.session_gap, progress=lambda _: bar.update())
-    result = run_check(shop, store, config, settings, day=day)
-    err.writelines(f"skipped: rule {rule.id} ({rule.describe('en', config.currency)}) needs a tickets table, which {shop.description} does not have\n" for rule in result.skipped)
+        shop = open_shop(config, progress=lambda _: bar.update())
+    settings = config.settings
+    result = run_check(shop, store, alerts, settings, day=day)
+    err.writelines(f"skipped: rule {rule.id} ({rule.describe('en', alerts.currency)}) needs a tickets table, which {shop.description} does not have\n" for rule in result.skipped)
     err.writelines(f"failed: {send.target} after {send.delivery.attempts} attempt(s): {send.delivery.error}; "
-            f"kept in {config.database}, the next check tries again\n" for send in result.failed)
-    if not config.targets:
-        err.write(f"no notification targets in [alerts] of {secrets_path}: alerts are kept in {config.database}, not sent\n")
+            f"kept in {alerts.database}, the next check tries again\n" for send in result.failed)
+    if not alerts.targets:
+        err.write(f"no notification targets in [alerts] of {config.origin}: alerts are kept in {alerts.database}, not sent\n")
     out.write(f"{result.day}: {result.summary()}\n")
 
 
-def list_command(*, secrets_path: Path, include_resolved: bool, out: TextIO = sys.stdout) -> None:
+def list_command(*, config: AppConfig, include_resolved: bool, out: TextIO = sys.stdout) -> None:
     """Print the stored alerts, newest first: id, state, first and last day seen, when last
-    sent, and the alert in words."""
-    _, _, config = _configured(secrets_path)
-    alerts = _store(config).alerts(open_only=not include_resolved)
+    sent, and the alert in words. Needs no notification target's secrets."""
+    settings = alert_config_of(config, with_targets=False)
+    alerts = _store(settings).alerts(open_only=not include_resolved)
     if not alerts:
         out.write("no open alerts\n" if not include_resolved else "no alerts\n")
     for alert in alerts:
-        words = (alert_line if alert["status"] == OPEN else resolved_line)(alert, config.language, config.currency)
+        words = (alert_line if alert["status"] == OPEN else resolved_line)(alert, settings.language, settings.currency)
         sent = f"{alert['last_sent_at']:%Y-%m-%d %H:%M} UTC" if alert["last_sent_at"] else "not sent"
         out.write(f"{alert['id']:>5}  {alert['status']:<8}  {alert['first_seen_day']}..{alert['last_seen_day']}  {sent:<20}  {words}\n")

@@ -12,7 +12,7 @@ rule_alerts); this module picks the day, names each alert so that a later check 
 it (its key), and gathers the values the messages quote.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -20,37 +20,25 @@ import polars as pl
 
 from metrics.anomalies import (
     CONTRIBUTOR_KPIS,
-    DEFAULT_MIN_BASELINE,
-    DEFAULT_THRESHOLD,
-    DEFAULT_WINDOW,
+    AnomalySettings,
     alert_contributors,
+    alerts_of,
+    anomaly_verdicts,
     baseline_days,
-    detect_anomalies,
     rule_alerts,
     special_days,
 )
-from metrics.channels import channel_table
 from metrics.kpis import DAILY_COLUMNS, daily_kpis
 from metrics.segments import Segment
 from metrics.service import service_summary
 from shop_analytics.alerts.rules import CHANNEL, DAILY, SERVICE, AlertRule
+from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
-from shop_analytics.settings import Settings
+from shop_analytics.views import configured_channel_table
 
 ANOMALY, RULE = "anomaly", "rule"
 # Every daily KPI of the daily table is watched for anomalies.
 ANOMALY_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
-
-
-@dataclass(frozen=True)
-class AnomalySettings:
-    """The SPEC's anomaly settings: the baseline window (days), the |z| threshold, the fewest
-    baseline values that give a verdict, and the listed holidays (compared like campaign days)."""
-
-    window: int = DEFAULT_WINDOW
-    threshold: float = DEFAULT_THRESHOLD
-    min_baseline: int = DEFAULT_MIN_BASELINE
-    holidays: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +85,7 @@ def anomaly_findings(
     daily: pl.DataFrame,
     *,
     day: date,
-    special: Iterable[date] = (),
+    campaigns: pl.DataFrame | None = None,
     settings: AnomalySettings = AnomalySettings(),
     kpis: Sequence[str] = ANOMALY_KPIS,
 ) -> tuple[list[Finding], dict[str, float | None]]:
@@ -109,14 +97,7 @@ def anomaly_findings(
     was compared with. Also returns every KPI's value on `day`.
     """
     kpis = [kpi for kpi in kpis if kpi in daily.columns]
-    verdicts = detect_anomalies(
-        daily.filter(pl.col("date") <= day),
-        kpis=kpis,
-        window=settings.window,
-        threshold=settings.threshold,
-        special_days=special,
-        min_baseline=settings.min_baseline,
-    ).filter(pl.col("date") == day)
+    verdicts = anomaly_verdicts(daily.filter(pl.col("date") <= day), campaigns, settings, kpis=kpis).filter(pl.col("date") == day)
     values = {anomaly_key(row["kpi"]): row["value"] for row in verdicts.iter_rows(named=True)}
     findings = [
         Finding(
@@ -124,7 +105,7 @@ def anomaly_findings(
             value=row["value"], reference=row["baseline_median"],
             details={"z": row["robust_z"], "direction": row["direction"], "compared_with": row["compared_with"]},
         )
-        for row in verdicts.filter(pl.col("is_alert") & pl.col("bad")).iter_rows(named=True)
+        for row in alerts_of(verdicts).iter_rows(named=True)
     ]
     return findings, values
 
@@ -200,11 +181,8 @@ def _channel_values(shop: Shop, rule: AlertRule, day: date, settings: Settings) 
     events, sessions, orders, users = replace(rule.segment, channels=()).apply(shop.events, shop.sessions, shop.orders, shop.users)
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
     tables = [
-        channel_table(
-            events, sessions, orders, users, optional["ad_spend"], optional["order_items"], optional["products"],
-            start=one_day, end=one_day, tz=settings.time_zone, default_margin=settings.default_margin,
-            cpc_target=settings.cpc_target, roi_target=settings.roi_target,
-        ).select("channel", rule.metric).with_columns(date=pl.lit(one_day))
+        configured_channel_table(events, sessions, orders, users, optional, start=one_day, end=one_day, settings=settings)
+        .select("channel", rule.metric).with_columns(date=pl.lit(one_day))
         for one_day in (day - timedelta(days=1), day)
     ]
     values = pl.concat(tables)
@@ -240,7 +218,7 @@ def evaluate_shop(
     daily = _DailyValues(shop, tz)
     history = daily.table(Segment(), span[0], day)
     special = special_days(shop.tables.get("campaigns"), anomaly.holidays)
-    findings, values = anomaly_findings(history, day=day, special=special, settings=anomaly)
+    findings, values = anomaly_findings(history, day=day, campaigns=shop.tables.get("campaigns"), settings=anomaly)
     days = history["date"].to_list()
     findings = [
         replace(finding, details=finding.details | {"contributors": _contributors(shop, finding, days, special, anomaly, tz)})

@@ -15,13 +15,13 @@ import polars as pl
 
 from metrics.anomalies import (
     CONTRIBUTOR_KPIS,
-    DEFAULT_WINDOW,
+    AnomalySettings,
     alert_contributors,
+    alerts_of,
+    anomaly_verdicts,
     baseline_days,
-    detect_anomalies,
     special_days,
 )
-from metrics.channels import channel_table
 from metrics.cohorts import ltv_curves, retention
 from metrics.compare import campaign_effect
 from metrics.kpis import daily_kpis
@@ -31,9 +31,10 @@ from metrics.segments import Segment
 from metrics.service import service_summary
 from metrics.time import as_utc, utc_bounds
 from models.ltv import ltv_analysis
+from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.reports.highlights import write_highlights
-from shop_analytics.settings import Settings
+from shop_analytics.views import configured_channel_table
 
 PERIOD_KINDS = ("week", "month")
 COMPARED = ("previous", "year_before")
@@ -115,7 +116,7 @@ class Report:
       when no customer had a valid order by the period's end).
     - service: the one `service_summary` row as a dict (None without tickets); words:
       `review_words` by rating band (None without review texts).
-    - alerts: the `detect_anomalies` rows of the period that raise an alert, with the
+    - alerts: the `anomaly_verdicts` rows of the period that raise an alert, with the
       channel that moved most (`alert_contributors`) as top_channel and top_channel_share.
     - confidence: the level of the campaigns' intervals and tests.
     - highlights: sentences in `lang` written from these numbers (`reports.highlights`).
@@ -174,17 +175,16 @@ def _channels(shop: Shop, period: ReportPeriod, elapsed: timedelta | None, setti
     """The channel table of the period beside each channel's GMV in the previous period,
     cut at the same point as the KPIs while the period is in progress, so the channels'
     changes add up to the headline GMV change."""
-    optional = (shop.tables.get("ad_spend"), shop.tables.get("order_items"), shop.tables.get("products"))
-    options = {"tz": period.tz, "default_margin": settings.default_margin,
-               "cpc_target": settings.cpc_target, "roi_target": settings.roi_target}
-    current = channel_table(shop.events, shop.sessions, shop.orders, shop.users, *optional,
-                            start=period.start, end=period.end, **options)
+    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    zoned = settings.model_copy(update={"time_zone": period.tz})
+    current = configured_channel_table(shop.events, shop.sessions, shop.orders, shop.users, optional,
+                                       start=period.start, end=period.end, settings=zoned)
     previous_start, previous_end = period.compared["previous"]
     cut = None if elapsed is None else utc_bounds(previous_start, previous_end, period.tz)[0] + elapsed
-    previous = channel_table(
+    previous = configured_channel_table(
         _cut_before(shop.events, "event_time", cut), _cut_before(shop.sessions, "started_at", cut),
-        _cut_before(shop.orders, "created_at", cut), shop.users, *optional,
-        start=previous_start, end=previous_end, **options,
+        _cut_before(shop.orders, "created_at", cut), shop.users, optional,
+        start=previous_start, end=previous_end, settings=zoned,
     ).select("channel", gmv_previous="gmv")
     table = current.join(previous, on="channel", how="full", coalesce=True).with_columns(
         pl.col("gmv", "gmv_previous").fill_null(0.0)
@@ -278,13 +278,15 @@ def _service(shop: Shop, period: ReportPeriod) -> tuple[dict | None, pl.DataFram
     return service, words
 
 
-def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame) -> pl.DataFrame:
-    """The anomaly alerts (SPEC, Anomaly) on the period's days, each additive KPI's with the
-    channel that moved most."""
+def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: AnomalySettings) -> pl.DataFrame:
+    """The anomaly alerts (SPEC, Anomaly) on the period's days, as the overview, the Alerts
+    page and `alerts check` raise them (metrics.anomalies.anomaly_verdicts: the configured
+    window, threshold and holidays; only a KPI moving in its bad direction), each additive
+    KPI's with the channel that moved most."""
     campaigns = shop.tables.get("campaigns")
-    special = special_days(campaigns)
-    verdicts = detect_anomalies(history, special_days=special)
-    alerts = verdicts.filter(pl.col("is_alert") & pl.col("date").is_between(period.start, period.last_day))
+    special = special_days(campaigns, anomaly.holidays)
+    verdicts = anomaly_verdicts(history, campaigns, anomaly)
+    alerts = alerts_of(verdicts).filter(pl.col("date").is_between(period.start, period.last_day))
     days = history["date"].to_list()
     top_channels, top_shares = [], []
     for alert in alerts.iter_rows(named=True):
@@ -294,7 +296,7 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame) -> pl.DataF
             contributors = alert_contributors(
                 shop.events, shop.sessions, shop.orders, shop.tables.get("order_items"), shop.tables.get("products"),
                 kpi=alert["kpi"], day=alert["date"], tz=period.tz,
-                baseline_days=baseline_days(alert["date"], days, special, window=DEFAULT_WINDOW),
+                baseline_days=baseline_days(alert["date"], days, special, window=anomaly.window),
             ).filter(pl.col("dimension") == "channel")
             if contributors.height:
                 channel, share = contributors.row(0, named=True)["member"], contributors.row(0, named=True)["share"]
@@ -312,6 +314,7 @@ def build_report(
     day: date,
     lang: str,
     settings: Settings,
+    anomaly: AnomalySettings = AnomalySettings(),
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """The report of the week or month (`kind`) that holds `day`, in the business zone of
@@ -357,7 +360,7 @@ def build_report(
     service, words = _service(shop, period)
     step("service")
 
-    alerts = _alerts(shop, period, history)
+    alerts = _alerts(shop, period, history, anomaly)
     step("alerts")
 
     report = Report(

@@ -53,9 +53,12 @@ def _secrets_section(name: str) -> dict | None:
 
 
 def configuration() -> AccessConfig | None:
-    """The checked `[access]` of .streamlit/secrets.toml, None without one (ValueError when
-    it is wrong)."""
-    return access_config(_secrets_section("access"))
+    """The checked `[access]` of the configuration, None without one (ValueError when it is
+    wrong)."""
+    from shop_analytics.ui.data import current_config
+
+    section = current_config().access
+    return None if section is None else access_config(section.model_dump())
 
 
 def connection() -> tuple[str | None, dict[str, str]] | None:

@@ -6,7 +6,7 @@ from datetime import date
 
 import streamlit as st
 
-from shop_analytics.alerts.config import AlertConfig, alert_config
+from shop_analytics.alerts.config import AlertConfig, alert_config_of
 from shop_analytics.alerts.messages import View
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.loading import Shop
@@ -21,11 +21,7 @@ def config() -> AlertConfig:
     """The deployment's alert settings (AlertConfigError, a ValueError, when they are wrong),
     with the first back-off wait cut to PAGE_FIRST_WAIT seconds: on the page a person waits
     for the send, so failing targets answer within seconds, not minutes."""
-    try:
-        values = st.secrets.get("alerts", {})
-    except FileNotFoundError:
-        values = {}
-    configured = alert_config(values, data.settings())
+    configured = alert_config_of(data.current_config())
     return replace(configured, retry=configured.retry.capped(PAGE_FIRST_WAIT))
 
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import streamlit as st
 
-from connectors import SourceError, source_from_settings
-from connectors.extracts import DEFAULT_TTL, ExtractSource, worth_extracting
+from connectors import SourceError
+from connectors.extracts import ExtractSource
 from metrics import (
     anomalies,
     channels,
@@ -34,93 +34,88 @@ from metrics import lifecycle as lifecycle_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
-from shop_analytics.loading import Shop, load_shop
-from shop_analytics.pushdown import engine_for, pushdown_options
-from shop_analytics.settings import Settings
+from shop_analytics.config import AppConfig, ConfigError, Settings, config_from_mapping, plain
+from shop_analytics.loading import Shop
+from shop_analytics.opening import configured_source, extract_for, load_configured
 from shop_analytics.ui.lang import t
+from shop_analytics.views import anomaly_settings, configured_channel_table
 
 
-def _secrets_section(name: str) -> dict:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _config(secrets_json: str) -> AppConfig:
+    """The configuration of the secrets Streamlit read (validated once per content)."""
+    return config_from_mapping(json.loads(secrets_json), origin=".streamlit/secrets.toml")
+
+
+def current_config() -> AppConfig:
+    """The configuration: Streamlit's secrets (.streamlit/secrets.toml), checked
+    (ConfigError names a wrong key), the same object for the same content."""
     try:
-        return dict(st.secrets.get(name, {}))
-    except FileNotFoundError:
-        return {}
+        secrets = plain(st.secrets.to_dict())
+    except FileNotFoundError as error:
+        if "Error parsing" in str(error):
+            raise ConfigError(str(error)) from None
+        secrets = {}  # no secrets file: every default, the sample shop
+    return _config(json.dumps(secrets, sort_keys=True, default=str))
 
 
 def settings() -> Settings:
-    return Settings.from_mapping(_secrets_section("settings"))
+    return current_config().settings
 
 
-# Keys of [connections.shop] that set up the extract rather than the connection.
-EXTRACT_KEYS = ("extract_ttl_minutes", "extract_folder")
+_CONFIGS: dict[str, AppConfig] = {}
+"""The configurations whose keys this process has handed out, by fingerprint: a cached
+function gets its key (a string, cheap to hash) and finds the configuration it stands for."""
 
 
-def _connection_key() -> str:
-    connections = _secrets_section("connections")
-    return json.dumps(dict(connections.get("shop", {})), sort_keys=True, default=str)
+def config_of(key: str) -> AppConfig:
+    """The configuration a `source_key()` was made from."""
+    return _CONFIGS[json.loads(key)["config"]]
 
 
 @st.cache_resource(show_spinner=False)
-def _extract(connection_key: str) -> ExtractSource | None:
-    """The extract a server database is read through, shared by every session; None for a
-    SQLite file, a folder or the sample shop, which are read directly (worth_extracting), and
-    for a server read with push-down, whose events stay in the database."""
-    connection = json.loads(connection_key)
-    options = {key: connection.pop(key) for key in EXTRACT_KEYS if key in connection}
-    pushdown = pushdown_options(connection)
-    source = source_from_settings(connection)
-    if not worth_extracting(source) or _pushed_down(source, pushdown):
-        return None
-    minutes = options.get("extract_ttl_minutes", DEFAULT_TTL / timedelta(minutes=1))
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
-        raise ValueError(f"extract_ttl_minutes in [connections.shop] must be a positive number of minutes, not {minutes!r}")
-    return ExtractSource(
-        lambda: source_from_settings(connection), folder=options.get("extract_folder"), ttl=timedelta(minutes=minutes)
-    )
-
-
-def _pushed_down(source, pushdown: dict) -> bool:
-    """Whether the server keeps the events and computes on them (push-down). Not when it cannot
-    be asked how many events it has: then the extract serves what it last read, and the banner
-    says how old that is."""
-    try:
-        return engine_for(source, pushdown["pushdown"], pushdown["pushdown_threshold"]) is not None
-    except SourceError:
-        return False
+def _extract(shop_fingerprint: str) -> ExtractSource | None:
+    """The extract a server database is read through, shared by every session (opening.extract_for)."""
+    return extract_for(_CONFIGS[shop_fingerprint])
 
 
 def shop_extract() -> ExtractSource | None:
     """The extract of the configured source, None when it is read directly."""
-    return _extract(_connection_key())
+    config = current_config()
+    _CONFIGS[config.shop_fingerprint] = config
+    return _extract(config.shop_fingerprint)
 
 
 def source_key() -> str:
-    """The configured `[connections.shop]` as a cache key (it never reaches the page), with the
-    extract's generation when the source is read through one (refreshing it first when its
-    time-to-live has passed): a refresh gives a new key, so the shop and every result cached
-    under the old one are computed again."""
-    connection = _connection_key()
-    extract = _extract(connection)
+    """The cache key of everything computed from the configured shop: the configuration's
+    fingerprint (any setting changed gives a new key) and the extract's generation when the
+    source is read through one (refreshing it first when its time-to-live has passed)."""
+    config = current_config()
+    _CONFIGS[config.fingerprint] = _CONFIGS[config.shop_fingerprint] = config
+    extract = _extract(config.shop_fingerprint)
     generation = None
     if extract is not None:
         with st.spinner(t("extracts.refreshing")) if extract.refresh_due() else nullcontext():
             generation = extract.current().generation
-    return json.dumps({"connection": connection, "extract": generation, "zone": settings().time_zone})
+    return json.dumps({"config": config.fingerprint, "shop": config.shop_fingerprint, "extract": generation})
 
 
 @st.cache_resource(show_spinner="Loading the shop's tables…", max_entries=2)
-def _load(key: str, session_gap_minutes: int) -> Shop:
-    connection = json.loads(key)["connection"]
-    settings_of_source = json.loads(connection)
-    pushdown = pushdown_options(settings_of_source)
-    source = _extract(connection) or source_from_settings(settings_of_source)
-    gap = Settings(session_gap_minutes=session_gap_minutes).session_gap
-    return load_shop(source, session_gap=gap, tz=json.loads(key)["zone"], **pushdown)
+def _load_shop(shop_fingerprint: str, generation: str | None) -> Shop:
+    config = _CONFIGS[shop_fingerprint]
+    return load_configured(config, _extract(shop_fingerprint) or configured_source(config))
+
+
+def _load(key: str) -> Shop:
+    """The loaded shop of a `source_key()`: loaded once per source, session gap, zone and
+    extract generation, whatever the other settings."""
+    parts = json.loads(key)
+    return _load_shop(parts["shop"], parts["extract"])
 
 
 def current_shop() -> Shop:
     """The loaded shop of the configured source (SourceError when it cannot be read)."""
-    return _load(source_key(), settings().session_gap_minutes)
+    return _load(source_key())
 
 
 def _segment_frames(shop: Shop, segment: Segment):
@@ -131,7 +126,7 @@ def _segment_frames(shop: Shop, segment: Segment):
 def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The segment's frames with the events as the activity metrics read them (Shop.activity),
     filtered once per segment and shared (never copied) by every result computed from them."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
 
 
@@ -141,12 +136,12 @@ def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | N
     (None for a shop without activity), computed once and shared: a day's KPIs and verdict
     depend only on that day and the days before it, so any period's table and any day's
     alerts are slices of these, whoever asks."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     span = shop.date_span(tz)
     if span is None:
         return None
     daily = kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz)
-    verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
+    verdicts = anomalies.anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(config_of(key)))
     return {"daily": daily, "verdicts": verdicts}
 
 
@@ -173,7 +168,7 @@ def period_comparison(key: str, start: date, end: date, tz: str, segment: Segmen
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
     """Where the data ends inside the period start..end (local time), None if it covers it."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     elapsed = periods.elapsed_part(shop.activity, shop.orders, start=start, end=end, tz=tz)
     if elapsed is None:
         return None
@@ -182,7 +177,7 @@ def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     _, sessions, orders, _ = _activity_frames(key, segment)
     detail = {
         "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
@@ -199,21 +194,17 @@ def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.D
 def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     """The channel table for the period, across every channel (the device and region filters
     apply)."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     events, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
-    current = settings()
-    return channels.channel_table(
-        events, sessions, orders, users, optional["ad_spend"], optional["order_items"], optional["products"],
-        start=start, end=end, tz=tz, default_margin=current.default_margin,
-        cpc_target=current.cpc_target, roi_target=current.roi_target,
-    )
+    configured = config_of(key).settings.model_copy(update={"time_zone": tz})
+    return configured_channel_table(events, sessions, orders, users, optional, start=start, end=end, settings=configured)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame | None:
     """Daily spend, GMV and ROAS per paid channel (None without an ad_spend table)."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     if not shop.has("ad_spend"):
         return None
     _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
@@ -242,11 +233,11 @@ def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, peri
 def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> dict[str, pl.DataFrame] | None:
     """CAC per acquisition channel and when its first-time buyers paid it back (None
     without an ad_spend table)."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     if not shop.has("ad_spend"):
         return None
     _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
-    payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=settings().default_margin)
+    payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=config_of(key).settings.default_margin)
     return {"channels": payback.channels, "curves": payback.curves}
 
 
@@ -254,7 +245,7 @@ def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment,
 def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: FunnelSpec) -> dict[str, pl.DataFrame]:
     """The funnel table and its drop-off users for the period and segment; with push-down,
     from the events the engine gives for this funnel."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     if shop.pushed is None:
         events, _, _, users = _segment_frames(shop, segment)
     else:
@@ -279,11 +270,11 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
     if _covered(history, end, end):
         verdicts = history["verdicts"]
     else:
-        shop = _load(key, settings().session_gap_minutes)
+        shop = _load(key)
         daily = kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz)
-        verdicts = anomalies.detect_anomalies(daily, special_days=anomalies.special_days(shop.tables.get("campaigns")))
-    return verdicts.filter(
-        pl.col("is_alert") & pl.col("bad") & pl.col("date").is_between(end - timedelta(days=days - 1), end)
+        verdicts = anomalies.anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(config_of(key)))
+    return anomalies.alerts_of(verdicts).filter(
+        pl.col("date").is_between(end - timedelta(days=days - 1), end)
     ).sort("date", "kpi", descending=[True, False])
 
 
@@ -291,7 +282,7 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
 def product_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Per product and per category tables for the period, and the top movers against the
     previous period of the same length."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     events, _, orders, _ = _segment_frames(shop, segment)
     frames = (events, orders, shop.order_items, shop.products)
     return {
@@ -304,7 +295,7 @@ def product_views(key: str, start: date, end: date, tz: str, segment: Segment) -
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def product_detail(key: str, product_id, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """One product's days and, where the source has reviews, its ratings and review words."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     events, _, orders, _ = _segment_frames(shop, segment)
     detail = {"daily": products.product_daily(events, orders, shop.order_items, product_id=product_id, start=start, end=end, tz=tz)}
     if shop.has("reviews"):
@@ -318,7 +309,7 @@ def product_detail(key: str, product_id, start: date, end: date, tz: str, segmen
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     _, _, orders, _ = _activity_frames(key, segment)
     views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
     if shop.has("tickets"):
@@ -338,7 +329,7 @@ def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Search, payment and coupon tables for the period."""
-    shop = _load(key, settings().session_gap_minutes)
+    shop = _load(key)
     events, _, orders, _ = _segment_frames(shop, segment)
     period = {"start": start, "end": end, "tz": tz}
     return {

@@ -6,9 +6,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from shop_analytics.access import may_open
+from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.pushdown import NeedsEvents
-from shop_analytics.settings import Settings
 from shop_analytics.ui import access, data, filters
 from shop_analytics.ui.filters import Filters
 from shop_analytics.ui.lang import t

@@ -15,9 +15,14 @@ def language() -> str:
     chosen = st.session_state.get(LANGUAGE_KEY) or st.query_params.get("lang")
     if chosen in LANGUAGES:
         return chosen
+    from shop_analytics.config import ConfigError
+    from shop_analytics.i18n import DEFAULT_LANGUAGE
     from shop_analytics.ui.data import settings
 
-    return settings().language
+    try:
+        return settings().language
+    except ConfigError:
+        return DEFAULT_LANGUAGE  # the page says what is wrong with the configuration, in words it can read
 
 
 def t(key: str, **values) -> str:

@@ -6,8 +6,6 @@ read back into a widget, a message or a log: the form's password box always star
 and leaving it empty keeps the saved one.
 """
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import NamedTuple
 
 import polars as pl
 import streamlit as st
+import tomlkit
 
 from connectors import Source, SourceError, source_from_settings
 from connectors.base import conform
@@ -22,7 +21,9 @@ from connectors.mapping import Mapping, identity_mapping, preset_names
 from connectors.quality import quality_report
 from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 from connectors.sql import sqlite_url
+from shop_analytics.config import AppConfig
 from shop_analytics.loading import Shop
+from shop_analytics.opening import configured_source
 from shop_analytics.ui import data
 from shop_analytics.ui.lang import t
 
@@ -72,11 +73,8 @@ class ConnectionForm:
 
 
 def saved_connection() -> dict:
-    """The `[connections.shop]` the app runs with (empty for the sample shop)."""
-    try:
-        return dict(st.secrets.get("connections", {}).get("shop", {}))
-    except FileNotFoundError:
-        return {}
+    """The `[connections.shop]` the app runs with, as written (empty for the sample shop)."""
+    return data.current_config().source.model_dump(exclude_none=True, exclude_defaults=True)
 
 
 def saved_path(saved: dict) -> str:
@@ -118,33 +116,29 @@ def connection_settings(form: ConnectionForm, saved: dict) -> dict:
     return {**section, **kept}
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    # a JSON string is a TOML basic string: quotes, backslashes and control characters escaped
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def save_connection(section: dict, path: Path | None = None) -> None:
-    """Write `section` as `[connections.shop]` of the secrets file, leaving the rest of the
-    file as it was; an empty section removes it (the sample shop)."""
+    """Write `section` as `[connections.shop]` of the secrets file with tomlkit, which keeps
+    every byte outside that table (root-level keys, comments, other sections and their order);
+    an empty section removes it (the sample shop). The file is readable by its owner only."""
     path = path or SECRETS_PATH
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = "".join(f"{key} = {_toml_value(value)}\n" for key, value in section.items())
-    block = f"[{SECTION}]\n{block}\n" if section else ""
-    header = re.compile(r"^\[\s*connections\.shop\s*\]\s*$", re.MULTILINE)
-    found = header.search(text)
-    if found:
-        following = re.compile(r"^\[", re.MULTILINE).search(text, found.end())
-        end = following.start() if following else len(text)
-        text = text[: found.start()] + block + text[end:]
-    else:
-        text = block + text
+    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    connections = document.get("connections")
+    if section:
+        table = tomlkit.table()
+        for key, value in section.items():
+            table.add(key, value)
+        if connections is None:
+            connections = tomlkit.table(is_super_table=True)
+            document.add("connections", connections)
+        connections["shop"] = table
+    elif connections is not None and "shop" in connections:
+        del connections["shop"]
+        if not connections:
+            del document["connections"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
 
 
 def tested(section: dict) -> tuple[Source, set[str]]:
@@ -183,14 +177,14 @@ def submit(action: str) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _source(key: str) -> Source:
-    connection = {k: v for k, v in json.loads(key).items() if k not in data.EXTRACT_KEYS}
-    return source_from_settings(connection)
+def _source(shop_fingerprint: str, _config: AppConfig) -> Source:
+    return configured_source(_config)
 
 
 def current_source() -> Source:
     """The configured source, read directly (not through an extract), for previews."""
-    return _source(json.dumps(saved_connection(), sort_keys=True, default=str))
+    config = data.current_config()
+    return _source(config.shop_fingerprint, config)
 
 
 def mapping_of(source: Source) -> Mapping:
