@@ -18,7 +18,7 @@ class Kpi:
     denominator is zero, SPEC section 3)."""
 
     name: str
-    unit: str  # "count", "money" or "ratio"
+    unit: str  # one of UNITS
     higher_is_better: bool
     numerator: str | None = None
     denominator: str | None = None
@@ -41,6 +41,10 @@ class Kpi:
     def description(self) -> str:
         return self.description_in(DEFAULT_LANGUAGE)
 
+
+UNITS = ("count", "money", "ratio", "multiple", "hours", "score")
+"""count: whole numbers; money: in the deployment's currency; ratio: shown as a percentage;
+multiple: a ratio read as "times" (ROAS 3.20×); hours: a duration; score: a mean rating."""
 
 KPIS: dict[str, Kpi] = {
     kpi.name: kpi
@@ -70,8 +74,46 @@ KPIS: dict[str, Kpi] = {
         Kpi("stickiness", "ratio", True, "mean_dau", "mau_at_end"),
         Kpi("bounce_rate", "ratio", False, "bounced_sessions", "sessions"),
         Kpi("session_conversion", "ratio", True, "converted_sessions", "sessions"),
+        # channels (SPEC: CPC = spend / clicks, CAC = spend / first-time buyers, ROAS = GMV /
+        # spend, ROI = (gross profit - spend) / spend)
+        Kpi("spend", "money", False),
+        Kpi("clicks", "count", True),
+        Kpi("first_time_buyers", "count", True),
+        Kpi("gross_profit", "money", True),
+        Kpi("cpc", "money", False, "spend", "clicks"),
+        Kpi("cac", "money", False, "spend", "first_time_buyers"),
+        Kpi("roas", "multiple", True, "gmv", "spend"),
+        Kpi("roi", "ratio", True),
+        # service (SPEC: first-response time, share answered within 24 h, resolution time,
+        # return rate, mean satisfaction)
+        Kpi("first_response_hours_median", "hours", False),
+        Kpi("first_response_hours_p90", "hours", False),
+        Kpi("resolution_hours_median", "hours", False),
+        Kpi("answered_within_promise_share", "ratio", True),
+        Kpi("return_rate", "ratio", False),
+        Kpi("mean_satisfaction", "score", True),
     )
 }
+
+COLUMN_UNITS = {
+    "amount": "money", "discount": "money", "discount_cost": "money", "refund_amount": "money",
+    "unit_price": "money", "price": "money", "revenue": "money", "ltv": "money", "expected_value": "money",
+    "previous_gmv": "money", "gmv_previous": "money", "gmv_change": "money", "change": "money",
+    "margin": "ratio", "ctr": "ratio", "product_conversion": "ratio", "refund_rate": "ratio",
+    "share": "ratio", "failure_rate": "ratio", "redemption": "ratio", "conversion": "ratio",
+    "conversion_from_previous": "ratio", "conversion_from_first": "ratio", "share_within_24h": "ratio",
+    "late_share": "ratio", "search_conversion": "ratio", "relative_change": "ratio", "order_share": "ratio",
+    "gmv_share": "ratio", "retention": "ratio", "share_of_change": "ratio",
+    "sessions": "count", "visitors": "count",
+}
+"""The units of columns that are not KPIs (an order's amount, a product's CTR, a funnel
+step's conversion): with KPIS, what every table, chart, alert and report formats by."""
+
+
+def unit_of(column: str) -> str | None:
+    """The unit of a KPI or known column, None for others (names, dates, labels)."""
+    kpi = KPIS.get(column)
+    return kpi.unit if kpi is not None else COLUMN_UNITS.get(column)
 
 
 def ratio(numerator: str, denominator: str) -> pl.Expr:

@@ -11,7 +11,8 @@ from shop_analytics.i18n import format_number, text, translations
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
-from shop_analytics.ui.tables import COLUMN_UNITS, kpi_table
+from metrics.registry import unit_of
+from shop_analytics.ui.tables import kpi_table
 
 MEASURE_KEY, ROWS_KEY, COLUMNS_KEY = "explore_measure", "explore_rows", "explore_columns"
 GENERATION_KEY = "explore_generation"  # bumped to draw a fresh chart, without a selected cell
@@ -34,7 +35,7 @@ def drill_column(name: str, dtype: pl.DataType):
     """How a column of the rows behind a cell is shown: its label, money with the currency,
     times to the second (in the business zone the rows are given in)."""
     label = text(f"explore.column.{name}", lang)
-    if COLUMN_UNITS.get(name) == "money":
+    if unit_of(name) == "money":
         return st.column_config.NumberColumn(label, format=f"{settings.currency}%.2f")
     if isinstance(dtype, pl.Datetime):
         return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss")

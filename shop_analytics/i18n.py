@@ -72,7 +72,9 @@ def text(key: str, lang: str, **values) -> str:
 
 def format_number(value: float | int | None, unit: str, lang: str, currency: str = "¥", *, compact: bool = False) -> str:
     """A number as a reader of `lang` writes it: unit "money" with the currency, "ratio" as a
-    percentage with two decimals, "count" as a whole number with thousands separators.
+    percentage with two decimals, "multiple" with "×", "hours" with the word for hours,
+    "score" with two decimals, "count" as a whole number with thousands separators (the units
+    of metrics.registry).
 
     `compact` shortens money of 10,000 and more to two decimals of the language's large
     unit, so that it fits a card five to a row (¥535.96K in English, ¥53.60万 in Chinese);
@@ -82,6 +84,12 @@ def format_number(value: float | int | None, unit: str, lang: str, currency: str
         return "–"
     if unit == "ratio":
         return f"{value:.2%}"
+    if unit == "multiple":
+        return f"{value:,.2f}×"
+    if unit == "hours":
+        return f"{value:,.1f} h" if lang == "en" else f"{value:,.1f} 小时"
+    if unit == "score":
+        return f"{value:,.2f}"
     if unit != "money":
         return f"{value:,.0f}"
     sign = "-" if value < 0 else ""

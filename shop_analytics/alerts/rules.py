@@ -35,16 +35,10 @@ METRICS: dict[str, WatchedMetric] = {
     metric.name: metric
     for metric in (
         *(WatchedMetric(name, DAILY, KPIS[name].unit) for name in DAILY_COLUMNS if name != "date"),
-        WatchedMetric("spend", CHANNEL, "money"),
-        WatchedMetric("cpc", CHANNEL, "money"),
-        WatchedMetric("cac", CHANNEL, "money"),
-        WatchedMetric("roas", CHANNEL, "ratio"),
-        WatchedMetric("roi", CHANNEL, "ratio"),
-        WatchedMetric("first_response_hours_median", SERVICE, "hours"),
-        WatchedMetric("first_response_hours_p90", SERVICE, "hours"),
-        WatchedMetric("answered_within_promise_share", SERVICE, "ratio"),
-        WatchedMetric("return_rate", SERVICE, "ratio"),
-        WatchedMetric("mean_satisfaction", SERVICE, "number"),
+        *(WatchedMetric(name, CHANNEL, KPIS[name].unit) for name in ("spend", "cpc", "cac", "roas", "roi")),
+        *(WatchedMetric(name, SERVICE, KPIS[name].unit) for name in (
+            "first_response_hours_median", "first_response_hours_p90", "answered_within_promise_share", "return_rate", "mean_satisfaction",
+        )),
     )
 }
 
@@ -58,17 +52,9 @@ def metric_label(name: str, lang: str) -> str:
 
 
 def format_metric(name: str, value: float | None, lang: str, currency: str = "¥", *, unit: str | None = None) -> str:
-    """`value` of the watched metric `name` (or of `unit`, when given) as `lang` writes it:
-    money, ratios and counts by i18n.format_number, hours with one decimal and the word for
-    hours, other numbers with two decimals; null is "–"."""
-    unit = unit or METRICS[name].unit
-    if value is None:
-        return format_number(None, unit, lang, currency)
-    if unit == "hours":
-        return text("alerts.hours", lang, hours=f"{value:,.1f}")
-    if unit == "number":
-        return f"{value:,.2f}"
-    return format_number(value, unit, lang, currency)
+    """`value` of the watched metric `name` (or of `unit`, when given) as `lang` writes it,
+    in the registry's unit (i18n.format_number); null is "–"."""
+    return format_number(value, unit or METRICS[name].unit, lang, currency)
 
 
 class RuleError(ValueError):

@@ -115,6 +115,8 @@ def render_xlsx(report: Report) -> bytes:
         "count": workbook.add_format({"num_format": "#,##0"}),
         HOURS: workbook.add_format({"num_format": "0.0"}),
         NUMBER: workbook.add_format({"num_format": "#,##0.00"}),
+        "multiple": workbook.add_format({"num_format": '#,##0.00"×"'}),
+        "score": workbook.add_format({"num_format": "0.00"}),
         Z_SCORE: workbook.add_format({"num_format": "+0.0;-0.0;0.0"}),
         P_VALUE: workbook.add_format({"num_format": "0.000"}),
         DATE: workbook.add_format({"num_format": "yyyy-mm-dd"}),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from metrics.registry import KPIS
+from metrics.registry import KPIS, UNITS, unit_of
 from shop_analytics.i18n import format_number
 from shop_analytics.reports.content import Report
 from shop_analytics.reports.wording import change, channel_name, days_span, p_value, words
@@ -49,7 +49,7 @@ def cell_text(value, unit: str, lang: str, currency: str) -> str:
         return "–"
     if isinstance(value, float) and value == 0:
         value = 0.0  # -0.0 (a tiny negative share rounded) reads as 0
-    if unit in ("money", "ratio", "count"):
+    if unit in UNITS:
         return format_number(value, unit, lang, currency)
     if unit == CHANGE:
         return change(value)
@@ -98,9 +98,10 @@ def _daily(report: Report) -> ReportTable:
 
 
 CHANNEL_UNITS = {
-    "sessions": "count", "visitors": "count", "bounce_rate": "ratio", "session_conversion": "ratio", "orders": "count",
-    "gmv": "money", "gmv_previous": "money", "gmv_change": "money", "share_of_change": "ratio", "first_time_buyers": "count",
-    "spend": "money", "clicks": "count", "cpc": "money", "cac": "money", "roas": NUMBER, "roi": "ratio",
+    **{name: unit_of(name) for name in (
+        "sessions", "visitors", "bounce_rate", "session_conversion", "orders", "gmv", "gmv_previous", "gmv_change",
+        "share_of_change", "first_time_buyers", "spend", "clicks", "cpc", "cac", "roas", "roi",
+    )},
     "cpc_above_target": TEXT, "roi_below_target": TEXT,
 }
 CHANNEL_SHOWN = ("channel", "sessions", "orders", "gmv", "gmv_change", "share_of_change", "spend", "cpc", "roas", "roi")
@@ -177,9 +178,11 @@ def _predicted_ltv(report: Report) -> ReportTable | None:
 
 
 SERVICE_UNITS = {
-    "tickets": "count", "answered_within_promise_share": "ratio", "first_response_hours_median": HOURS,
-    "first_response_hours_p90": HOURS, "resolution_hours_median": HOURS, "orders": "count", "returned_orders": "count",
-    "return_rate": "ratio", "mean_satisfaction": NUMBER,
+    **{name: unit_of(name) for name in (
+        "answered_within_promise_share", "first_response_hours_median", "first_response_hours_p90",
+        "resolution_hours_median", "orders", "return_rate", "mean_satisfaction",
+    )},
+    "tickets": "count", "returned_orders": "count",
 }
 
 

@@ -6,26 +6,12 @@ import io
 import polars as pl
 import streamlit as st
 
-from metrics.registry import KPIS
+from metrics.registry import KPIS, unit_of
 from shop_analytics.i18n import translations
 from shop_analytics.ui import access
 from shop_analytics.ui.lang import language, t
 
-# Columns that are not KPIs but appear in tables, by unit; their labels are `columns.<name>`.
-COLUMN_UNITS = {
-    "spend": "money", "cpc": "money", "cac": "money", "gross_profit": "money", "amount": "money",
-    "discount": "money", "discount_cost": "money", "refund_amount": "money", "unit_price": "money",
-    "price": "money", "revenue": "money", "ltv": "money", "expected_value": "money",
-    "roi": "ratio", "margin": "ratio", "ctr": "ratio", "product_conversion": "ratio", "refund_rate": "ratio",
-    "share": "ratio", "failure_rate": "ratio", "redemption": "ratio", "conversion": "ratio",
-    "conversion_from_previous": "ratio", "conversion_from_first": "ratio", "share_within_24h": "ratio",
-    "return_rate": "ratio", "late_share": "ratio", "search_conversion": "ratio",
-    "previous_gmv": "money", "change": "money", "relative_change": "ratio", "order_share": "ratio",
-    "gmv_share": "ratio", "answered_within_promise_share": "ratio", "retention": "ratio",
-    "roas": "number", "mean_satisfaction": "number", "first_response_hours_median": "number",
-    "first_response_hours_p90": "number", "resolution_hours_median": "number",
-}
-_FORMATS = {"ratio": "percent", "count": "localized", "number": "%.2f"}
+_FORMATS = {"ratio": "percent", "count": "localized", "multiple": "%.2f×", "hours": "%.1f h", "score": "%.2f"}
 
 
 def column_label(name: str) -> str:
@@ -48,8 +34,8 @@ def kpi_column_config(frame: pl.DataFrame, currency: str) -> dict:
         if name in KPIS:
             kpi = KPIS[name]
             config[name] = st.column_config.NumberColumn(kpi.label_in(lang), help=kpi.description_in(lang), format=formats[kpi.unit])
-        elif name in COLUMN_UNITS:
-            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[COLUMN_UNITS[name]])
+        elif unit_of(name) is not None:
+            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[unit_of(name)])
         else:
             config[name] = st.column_config.Column(column_label(name))
     return config
