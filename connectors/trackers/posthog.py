@@ -14,8 +14,10 @@ ecommerce-events, which uses Segment's names and properties):
   ("$direct" when none) for a visit without one;
 - `$is_identified`: true once the site has called identify(customer id), after which
   `distinct_id` is that customer id; before, `distinct_id` is the SDK's anonymous id.
-  The `$identify` event names the anonymous id it merges in `$anon_distinct_id`, as
-  PostHog's own ingestion reads it; events of one `person_id` are one person;
+  The `$identify` event names the anonymous id it merges in `$anon_distinct_id`, and
+  `$create_alias` in `alias`, as PostHog's own ingestion reads them (PostHog/posthog
+  plugin-server/src/worker/ingestion/person-state.ts); events of one `person_id` are one
+  person;
 - `product_id`, `query`, `order_id`, `products` (a list of {product_id}).
 
 Each export file of a folder is read (a sub-folder of part files is one table); the table is
@@ -50,6 +52,7 @@ PROPERTIES = pl.Struct({
     "$referring_domain": pl.String,
     "$is_identified": pl.String,
     "$anon_distinct_id": pl.String,
+    "alias": pl.String,
     "utm_source": pl.String,
     "utm_medium": pl.String,
     "gclid": pl.String,
@@ -86,9 +89,9 @@ class PostHogExport:
         return [_part(table) for name in self.event_tables(store) for table in store.read(name, window=window)]
 
     def sign_ins(self, store: FolderStore | DatabaseStore) -> pl.DataFrame:
-        """(anonymous_id, user_id, at): each $identify's anonymous id and the customer id it
-        merged it into; and every distinct id of a person (`person_id`) with the person's
-        identified distinct id."""
+        """(anonymous_id, user_id, at): the anonymous id each $identify (or $create_alias)
+        merged into a customer id; and every distinct id of a person (`person_id`) with the
+        person's identified distinct id."""
         frames = []
         for part in self.event_parts(store, None, None):
             frame = part.events.filter(pl.col("identified_as").is_not_null() | pl.col("person_id").is_not_null())
@@ -159,7 +162,8 @@ def _part(table: RawTable) -> EventPart:
             click_id=prop("gclid").is_not_null() & prop("utm_medium").is_null(),
             referrer_host=external_host(pl.when(referring != "$direct").then(referring), url_host(current_url)),
         ),
-        identified_as=pl.when(text_of(present, "event") == "$identify").then(prop("$anon_distinct_id")),
+        identified_as=pl.when(text_of(present, "event") == "$identify").then(prop("$anon_distinct_id"))
+        .when(text_of(present, "event") == "$create_alias").then(prop("alias")),
         person_id=text_of(present, "person_id"),
     )
     return EventPart(table, events, "timestamp", "an ISO 8601 timestamp such as 2026-03-01T10:00:00.000000+00:00", json_columns)
