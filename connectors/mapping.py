@@ -119,6 +119,43 @@ def load_preset(name: str) -> Mapping:
     return load_mapping(path)
 
 
+def preset_coverage(mapping: Mapping) -> dict[str, str]:
+    """What `mapping` reads and what it cannot, for the Data sources page: every canonical
+    table in the model's order, "mapped" or the reason it is not (the mapping's words in
+    [unavailable], else that it does not map it); then the mapping's other notes, on single
+    columns ("orders.refunded_at") and on what the model holds no table for ("carts")."""
+    coverage = {
+        table: "mapped" if table in mapping.tables else mapping.unavailable.get(table, f"{mapping.name} does not map {table}.")
+        for table in TABLES
+    }
+    return coverage | {key: reason for key, reason in mapping.unavailable.items() if key not in coverage}
+
+
+def platform_tables_read(mapping: Mapping) -> dict[str, list[str]]:
+    """The platform tables (or files, by name) each mapped canonical table reads, sorted: its
+    `from`, or the tables its query names that are not its own WITH names."""
+    read = {}
+    for name, table in mapping.tables.items():
+        if table.source is not None:
+            read[name] = [table.source]
+            continue
+        statement = _parsed_select(table.query, f"[tables.{name}].query", _reading_dialect(table.query))
+        own = {cte.alias_or_name for cte in statement.find_all(sqlglot_exp.CTE)}
+        read[name] = sorted({node.name for node in statement.find_all(sqlglot_exp.Table) if node.name and node.name not in own})
+    return read
+
+
+def _reading_dialect(sql: str) -> str:
+    """The first of CHECKED_DIALECTS that reads the checked query `sql`."""
+    for dialect in CHECKED_DIALECTS:
+        try:
+            _parsed_select(sql, "query", dialect)
+            return dialect
+        except SourceError:
+            continue
+    return CHECKED_DIALECTS[0]
+
+
 def load_mapping(path: str | Path) -> Mapping:
     """The mapping in the TOML file at `path`, checked (`parse_mapping`)."""
     path = Path(path)
