@@ -130,10 +130,10 @@ def test_failures_older_than_the_lock_time_are_forgotten():
     clock = Clock()
     limiter = SignInLimiter(lock=timedelta(minutes=15), clock=clock)
     for _ in range(4):
-        limiter.failed({"name:alice": 5})
+        limiter.admit({"name:alice": 5})
         clock.now += timedelta(minutes=5)
     # failures at 0, 5, 10, 15 min: at 20 min the first two are older than 15 min
-    limiter.failed({"name:alice": 5})
+    assert limiter.admit({"name:alice": 5}).locked == ()
     assert limiter.locked_until("name:alice") is None
     assert len(limiter._failures["name:alice"]) == 3
     clock.now += timedelta(hours=1)

@@ -1,12 +1,31 @@
 """Sign-in attempts limited per user name and per client address: after `max_failures`
 wrong passwords within `lock` of each other, that name (or client) is locked for `lock`.
 One limiter serves the whole server process (ui/access.py keeps it in st.cache_resource),
-so opening more browser tabs gains nothing."""
+so opening more browser tabs gains nothing.
+
+An attempt is counted as a failure when it is admitted, before its password is checked, and
+admission and count are one step under the limiter's lock: attempts sent at the same moment
+cannot all pass the check before any of them is counted, so a burst costs at most the limit
+in password checks (argon2 work). An attempt whose password turns out right takes its count
+back."""
 
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One sign-in attempt as the limiter answered it: refused while a key is locked
+    (`refused_until`, nothing counted), else admitted and counted at `at` against `keys`,
+    `locked` being the keys its count locked."""
+
+    at: datetime
+    keys: tuple[str, ...] = ()
+    locked: tuple[str, ...] = ()
+    refused_until: datetime | None = None
 
 
 class SignInLimiter:
@@ -27,23 +46,40 @@ class SignInLimiter:
             ends = [self._locked_until[key] for key in keys if key in self._locked_until]
         return max(ends, default=None)
 
-    def failed(self, limits: dict[str, int]) -> None:
-        """Count a failure against every key of `limits`; a key reaching its limit (failures
-        within `lock`) is locked for `lock` from now and its count starts again."""
+    def admit(self, limits: dict[str, int]) -> Attempt:
+        """Admit an attempt against every key of `limits` (key: its limit), or refuse it while
+        one is locked. Admitted, it counts as a failure at once; a key reaching its limit
+        (failures within `lock`) is locked for `lock` from now and its count starts again."""
         now = self._clock()
         with self._mutex:
             self._forget(now)
+            ends = [self._locked_until[key] for key in limits if key in self._locked_until]
+            if ends:
+                return Attempt(now, refused_until=max(ends))
+            locked = []
             for key, limit in limits.items():
                 failures = self._failures.setdefault(key, deque())
                 failures.append(now)
                 if len(failures) >= limit:
                     self._locked_until[key] = now + self.lock
                     del self._failures[key]
+                    locked.append(key)
+        return Attempt(now, tuple(limits), tuple(locked))
 
-    def succeeded(self, key: str) -> None:
-        """Forget the failures of `key` (a user who got their password right)."""
+    def succeeded(self, attempt: Attempt, forget: str) -> None:
+        """`attempt` had the right password: take back its count and the locks that count set,
+        and forget every failure of `forget` (the user's name)."""
         with self._mutex:
-            self._failures.pop(key, None)
+            for key in attempt.keys:
+                failures = self._failures.get(key)
+                if failures is not None and attempt.at in failures:
+                    failures.remove(attempt.at)
+                    if not failures:
+                        del self._failures[key]
+            for key in attempt.locked:
+                if self._locked_until.get(key) == attempt.at + self.lock:
+                    del self._locked_until[key]
+            self._failures.pop(forget, None)
 
     def _forget(self, now: datetime) -> None:
         """Drop failures older than `lock` and locks that have ended, so that the memory held

@@ -20,16 +20,17 @@ class SignIn:
 def sign_in(config: AccessConfig, limiter: SignInLimiter, name: str, password: str, client: str) -> SignIn:
     """Check `password` for user `name` from `client` (its address).
 
-    A locked name or client is refused without looking at the password, so guessing on while
-    locked learns nothing. A wrong password and an unknown name are refused alike (same
-    answer, same argon2 work) and both count against the name and the client."""
+    The attempt counts against the name and the client before the password is looked at (the
+    limiter admits and counts in one step), so simultaneous attempts cannot outrun the limit;
+    a right password takes its count back. A locked name or client is refused without
+    looking at the password, so guessing on while locked learns nothing. A wrong password and
+    an unknown name are refused alike (same answer, same argon2 work)."""
     name = name.strip()
     keys = {f"name:{name}": config.max_failures, f"client:{client}": config.client_max_failures}
-    locked = limiter.locked_until(*keys)
-    if locked is not None:
-        return SignIn(locked_until=locked)
+    attempt = limiter.admit(keys)
+    if attempt.refused_until is not None:
+        return SignIn(locked_until=attempt.refused_until)
     if verify_password(config.password_hashes.get(name), password):
-        limiter.succeeded(f"name:{name}")
+        limiter.succeeded(attempt, f"name:{name}")
         return SignIn(user=config.local_user(name))
-    limiter.failed(keys)
     return SignIn(locked_until=limiter.locked_until(*keys))
