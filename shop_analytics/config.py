@@ -425,10 +425,19 @@ def config_from_mapping(secrets: Mapping | None, origin: str = "the defaults") -
         "alerts": values.get("alerts", {}),
         "api": values.get("api", {}),
     }
-    names = {"source": "connections.shop", "settings": "settings", "alerts": "alerts", "api": "api"}
-    checked: dict[str, Any] = {name: validated_section(_MODELS[name], section, names[name]) for name, section in sections.items()}
+    names = {"source": "connections.shop", "settings": "settings", "alerts": "alerts", "api": "api", "access": "access"}
+    models = dict(_MODELS, access=AccessSection)
     if "access" in values:
-        checked["access"] = validated_section(AccessSection, values["access"], "access")
+        sections["access"] = values["access"]
+    checked: dict[str, Any] = {}
+    problems = []
+    for name, section in sections.items():
+        try:
+            checked[name] = validated_section(models[name], section, names[name])
+        except ConfigError as error:
+            problems.append(str(error))
+    if problems:
+        raise ConfigError("; ".join(problems))
     if "auth" in values:
         checked["auth"] = values["auth"]
     return AppConfig(**checked, origin=origin)
