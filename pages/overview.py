@@ -1,8 +1,10 @@
 """Overview: the period's KPI cards against the previous period, daily trends, and a
-drill-down into any day the user clicks."""
+drill-down into any day the user clicks (its orders one by one for the roles that may see
+users' rows, by status for the others)."""
 
 from datetime import date
 
+import polars as pl
 import streamlit as st
 
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
@@ -15,7 +17,7 @@ from shop_analytics.i18n import format_day
 from shop_analytics.ui import alerts_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
-from shop_analytics.ui.tables import kpi_table
+from shop_analytics.ui.tables import kpi_table, may_show_users
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
 TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
@@ -122,13 +124,25 @@ with right:
 if "products" in detail:
     st.markdown(f"**{t('overview.top_products')}**")
     kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")
-st.markdown(f"**{t('overview.orders', count=detail['orders'].height)}**")
-kpi_table(
-    detail["orders"],
-    settings.currency,
-    name=f"orders_{clicked}",
-    column_config={
-        "created_at_local": st.column_config.DatetimeColumn(t("overview.created", tz=chosen.tz), format="YYYY-MM-DD HH:mm:ss"),
-        "amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f"),
-    },
-)
+orders = detail["orders"]
+st.markdown(f"**{t('overview.orders', count=orders.height)}**")
+if may_show_users():
+    kpi_table(
+        orders,
+        settings.currency,
+        name=f"orders_{clicked}",
+        column_config={
+            "created_at_local": st.column_config.DatetimeColumn(t("overview.created", tz=chosen.tz), format="YYYY-MM-DD HH:mm:ss"),
+            "amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f"),
+        },
+    )
+else:
+    # The roles that may not see single orders get the day's orders by status (and payment
+    # method): how many, and their amount.
+    by = [name for name in ("status", "payment_method") if name in orders.columns]
+    kpi_table(
+        orders.group_by(by).agg(pl.len().alias("orders"), pl.col("amount").sum()).sort(by),
+        settings.currency,
+        name=f"orders_by_status_{clicked}",
+        column_config={"amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f")},
+    )

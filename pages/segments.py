@@ -19,7 +19,7 @@ from shop_analytics.ui import data, model_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.model_tables import model_table
-from shop_analytics.ui.tables import download_buttons
+from shop_analytics.ui.tables import download_buttons, may_show_users
 
 TABS = ("rfm", "clusters", "tags", "ltv", "churn")
 HOLDOUT_DAYS = (60, 90, 120, 180)  # holdout lengths offered for the LTV and value checks
@@ -36,6 +36,10 @@ if users is not None:
 
 
 def show(frame: pl.DataFrame, name: str, *, user_level: bool = False, **units: str) -> None:
+    """`frame` as a table with its downloads; a list of customers (`user_level`) only for the
+    roles that may see users' rows."""
+    if user_level and not may_show_users():
+        return
     model_table(frame, namespace="segments", units=units, currency=currency, name=name, user_level=user_level)
 
 

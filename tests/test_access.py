@@ -17,8 +17,8 @@ from shop_analytics.access import (
     access_config,
     hash_password,
     is_local_request,
-    may_export_users,
     may_open,
+    may_see_users,
     pages_for,
     sign_in,
     verify_password,
@@ -47,7 +47,8 @@ def test_each_role_opens_the_pages_of_the_one_before_and_its_own():
     assert sorted(pages_for("manager")) == sorted([*DASHBOARDS, "reports"])
     assert sorted(pages_for("analyst")) == sorted([*DASHBOARDS, "reports", *EXPLORATION])
     assert sorted(pages_for("admin")) == sorted(PAGE_ROLES)
-    assert [may_export_users(role) for role in ROLES] == [False, False, True, True]
+    assert [may_see_users(role) for role in ROLES] == [False, False, True, True]
+    assert not may_see_users(None) and not may_see_users("owner")
     assert not may_open("viewer", "data_source") and may_open("admin", "alerts")
     assert not may_open("admin", "a_page_nobody_listed") and not may_open("root", "overview")
 
@@ -164,12 +165,47 @@ def test_only_a_direct_request_from_this_machine_is_local(remote_ip, headers, lo
 
 def test_cli_user_add_prints_lines_that_sign_the_user_in(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("tr0ub4dor & 3\n"))
-    assert cli.main(["user", "add", "alice", "--role", "manager", "--password-stdin"]) == 0
+    assert cli.main(["user", "add", "alice", "--role", "manager", "--password-stdin", "--print"]) == 0
     printed = capsys.readouterr().out
     assert "tr0ub4dor" not in printed
     config = access_config(tomllib.loads(printed)["access"])
     assert config.local_user("alice").role == "manager"
     assert verify_password(config.password_hashes["alice"], "tr0ub4dor & 3")
+
+
+SECRETS_WITH_COMMENTS = """# deployment secrets: keep this comment
+api_key_of_something = "root-level"   # a root-level key before any table
+
+[connections.shop]
+folder = "/srv/shop"  # where the shop is
+
+# who may sign in
+[access]
+idle_minutes = 10
+
+[access.users."bob"]
+password_hash = 'kept-as-it-was'
+role = "viewer"
+
+[alerts]
+# the alert database
+database = ".alerts/alerts.db"
+"""
+
+
+def test_cli_user_add_writes_the_user_and_keeps_every_other_byte(monkeypatch, capsys, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(SECRETS_WITH_COMMENTS)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("tr0ub4dor & 3\n"))
+    assert cli.main(["user", "add", "alice", "--role", "analyst", "--password-stdin", "--secrets", str(secrets)]) == 0
+    assert capsys.readouterr().out == f"alice (analyst) added to {secrets}; the password itself is kept nowhere\n"
+    written = secrets.read_text()
+    assert written.startswith(SECRETS_WITH_COMMENTS[: SECRETS_WITH_COMMENTS.index("[alerts]")])
+    assert "# the alert database\ndatabase = \".alerts/alerts.db\"" in written
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    config = access_config(tomllib.loads(written)["access"] | {"users": {"alice": tomllib.loads(written)["access"]["users"]["alice"]}})
+    assert verify_password(config.password_hashes["alice"], "tr0ub4dor & 3") and config.local_user("alice").role == "analyst"
+    assert tomllib.loads(written)["access"]["users"]["bob"] == {"password_hash": "kept-as-it-was", "role": "viewer"}
 
 
 def test_cli_user_add_asks_twice_and_refuses_a_mismatch_or_a_bad_name(monkeypatch, capsys):

@@ -157,7 +157,7 @@ def test_user_lists_download_for_analysts_and_admins_only(users, role, tmp_path)
         assert keys == ["csv_audience", "csv_totals", "xlsx_audience", "xlsx_totals"]
     else:
         assert keys == ["csv_totals", "xlsx_totals"]
-        assert text("access.export_refused", "en") in [caption.value for caption in at.caption]
+        assert text("access.user_rows_refused", "en") in [caption.value for caption in at.caption]
 
 
 def test_an_analyst_downloads_who_dropped_off_a_funnel_step(small_shop_db, users):

@@ -7,7 +7,7 @@ from shop_analytics.access.config import AccessConfig, User, access_config
 from shop_analytics.access.limits import SignInLimiter
 from shop_analytics.access.local import is_local_request
 from shop_analytics.access.passwords import hash_password, verify_password
-from shop_analytics.access.roles import PAGE_ROLES, ROLES, may_export_users, may_open, pages_for
+from shop_analytics.access.roles import PAGE_ROLES, ROLES, may_open, may_see_users, pages_for
 from shop_analytics.access.signin import SignIn, sign_in
 
 __all__ = [
@@ -20,8 +20,8 @@ __all__ = [
     "access_config",
     "hash_password",
     "is_local_request",
-    "may_export_users",
     "may_open",
+    "may_see_users",
     "pages_for",
     "sign_in",
     "verify_password",

@@ -2,9 +2,9 @@
 user-level export are checked against.
 
 Each role adds to the one before it: a viewer reads the dashboards; a manager also the
-reports; an analyst also every exploratory view and the exports that list users (who
-dropped off a funnel step, a segment's audience); an admin also the data sources and the
-alert rules.
+reports; an analyst also every exploratory view and the rows of single users, on screen and
+in downloads (who dropped off a funnel step, a segment's audience, the orders of a day); an
+admin also the data sources and the alert rules.
 """
 
 ROLES = ("viewer", "manager", "analyst", "admin")
@@ -28,8 +28,9 @@ PAGE_ROLES = {
     "alerts": "admin",
 }
 
-# The least role that may download a list of users (ids with their attributes).
-USER_LEVEL_EXPORTS = "analyst"
+# The least role that may see rows of single users or their orders (ids with their
+# attributes), on any page and in any download; the roles below it see aggregates only.
+USER_ROWS = "analyst"
 
 
 def check_role(role: object, where: str = "role") -> str:
@@ -48,9 +49,10 @@ def may_open(role: str, page: str) -> bool:
     return page in PAGE_ROLES and _at_least(role, PAGE_ROLES[page])
 
 
-def may_export_users(role: str) -> bool:
-    """Whether `role` may download lists of users (USER_LEVEL_EXPORTS and above)."""
-    return _at_least(role, USER_LEVEL_EXPORTS)
+def may_see_users(role: str | None) -> bool:
+    """Whether `role` may see rows of single users or their orders, on screen and in downloads
+    (USER_ROWS and above); no role (nobody signed in) may not."""
+    return role is not None and _at_least(role, USER_ROWS)
 
 
 def pages_for(role: str) -> list[str]:

@@ -25,8 +25,8 @@ from shop_analytics.access import (
     User,
     access_config,
     is_local_request,
-    may_export_users,
     may_open,
+    may_see_users,
     sign_in,
 )
 from shop_analytics.ui.lang import t
@@ -255,7 +255,7 @@ def stand_in(name: str) -> st.Page:
     return st.Page(f"pages/{name}.py", title=t(f"nav.{name}"), visibility="hidden", default=name == "overview")
 
 
-def may_download_users() -> bool:
-    """Whether this session may download lists of users (the analyst's and admin's)."""
-    current = role()
-    return current is not None and may_export_users(current)
+def session_may_see_users() -> bool:
+    """Whether this session may see rows of single users, on screen and in downloads
+    (access/roles.py may_see_users: the analyst's and admin's)."""
+    return may_see_users(role())

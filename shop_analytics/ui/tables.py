@@ -53,17 +53,26 @@ def excel_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def may_show_users() -> bool:
+    """Whether this session may see rows of single users or their orders (access/roles.py
+    may_see_users, the one rule every page and download follows); when it may not, a caption
+    says so where the rows would have been."""
+    if access.session_may_see_users():
+        return True
+    st.caption(t("access.user_rows_refused"))
+    return False
+
+
 def download_buttons(frame: pl.DataFrame, name: str, *, user_level: bool = False) -> None:
     """CSV and Excel downloads of `frame`, side by side, as `name`.csv / `name`.xlsx.
-    `user_level`: the frame lists users (who dropped off, a segment's audience): only the
-    roles that may download such lists get the buttons (access/roles.py); others a note.
+    `user_level`: the frame lists users or their orders (who dropped off, a segment's
+    audience): only the roles that may see such rows get the buttons (may_show_users).
 
     Both files are written when their button is clicked, not on every run of the page:
     Excel takes about 0.1 ms a row (5 s for the 24,000 sessions behind one Explore cell), and
     the CSV of every table of a page, written on each run, was a few percent of a busy
     server's time."""
-    if user_level and not access.may_download_users():
-        st.caption(t("access.export_refused"))
+    if user_level and not may_show_users():
         return
     buttons = st.container(horizontal=True)
     buttons.download_button(t("tables.csv"), frame.write_csv, f"{name}.csv", "text/csv", key=f"csv_{name}", icon=":material/download:")
@@ -81,9 +90,12 @@ def kpi_table(
     frame: pl.DataFrame, currency: str, *, name: str | None = None, column_config: dict | None = None, user_level: bool = False
 ) -> None:
     """Draw `frame` full width with its columns labelled and formatted; with `name`, under it
-    the CSV and Excel downloads (`user_level`: see download_buttons). `column_config`
-    overrides the settings of some columns."""
+    the CSV and Excel downloads. `user_level`: the frame lists users or their orders, drawn
+    (and downloadable) only for the roles that may see such rows (may_show_users).
+    `column_config` overrides the settings of some columns."""
+    if user_level and not may_show_users():
+        return
     config = kpi_column_config(frame, currency) | (column_config or {})
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
     if name is not None:
-        download_buttons(frame, name, user_level=user_level)
+        download_buttons(frame, name)
