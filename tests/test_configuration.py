@@ -258,3 +258,32 @@ def test_the_example_configuration_is_valid():
     example = tomllib.loads((ROOT / ".streamlit" / "secrets.toml.example").read_text())
     config = config_from_mapping(example)
     assert isinstance(config, AppConfig) and config.settings.time_zone == "Asia/Shanghai"
+
+
+def test_saving_a_connection_on_the_data_sources_page_keeps_every_other_byte(deployment, tmp_path, monkeypatch):
+    """The Data sources page writes `[connections.shop]` into a secrets.toml that holds
+    root-level keys, comments and other sections: every byte outside that table is kept."""
+    import shop_analytics.ui.sources
+
+    before_shop = '# root-level secrets come first\nserver_token = "root-level"  # kept at the root\n\n'
+    after_shop = (
+        '# the deployment\'s settings\n[settings]\ntime_zone = "UTC"   # trailing comment\n\n'
+        '[alerts]\n# where alerts live\ndatabase = "alerts.db"\n\n[[alerts.webhooks]]\nkind = "slack"\nurl = "https://hooks.example/T"\n'
+    )
+    old_shop = '[connections.shop]\n# the old source\nurl = "sqlite:///old.db"\n\n'
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(before_shop + old_shop + after_shop)
+    monkeypatch.setattr(shop_analytics.ui.sources, "SECRETS_PATH", secrets)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets.update(tomllib.loads(deployment["secrets"].read_text()))
+    at.run()
+    at.switch_page("pages/data_source.py").run()
+    at.radio(key="source_kind").set_value("folder").run()
+    folder = deployment["root"] / "shop"
+    at.text_input(key="source_path").input(str(folder))
+    at.button(key="source_save").click().run()
+    assert not at.exception
+    written = secrets.read_text()
+    assert written.startswith(before_shop) and written.endswith(after_shop)
+    assert tomllib.loads(written)["connections"]["shop"] == {"folder": str(folder)}
+    assert secrets.stat().st_mode & 0o777 == 0o600

@@ -15,9 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
-from streamlit import runtime
-from streamlit.runtime import Runtime
-from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from shop_analytics.access import (
     AccessConfig,
@@ -62,17 +59,14 @@ def configuration() -> AccessConfig | None:
 
 
 def connection() -> tuple[str | None, dict[str, str]] | None:
-    """The browser's address and request headers, or None when no browser is connected
-    because the script runs inside the process (AppTest, whose runtime is a stand-in, or a
-    bare `python app.py`)."""
-    if not runtime.exists() or type(runtime.get_instance()) is not Runtime:
+    """The browser's address and request headers (st.context), or None when no browser is
+    connected because the script runs inside the process (AppTest, a bare `python app.py`):
+    a browser's request always carries headers."""
+    headers = dict(st.context.headers)
+    if not headers:
         return None
-    context = get_script_run_ctx()
-    client = runtime.get_instance().get_client(context.session_id) if context else None
-    client_context = getattr(client, "client_context", None)
-    if client_context is None:
-        return "", {}
-    return client_context.remote_ip, dict(st.context.headers)
+    # st.context names a loopback client None, as it does a session without a client
+    return st.context.ip_address or "127.0.0.1", headers
 
 
 def _is_local() -> bool:

@@ -116,6 +116,13 @@ def connection_settings(form: ConnectionForm, saved: dict) -> dict:
     return {**section, **kept}
 
 
+def _trailing_trivia(table) -> list:
+    """The comments and blank lines after a table's last key."""
+    body = table.value.body
+    keys = [index for index, (key, _) in enumerate(body) if key is not None]
+    return [item for _, item in body[(keys[-1] + 1 if keys else 0):]]
+
+
 def save_connection(section: dict, path: Path | None = None) -> None:
     """Write `section` as `[connections.shop]` of the secrets file with tomlkit, which keeps
     every byte outside that table (root-level keys, comments, other sections and their order);
@@ -123,15 +130,21 @@ def save_connection(section: dict, path: Path | None = None) -> None:
     path = path or SECRETS_PATH
     document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     connections = document.get("connections")
+    old = connections.get("shop") if connections is not None else None
+    # tomlkit keeps the comments and blank lines written above the next table inside this
+    # one's body: they are the next table's, so they stay where they are
+    trailing = _trailing_trivia(old) if old is not None else []
     if section:
         table = tomlkit.table()
         for key, value in section.items():
             table.add(key, value)
+        for item in trailing:
+            table.add(item)
         if connections is None:
             connections = tomlkit.table(is_super_table=True)
             document.add("connections", connections)
         connections["shop"] = table
-    elif connections is not None and "shop" in connections:
+    elif old is not None:
         del connections["shop"]
         if not connections:
             del document["connections"]
