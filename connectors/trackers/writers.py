@@ -238,13 +238,17 @@ REFERRERS = {"organic": "https://www.google.com/", "social": "https://m.facebook
 
 def _prepared(events: pl.DataFrame) -> pl.DataFrame:
     """`events` with_sessions, sorted by time, each with a unique `event_number`, its
-    visit's landing attribution (`source`, `medium` on the session's first event, for
-    channels written as a campaign) and a uuid-like `session_uuid`."""
+    visit's landing attribution (`source`, `medium` for channels written as a campaign,
+    `landing_referrer` for the others, on the events at the session's start) and a
+    uuid-like `session_uuid`."""
     events = with_sessions(events).sort("event_time", maintain_order=True).with_row_index("event_number")
     channel = pl.col("session_channel") if "session_channel" in events.columns else pl.lit(None, pl.String)
     source, medium = _campaign(channel)
-    as_campaign = pl.col("first_in_session") & channel.is_not_null() & ~channel.is_in(["direct", *REFERRERS])
-    referrer = pl.when(pl.col("first_in_session")).then(channel.replace_strict(REFERRERS, default=None))
+    # the calls made on the landing page (all those stamped with the session's start) carry
+    # its campaign and referrer, as Segment's and PostHog's libraries stamp them
+    landing = pl.col("event_time") == pl.col("session_start")
+    as_campaign = landing & channel.is_not_null() & ~channel.is_in(["direct", *REFERRERS])
+    referrer = pl.when(landing).then(channel.replace_strict(REFERRERS, default=None))
     return events.with_columns(
         source=pl.when(as_campaign).then(source),
         medium=pl.when(as_campaign).then(medium),
