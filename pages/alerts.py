@@ -7,7 +7,7 @@ import streamlit as st
 from shop_analytics.alerts.check import run_check, send_test
 from shop_analytics.alerts.messages import alert_line, explaining_view, resolved_line
 from shop_analytics.alerts.rules import KINDS, METRICS, OPERATORS, AlertRule, RuleError, metric_label
-from shop_analytics.alerts.store import OPEN, alerts_frame
+from shop_analytics.alerts.store import OPEN, SEND_STATUSES, alerts_frame
 from shop_analytics.i18n import format_day, text
 from shop_analytics.ui import alerts_data
 from shop_analytics.ui.frame import open_page
@@ -165,7 +165,7 @@ elif outcome is not None:
 st.subheader(t("alerts.history"))
 sends = store.sends()
 if sends.height:
-    sends = labelled(sends, {"status": ("sent", "failed"), "purpose": ("alerts", "test")})
+    sends = labelled(sends, {"status": SEND_STATUSES, "purpose": ("alerts", "test")})
     st.dataframe(sends, hide_index=True, width="stretch", column_config=headers(sends))
     download_buttons(sends, "alert_sends")
 else:

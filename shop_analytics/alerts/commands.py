@@ -28,7 +28,8 @@ def _store(config: AlertConfig) -> AlertStore:
 
 def check_command(*, config: AppConfig, day: date | None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
     """Run one check of the configured shop and print its summary line ("3 new, 1 resolved,
-    0 failed"); every failed send and skipped rule gets a line on stderr. Bad configuration
+    0 failed"); every failed or unknown send and skipped rule gets a line on stderr; a check
+    of another process still running after CHECK_LOCK_WAIT_SECONDS is Busy (one line). Bad configuration
     raises AlertConfigError (the CLI prints it on one line and exits 2)."""
     from shop_analytics.loading import LOAD_ORDER
 
@@ -42,6 +43,8 @@ def check_command(*, config: AppConfig, day: date | None, out: TextIO = sys.stdo
     err.writelines(f"skipped: rule {rule.id} ({rule.describe('en', alerts.currency)}) needs a tickets table, which {shop.description} does not have\n" for rule in result.skipped)
     err.writelines(f"failed: {send.target} after {send.delivery.attempts} attempt(s): {send.delivery.error}; "
             f"kept in {alerts.database}, the next check tries again\n" for send in result.failed)
+    err.writelines(f"unknown: {send.target}: {send.delivery.error}; kept as unknown in {alerts.database} and not sent again, "
+            "so that it does not arrive twice: check the receiver\n" for send in result.unknown)
     if not alerts.targets:
         err.write(f"no notification targets in [alerts] of {config.origin}: alerts are kept in {alerts.database}, not sent\n")
     out.write(f"{result.day}: {result.summary()}\n")

@@ -5,11 +5,22 @@ An alert is open from the first check that finds it (first seen) until a check o
 or the same day no longer does (resolved); finding it again later opens a new alert. A
 message is owed to a target for every open alert it has not received ("new") and for every
 resolved alert it received but whose resolution it has not ("resolved"); a send that failed
-leaves the message owed, so the next check tries again. Times are stored as UTC.
+leaves the message owed, so the next check tries again; a send whose outcome is unknown
+(the target took the request but its answer came too late) is not owed again: it may have
+arrived, and sending blindly would repeat it. Times are stored as UTC.
+
+Checks and report runs in several processes (cron, the scheduler, the page's "check now")
+share the file: `lock` lets one of them at a time do a piece of work, through a row inserted
+under a unique name, which SQLite grants to one writer only.
 """
 
-from collections.abc import Iterable
-from datetime import UTC, date, datetime
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +31,12 @@ from shop_analytics.alerts.rules import AlertRule
 
 OPEN, RESOLVED = "open", "resolved"
 NEW_EVENT, RESOLVED_EVENT = "new", "resolved"
-SENT, FAILED = "sent", "failed"
+SENT, FAILED, UNKNOWN = "sent", "failed", "unknown"
+SEND_STATUSES = (SENT, FAILED, UNKNOWN)
+# How long a writer waits for SQLite's write lock before giving up with an error.
+BUSY_SECONDS = 30
+# The file holds webhook keys and addresses: readable by its owner only.
+FILE_MODE = 0o600
 
 METADATA = sa.MetaData()
 RULES = sa.Table(
@@ -73,6 +89,13 @@ SEND_ITEMS = sa.Table(
     sa.Column("alert_id", sa.ForeignKey("alerts.id"), nullable=False, index=True),
     sa.Column("event", sa.String, nullable=False),
 )
+LOCKS = sa.Table(
+    "locks", METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("holder", sa.String, nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
 ALERT_COLUMNS = {
     "id": pl.Int64, "key": pl.String, "kind": pl.String, "metric": pl.String, "rule_id": pl.Int64,
     "member": pl.String, "status": pl.String, "first_seen_day": pl.Date, "last_seen_day": pl.Date,
@@ -110,14 +133,103 @@ def _rule(row) -> AlertRule:
     )
 
 
+class Busy(ValueError):
+    """Another process holds the lock; the message says who, since when and what to do (a
+    ValueError, so that a command prints it on one line like any refusal)."""
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _is_gone(holder: str) -> bool:
+    """Whether the process that took a lock on this machine has ended (a crash left it)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class AlertStore:
-    """Rules, alerts and sends in the SQLite file `path` (created with its folder if absent)."""
+    """Rules, alerts and sends in the SQLite file `path` (created with its folder if absent,
+    readable by its owner only)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(sa.URL.create("sqlite", database=str(self.path)))
+        if not self.path.exists():
+            self.path.touch(mode=FILE_MODE)
+        # SQLite lets one writer in at a time; the others wait up to BUSY_SECONDS, not forever.
+        self.engine = sa.create_engine(sa.URL.create("sqlite", database=str(self.path)), connect_args={"timeout": BUSY_SECONDS})
         METADATA.create_all(self.engine)
+
+    # Locks --------------------------------------------------------------------------------
+    def try_lock(self, name: str, holder: str, *, lease: timedelta, now: datetime) -> bool:
+        """Take the lock `name` for `holder` until now + lease, unless another holds it; a
+        lock whose lease ran out, or whose process on this machine has ended, is taken over."""
+        with self.engine.begin() as connection:
+            current = connection.execute(sa.select(LOCKS).where(LOCKS.c.name == name)).first()
+            if current is not None:
+                expired = _read(current.expires_at) <= now
+                if current.holder != holder and not expired and not _is_gone(current.holder):
+                    return False
+                connection.execute(sa.delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.holder == current.holder))
+            try:
+                connection.execute(sa.insert(LOCKS).values(name=name, holder=holder, acquired_at=_stored(now), expires_at=_stored(now + lease)))
+            except sa.exc.IntegrityError:
+                return False
+        return True
+
+    def lock_holder(self, name: str) -> dict | None:
+        """Who holds the lock `name` and since when, None when it is free."""
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(LOCKS).where(LOCKS.c.name == name)).first()
+        return None if row is None else {"holder": row.holder, "acquired_at": _read(row.acquired_at), "expires_at": _read(row.expires_at)}
+
+    def unlock(self, name: str, holder: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(LOCKS).where(LOCKS.c.name == name, LOCKS.c.holder == holder))
+
+    def _busy_message(self, name: str, wait: float) -> str:
+        taken = self.lock_holder(name)
+        if taken is None:
+            return f"{name} was being done by another process; waited {wait:g} s: try again"
+        return (
+            f"{name} is being done by another process ({taken['holder']}, since {taken['acquired_at']:%Y-%m-%d %H:%M:%S} UTC); "
+            f"waited {wait:g} s. It ends by itself; were that process gone, the lock frees itself at {taken['expires_at']:%Y-%m-%d %H:%M} UTC"
+        )
+
+    @contextmanager
+    def lock(
+        self,
+        name: str,
+        *,
+        lease: timedelta = timedelta(hours=1),
+        wait: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        poll: float = 0.2,
+    ) -> Iterator[str]:
+        """Hold the lock `name` (one holder across every process using this file) for the
+        block, waiting up to `wait` seconds for it; Busy when it stays taken."""
+        holder = _holder()
+        waited = 0.0
+        while not self.try_lock(name, holder, lease=lease, now=clock()):
+            if waited >= wait:
+                raise Busy(self._busy_message(name, wait))
+            sleep(poll)
+            waited += poll
+        try:
+            yield holder
+        finally:
+            self.unlock(name, holder)
 
     # Rules --------------------------------------------------------------------------------
     def rules(self) -> list[AlertRule]:
@@ -193,13 +305,14 @@ class AlertStore:
         return opened, resolved
 
     def _delivered(self, target: str, event: str) -> sa.Exists:
-        """Whether `target` received `event` of the alert of the outer query."""
+        """Whether `target` received `event` of the alert of the outer query, or may have
+        (a send whose outcome is unknown is not repeated blindly)."""
         return sa.exists().where(
             SEND_ITEMS.c.alert_id == ALERTS.c.id,
             SEND_ITEMS.c.event == event,
             SEND_ITEMS.c.send_id == SENDS.c.id,
             SENDS.c.target == target,
-            SENDS.c.status == SENT,
+            SENDS.c.status.in_((SENT, UNKNOWN)),
         )
 
     def owed(self, target: str) -> list[dict]:
@@ -227,15 +340,17 @@ class AlertStore:
         error: str | None,
         items: Iterable[tuple[int, str]] = (),
         at: datetime,
+        unknown: bool = False,
     ) -> int:
         """Keep one send (to one target, of one message about the alerts `items`, each an
-        (alert id, event) pair); a delivered one sets those alerts' last sent time."""
+        (alert id, event) pair): sent, failed, or `unknown` (it may have arrived); a
+        delivered one sets those alerts' last sent time."""
         items = list(items)
         with self.engine.begin() as connection:
             send_id = connection.execute(
                 sa.insert(SENDS).values(
                     at=_stored(at), target=target, target_kind=target_kind, purpose=purpose, subject=subject,
-                    status=SENT if delivered else FAILED, attempts=attempts, error=error,
+                    status=SENT if delivered else UNKNOWN if unknown else FAILED, attempts=attempts, error=error,
                 )
             ).inserted_primary_key[0]
             if items:
