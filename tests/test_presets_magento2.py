@@ -5,6 +5,7 @@ currency; the product_view > add_to_cart > purchase funnel equals hand-written S
 report_event and the orders; and hand-made orders (two currencies, a custom status, refunds on
 later days) give the numbers worked out by hand."""
 
+import tomllib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from fixtures.magento2_shop import (
 from platform_db import DATABASES, declared_frames, declared_source, drop_tables, server_engine
 from preset_oracle import KPIS, app_kpis, assert_kpis_equal, days_sql, one_row, oracle
 
-from connectors.mapping import load_preset
+from connectors.mapping import PRESETS, load_preset, parse_mapping
 from metrics.funnel import FunnelSpec, funnel
 
 SHOP = generated_shop()
@@ -207,3 +208,17 @@ def test_refunds_fall_on_the_day_of_their_credit_memo(hand_made_kpis):
     assert kpis[date(2026, 2, 17)]["net_revenue"] == -50.0
     assert sum(row["refunds"] for row in kpis.values()) == 114.0
     assert min(kpis) == date(2026, 2, 10) and max(kpis) == date(2026, 2, 10) + timedelta(days=14)
+
+
+def test_a_shop_can_say_a_custom_status_is_not_a_sale(tmp_path):
+    """The mapping setting for custom statuses: a status listed in `only` is read instead of
+    its state. A shop whose awaiting_shipment means 'not paid yet' lists it as pending."""
+    text = (PRESETS / "magento2.toml").read_text()
+    text = text.replace('{ only = ["status_label", ["fraud"]] }', '{ only = ["status_label", ["fraud", "awaiting_shipment"]] }')
+    text = text.replace('fraud = "pending"\n', 'fraud = "pending"\nawaiting_shipment = "pending"\n')
+    mapping = parse_mapping(tomllib.loads(text), "my_magento.toml")
+    source = declared_source("sqlite", metadata, _hand_made_shop(), mapping, tmp_path)
+    tables = {name: source.read_table(name) for name in ("orders", "users")}
+    day = app_kpis(tables, date(2026, 2, 10), date(2026, 2, 10), BUSINESS_ZONE).row(0, named=True)
+    assert (day["orders"], day["gmv"]) == (1, pytest.approx(111.98))
+    assert tables["orders"].filter(pl.col("order_id") == 2)["status"].item() == "pending"
