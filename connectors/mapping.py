@@ -136,8 +136,8 @@ def platform_tables_read(mapping: Mapping) -> dict[str, list[str]]:
     `from`, or the tables its query names that are not its own WITH names."""
     read = {}
     for name, table in mapping.tables.items():
-        if table.source is not None:
-            read[name] = [table.source]
+        if table.query is None:
+            read[name] = [str(table.source)]
             continue
         statement = _parsed_select(table.query, f"[tables.{name}].query", _reading_dialect(table.query))
         own = {cte.alias_or_name for cte in statement.find_all(sqlglot_exp.CTE)}
