@@ -18,11 +18,40 @@ from connectors import SAMPLE_SHOP, SourceError
 from connectors.mapping import preset_names
 from shop_analytics.access.roles import ROLES
 from shop_analytics.config import AppConfig, check_time_zone, load_config
-from shop_analytics.exports import DOCUMENTS, EXPORTS, DocumentRequest, ExportRequest
+from shop_analytics.exports import (
+    DOCUMENTS,
+    EXPORTS,
+    DocumentRequest,
+    ExportRequest,
+    Option,
+    build_export,
+    check_options,
+    check_period,
+    parse_day,
+    parse_positive,
+)
 
 EXIT_BAD_ARGUMENTS = 2
-EXPORT_OPTIONS = ("by", "campaign", "period", "cohort", "measure", "retention_mode", "steps", "window", "mode")
 DOCUMENT_OPTIONS = ("calibration_end", "holdout_end", "horizon_days")
+
+
+def export_flags() -> dict[str, Option]:
+    """One flag per option any export reads (exports.py): the union of the tables' choices,
+    and each table's help."""
+    flags: dict[str, Option] = {}
+    for entry in EXPORTS.values():
+        for option in entry.options:
+            seen = flags.get(option.name)
+            if seen is None:
+                flags[option.name] = option
+            else:
+                choices = seen.choices + tuple(choice for choice in option.choices if choice not in seen.choices)
+                helps = seen.help if option.help in seen.help.split("; ") else f"{seen.help}; {option.help}"
+                flags[option.name] = Option(option.name, helps, choices if seen.choices and option.choices else (), option.many)
+    return flags
+
+
+EXPORT_OPTIONS = tuple(export_flags())
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,19 +63,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _positive(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above zero")
-    return value
+        return parse_positive(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+        return parse_day(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _time_zone(text: str) -> str:
@@ -78,15 +104,8 @@ def build_parser() -> OneLineParser:
     export.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day of the period (every table but ltv)")
     export.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day of the period (every table but ltv)")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
-    export.add_argument("--by", choices=["rating_band", "product"], help="review-words: group by")
-    export.add_argument("--period", choices=["day", "week", "month"], help="retention (week|month), lifecycle")
-    export.add_argument("--cohort", choices=["activity", "signup", "first_order"], help="retention: what starts a cohort")
-    export.add_argument("--measure", choices=["activity", "purchase"], help="retention: what retains a user")
-    export.add_argument("--retention-mode", choices=["on", "on_or_after"], help="retention: in period n, or in n or later")
-    export.add_argument("--steps", help="funnel: event types in order, comma-separated")
-    export.add_argument("--window", help="funnel: conversion window, a number with s, m, h or d (default 7d)")
-    export.add_argument("--mode", choices=["ordered", "strict", "unordered"], help="funnel: matching mode")
-    export.add_argument("--campaign", help="compare: a campaign id, its window against the baseline before it")
+    for option in export_flags().values():
+        export.add_argument(f"--{option.name.replace('_', '-')}", choices=option.choices or None, help=option.help)
     export.add_argument("--calibration-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day the models learn from")
     export.add_argument("--holdout-end", type=_day, metavar="YYYY-MM-DD", help="ltv: the last day of the holdout check (default: the data's last day)")
     export.add_argument("--horizon-days", type=_positive, help="ltv: days of predicted purchases and value (default 365)")
@@ -163,7 +182,7 @@ def run_alerts(arguments: argparse.Namespace, config: AppConfig) -> None:
 
 def export_table(name: str, config: AppConfig, request: ExportRequest, output_format: str) -> None:
     """Print the table `name` of the configured shop for the request's period."""
-    table = EXPORTS[name].build(load_with_progress(config), request)
+    table = build_export(name, load_with_progress(config), request)
     if output_format == "csv":
         sys.stdout.write(table.write_csv())
     elif output_format == "json":
@@ -235,9 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "export":
             if arguments.start is None or arguments.end is None:
                 parser.error(f"export {arguments.table} needs --from and --to")
-            if arguments.start > arguments.end:
-                parser.error(f"--from {arguments.start} is after --to {arguments.end}")
-            options = {name: getattr(arguments, name) for name in EXPORT_OPTIONS}
+            check_period(arguments.start, arguments.end, ("--from", "--to"))
+            options = check_options(arguments.table, {name: getattr(arguments, name) for name in EXPORT_OPTIONS})
             request = ExportRequest(arguments.start, arguments.end, config.settings.time_zone, options, config)
             export_table(arguments.table, config, request, arguments.format)
         elif arguments.command == "report":

@@ -1,21 +1,26 @@
 """The tables `python cli.py export NAME` prints: each a metric function's frame.
 
-One entry per name: what it is and how to compute it from a loaded shop and the command's
-options. The CLI and its tests look the names up here.
+One entry per name: what it is, how to compute it from a loaded shop and the command's
+options, the metric functions whose docstrings define it (SPEC section 3) and the options it
+reads. The options are checked here, once, for every way a table is asked for: the CLI's
+flags and the HTTP API's and MCP server's parameters (shop_analytics/api) call the same
+parsers and `check_options`, so a bad value gets the same one-line answer everywhere.
 """
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 
 from metrics.anomalies import anomaly_verdicts
+from metrics.channels import channel_table
 from metrics.cohorts import retention
 from metrics.compare import before_after, campaign_effect
-from metrics.funnel import funnel
-from metrics.funnel_spec import FunnelSpec
+from metrics.funnel import drop_offs, funnel
+from metrics.funnel_spec import MODES, FunnelSpec
 from metrics.kpis import daily_kpis
 from metrics.lifecycle import lifecycle
 from metrics.paths import path_flows
@@ -24,6 +29,7 @@ from metrics.periods import compare_periods
 from metrics.products import product_table
 from metrics.review_words import review_words
 from metrics.search import top_search_terms
+from metrics.segments import Segment
 from metrics.service import service_summary
 from metrics.time import previous_period
 from models.forecast import demand_forecast
@@ -46,6 +52,68 @@ def parse_window(text: str) -> timedelta:
     return timedelta(**{_WINDOW_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def parse_day(text: str) -> date:
+    """A day written YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def parse_positive(text: str) -> int:
+    """A whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise ValueError(f"{text} must be above zero")
+    return value
+
+
+class OptionError(ValueError):
+    """A bad option of an export: `option` names it (its key in ExportRequest.options, or
+    "from" / "to" for the period), the message says what is wrong and how to fix it."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
+
+
+def check_period(start: date, end: date, names: tuple[str, str] = ("from", "to")) -> None:
+    """OptionError when the period's first day is after its last; `names` are the two
+    bounds as the caller spells them (the CLI's --from and --to)."""
+    if start > end:
+        raise OptionError("from", f"{names[0]} {start} is after {names[1]} {end}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option an export reads from ExportRequest.options: one of `choices` (any text when
+    there are none), or with `many` a comma-separated list of values."""
+
+    name: str
+    help: str
+    choices: tuple[str, ...] = ()
+    many: bool = False
+
+
+def listed(value: Any) -> tuple[str, ...]:
+    """A comma-separated text or a list of texts (each may hold commas) as its values."""
+    if value is None:
+        return ()
+    parts = [value] if isinstance(value, str) else list(value)
+    return tuple(item.strip() for part in parts for item in str(part).split(",") if item.strip())
+
+
+SEGMENT_OPTIONS = (
+    Option("channel", "keep these channels (comma-separated): a session's channel is its first event's, an order's its own, else its user's acquisition channel", many=True),
+    Option("device", "keep these devices (comma-separated), a session's by its first event, an order's by its user", many=True),
+    Option("region", "keep the users of these regions (comma-separated) with their events, sessions and orders", many=True),
+)
+SEGMENT_NAMES = tuple(option.name for option in SEGMENT_OPTIONS)
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     """What every export gets: the period in the business zone, the command's options and the
@@ -62,11 +130,23 @@ class ExportRequest:
         """The configuration's settings in the request's business zone."""
         return self.config.settings.model_copy(update={"time_zone": self.tz})
 
+    @property
+    def segment(self) -> Segment:
+        """The channels, devices and regions the options keep (everything without them)."""
+        return Segment(*(listed(self.options.get(name)) for name in SEGMENT_NAMES))
+
 
 @dataclass(frozen=True)
 class Export:
+    """A table: what it is, how it is built, the metric functions whose docstrings define it
+    and the options it reads (checked by `check_options`, then `check` for what depends on
+    several of them)."""
+
     description: str
     build: Callable[[Shop, ExportRequest], pl.DataFrame]
+    metrics: tuple[Callable, ...] = ()
+    options: tuple[Option, ...] = ()
+    check: Callable[[dict], None] | None = None
 
 
 def _kpis(shop: Shop, request: ExportRequest) -> pl.DataFrame:
@@ -110,16 +190,28 @@ def _lifecycle(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 DEFAULT_FUNNEL_STEPS = "product_view,add_to_cart,checkout,purchase"
 
 
-def _funnel(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    options = request.options
+def funnel_spec(options: dict) -> FunnelSpec:
+    """The funnel the options ask for (steps, window, mode); OptionError names a bad one."""
+    try:
+        window = parse_window(options.get("window") or "7d")
+    except ValueError as error:
+        raise OptionError("window", str(error)) from None
     steps = [step.strip() for step in (options.get("steps") or DEFAULT_FUNNEL_STEPS).split(",") if step.strip()]
-    spec = FunnelSpec(
-        steps=tuple(steps),
-        window=parse_window(options.get("window") or "7d"),
-        mode=options.get("mode") or "ordered",
-    )
+    try:
+        return FunnelSpec(steps=tuple(steps), window=window, mode=options.get("mode") or "ordered")
+    except ValueError as error:
+        raise OptionError("steps", f"{error}: give the steps' event types in order, comma-separated, like {DEFAULT_FUNNEL_STEPS}") from None
+
+
+def _funnel(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    spec = funnel_spec(request.options)
     table = funnel(shop.events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
     return table.select(FUNNEL_COLUMNS)
+
+
+def _drop_offs(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    spec = funnel_spec(request.options)
+    return drop_offs(shop.events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
 
 
 def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:
@@ -175,25 +267,90 @@ def _forecast(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return demand_forecast(shop.orders, shop.order_items, shop.products, campaigns, tz=request.tz, end=request.end).forecast
 
 
+_FUNNEL_OPTIONS = (
+    Option("steps", f"funnel: event types in order, comma-separated (default {DEFAULT_FUNNEL_STEPS})"),
+    Option("window", "funnel: conversion window, a number with s, m, h or d (default 7d)"),
+    Option("mode", "funnel: matching mode (default ordered)", MODES),
+)
+_RETENTION_OPTIONS = (
+    Option("period", "retention: week or month cohorts (default week)", ("week", "month")),
+    Option("cohort", "retention: what starts a cohort (default activity)", ("activity", "signup", "first_order")),
+    Option("measure", "retention: what retains a user (default activity)", ("activity", "purchase")),
+    Option("retention_mode", "retention: active in period n, or in n or later (default on)", ("on", "on_or_after")),
+)
+_NOT_BY_CHANNEL = tuple(option for option in SEGMENT_OPTIONS if option.name != "channel")
+
 EXPORTS: dict[str, Export] = {
-    "kpis": Export("the daily KPI table", _kpis),
-    "channels": Export("per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags", _channels),
-    "products": Export("per product impressions, CTR, views, conversion, units, GMV and refund rate", _products),
-    "funnel": Export("users per step (--steps a,b,c --window 7d --mode ordered|strict|unordered)", _funnel),
-    "periods": Export("period KPIs against the previous period, a week and a year before", _periods),
-    "compare": Export("before/after: the period against the previous one of the same length, or --campaign ID against its baseline, with confidence intervals", _compare),
-    "retention": Export("cohort retention (--period week|month --cohort activity|signup|first_order --measure activity|purchase)", _retention),
-    "lifecycle": Export("new, returning, resurrecting and dormant users per --period day|week|month", _lifecycle),
-    "anomalies": Export("robust-z verdicts of every daily KPI, campaign days against past campaign days", _anomalies),
-    "paths": Export("page-to-page flows of the period's sessions, depth 5, rare branches as other", _paths),
-    "search": Export("top search terms with their sessions and conversion", _search),
-    "payments": Export("orders and GMV by payment method", _payments),
-    "coupons": Export("repeat purchase rate of coupon buyers against other buyers", _coupons),
-    "service": Export("tickets, first response, 24 h share, resolution and satisfaction by category", _service),
-    "review-words": Export("the most frequent review words per rating band (--by product: per product)", _review_words),
-    "segments": Export("RFM segments as of --to: customers, means and GMV per named segment", _segments),
-    "forecast": Export("weekly units per category for the 8 weeks after the last whole week up to --to, beside the seasonal naive forecast", _forecast),
+    "kpis": Export("the daily KPI table", _kpis, (daily_kpis,), SEGMENT_OPTIONS),
+    "channels": Export("per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags", _channels, (channel_table,), _NOT_BY_CHANNEL),
+    "products": Export("per product impressions, CTR, views, conversion, units, GMV and refund rate", _products, (product_table,), SEGMENT_OPTIONS),
+    "funnel": Export("users per step (--steps a,b,c --window 7d --mode ordered|strict|unordered)", _funnel, (funnel,), (*_FUNNEL_OPTIONS, *SEGMENT_OPTIONS), funnel_spec),
+    "funnel-drop-offs": Export(
+        "the users who reached a funnel step but not the next, with when (user-level rows; same options as funnel)", _drop_offs,
+        (drop_offs,), (*_FUNNEL_OPTIONS, *SEGMENT_OPTIONS), funnel_spec,
+    ),
+    "periods": Export("period KPIs against the previous period, a week and a year before", _periods, (compare_periods,), SEGMENT_OPTIONS),
+    "compare": Export(
+        "before/after: the period against the previous one of the same length, or --campaign ID against its baseline, with confidence intervals", _compare,
+        (before_after, campaign_effect), (Option("campaign", "compare: a campaign id, its window against the baseline before it"), *SEGMENT_OPTIONS),
+    ),
+    "retention": Export("cohort retention (--period week|month --cohort activity|signup|first_order --measure activity|purchase)", _retention, (retention,), (*_RETENTION_OPTIONS, *SEGMENT_OPTIONS)),
+    "lifecycle": Export(
+        "new, returning, resurrecting and dormant users per --period day|week|month", _lifecycle, (lifecycle,),
+        (Option("period", "lifecycle: day, week or month intervals (default day)", ("day", "week", "month")), *SEGMENT_OPTIONS),
+    ),
+    "anomalies": Export("robust-z verdicts of every daily KPI, campaign days against past campaign days", _anomalies, (anomaly_verdicts,), SEGMENT_OPTIONS),
+    "paths": Export("page-to-page flows of the period's sessions, depth 5, rare branches as other", _paths, (path_flows,), SEGMENT_OPTIONS),
+    "search": Export("top search terms with their sessions and conversion", _search, (top_search_terms,), SEGMENT_OPTIONS),
+    "payments": Export("orders and GMV by payment method", _payments, (payment_methods,), SEGMENT_OPTIONS),
+    "coupons": Export("repeat purchase rate of coupon buyers against other buyers", _coupons, (coupon_repeat_purchase,), SEGMENT_OPTIONS),
+    "service": Export("tickets, first response, 24 h share, resolution and satisfaction by category", _service, (service_summary,), SEGMENT_OPTIONS),
+    "review-words": Export(
+        "the most frequent review words per rating band (--by product: per product)", _review_words, (review_words,),
+        (Option("by", "review-words: group by (default rating_band)", ("rating_band", "product")),),
+    ),
+    "segments": Export("RFM segments as of --to: customers, means and GMV per named segment", _segments, (rfm_table, segment_summary)),
+    "forecast": Export("weekly units per category for the 8 weeks after the last whole week up to --to, beside the seasonal naive forecast", _forecast, (demand_forecast,)),
 }
+
+
+def check_options(name: str, options: dict) -> dict:
+    """The options of export `name` as its build reads them: each checked against its choices,
+    lists split at commas, absent ones left out. OptionError names a value that is not one of
+    the choices, a segment filter on a table that cannot be filtered, or what the export's own
+    check refuses (a funnel of one step, a window of 0 days)."""
+    entry = EXPORTS[name]
+    known = {option.name: option for option in entry.options}
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None or (isinstance(value, list | tuple) and not value):
+            continue
+        option = known.get(key)
+        if option is None:
+            if key in SEGMENT_NAMES:
+                raise OptionError(key, f"{name} cannot be filtered by {key}: leave {key} out")
+            continue  # the CLI's flags are shared by every table; each reads its own
+        value = listed(value) if option.many else value
+        if option.choices and value not in option.choices:
+            raise OptionError(key, f"{key} must be one of {', '.join(option.choices)}, not {value!r}")
+        checked[key] = value
+    if entry.check is not None:
+        entry.check(checked)
+    return checked
+
+
+def segmented(shop: Shop, segment: Segment) -> Shop:
+    """`shop` with its events, sessions, orders and users restricted to `segment` (the shop
+    itself when the segment keeps everything), as the dashboard's filters restrict them."""
+    if segment.is_everything:
+        return shop
+    events, sessions, orders, users = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+    return replace(shop, tables={**shop.tables, "events": events, "orders": orders, "users": users}, sessions=sessions)
+
+
+def build_export(name: str, shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    """The table `name` of `shop` for the request, in the segment its options keep."""
+    return EXPORTS[name].build(segmented(shop, request.segment), request)
 
 
 @dataclass(frozen=True)
@@ -206,10 +363,12 @@ class DocumentRequest:
 
 @dataclass(frozen=True)
 class Document:
-    """An export that prints one JSON object rather than a table."""
+    """An export that prints one JSON object rather than a table, and the metric functions
+    whose docstrings define it."""
 
     description: str
     build: Callable[[Shop, DocumentRequest], dict]
+    metrics: tuple[Callable, ...] = ()
 
 
 def _ltv(shop: Shop, request: DocumentRequest) -> dict:
@@ -230,5 +389,5 @@ def _ltv(shop: Shop, request: DocumentRequest) -> dict:
 
 
 DOCUMENTS: dict[str, Document] = {
-    "ltv": Document("BG/NBD and Gamma-Gamma fitted up to --calibration-end, checked on the holdout up to --holdout-end (default: the data's last day), with each customer's expected purchases, P(alive) and value over --horizon-days (default 365)", _ltv),
+    "ltv": Document("BG/NBD and Gamma-Gamma fitted up to --calibration-end, checked on the holdout up to --holdout-end (default: the data's last day), with each customer's expected purchases, P(alive) and value over --horizon-days (default 365)", _ltv, (ltv_analysis,)),
 }
