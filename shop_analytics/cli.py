@@ -75,6 +75,13 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _port(text: str) -> int:
+    port = _positive(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1 to 65535")
+    return port
+
+
 def _time_zone(text: str) -> str:
     try:
         return check_time_zone(text)
@@ -117,6 +124,21 @@ def build_parser() -> OneLineParser:
     add_user.add_argument("--role", required=True, choices=ROLES, help="viewer: dashboards; manager: + reports; analyst: + exploration and user lists; admin: + data sources and alerts")
     add_user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)")
 
+    token = commands.add_parser("token", help="API tokens for the HTTP API and the MCP server (only their hashes are kept)")
+    token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=OneLineParser)
+    add_token = token_commands.add_parser("add", help="make a token and print it, once")
+    add_token.add_argument("name", help="who or what the token is for (letters, digits, _ . @ -)")
+    add_token.add_argument("--role", required=True, choices=ROLES, help="the dashboard's roles: viewer: dashboards; manager: + reports; analyst: + exploration and user lists; admin: + alerts")
+    list_tokens = token_commands.add_parser("list", help="print each token's name, role and creation time")
+    revoke_token = token_commands.add_parser("revoke", help="delete a token: requests with it get 401")
+    revoke_token.add_argument("name")
+    api = commands.add_parser("api", help="serve the read-only HTTP API (and the MCP endpoint /mcp) on [api] host and port")
+    api.add_argument("--port", type=_port, help="the port (default: [api] port, 8502)")
+    mcp = commands.add_parser("mcp", help="serve the MCP server for AI assistants over stdio, or --http")
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP at /mcp on [api] host and mcp_port, with API tokens")
+    mcp.add_argument("--port", type=_port, help="with --http: the port (default: [api] mcp_port, 8503)")
+    mcp.add_argument("--role", choices=ROLES, default="admin", help="over stdio: the role the assistant reads with (default admin, the command line's own reach)")
+
     report = commands.add_parser("report", help="write the weekly or monthly management report")
     report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
     report.add_argument("--date", dest="day", type=_day, required=True, metavar="YYYY-MM-DD", help="a day inside the period")
@@ -128,7 +150,7 @@ def build_parser() -> OneLineParser:
         command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
         command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
         command.add_argument("--tz", type=_time_zone, help="business time zone (default: [settings] time_zone)")
-    for command in (sample, check, listing, export, user, add_user, report):
+    for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp):
         command.add_argument("--secrets", type=Path, metavar="FILE", help="the configuration (default: $SHOP_ANALYTICS_SECRETS, else .streamlit/secrets.toml)")
     return parser
 
@@ -258,6 +280,22 @@ def main(argv: list[str] | None = None) -> int:
             options = check_options(arguments.table, {name: getattr(arguments, name) for name in EXPORT_OPTIONS})
             request = ExportRequest(arguments.start, arguments.end, config.settings.time_zone, options, config)
             export_table(arguments.table, config, request, arguments.format)
+        elif arguments.command == "token":
+            from shop_analytics.api.serve import add_token, list_tokens, revoke_token
+
+            config = configured(arguments)
+            if arguments.token_command == "add":
+                sys.stdout.write(add_token(config, arguments.name, arguments.role))
+            else:
+                sys.stdout.write(list_tokens(config) if arguments.token_command == "list" else revoke_token(config, arguments.name))
+        elif arguments.command == "api":
+            from shop_analytics.api.serve import run_api
+
+            run_api(arguments.secrets, configured(arguments), arguments.port)
+        elif arguments.command == "mcp":
+            from shop_analytics.api.serve import run_mcp
+
+            run_mcp(arguments.secrets, configured(arguments), http=arguments.http, port=arguments.port, role=arguments.role)
         elif arguments.command == "report":
             print(write_report(config, arguments.period, arguments.day, arguments.format, arguments.out))
     except (SourceError, ValueError) as error:

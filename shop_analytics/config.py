@@ -257,11 +257,21 @@ class AccessSection(_Section):
 
 
 class ApiSection(_Section):
-    """`[api]`: the read-only HTTP API served beside the dashboard."""
+    """`[api]`: the read-only HTTP API (`python cli.py api`) and the MCP server's HTTP
+    transport (`python cli.py mcp --http`), served beside the dashboard: where they listen,
+    how many requests a token may make a minute, and the SQLite file of the API tokens
+    (`python cli.py token add NAME --role ROLE`; only their hashes are stored)."""
 
     port: int = Field(8502, gt=0, lt=65536)
+    mcp_port: int = Field(8503, gt=0, lt=65536)
     host: str = "127.0.0.1"
     requests_per_minute: int = Field(120, gt=0)
+    tokens_database: str = ".api/tokens.db"
+
+    @property
+    def tokens_database_path(self) -> Path:
+        path = Path(self.tokens_database)
+        return path if path.is_absolute() else PROJECT / path
 
 
 class AppConfig(_Section):
