@@ -22,6 +22,9 @@ class Kpi:
     higher_is_better: bool
     numerator: str | None = None
     denominator: str | None = None
+    reads: tuple[str, ...] = ()
+    """The canonical tables its definition reads (SPEC sections 2 and 3): without one of them
+    the KPI is not available, which is not the same as zero."""
 
     @property
     def is_ratio(self) -> bool:
@@ -43,11 +46,28 @@ class Kpi:
 
 
 UNITS = ("count", "money", "ratio", "multiple", "hours", "score")
+
+_READ_BY = {
+    ("events",): ("dau", "wau", "mau", "active_users", "sessions", "bounced_sessions", "converted_sessions", "mean_dau",
+                  "mau_at_end", "stickiness", "bounce_rate", "session_conversion"),
+    ("orders",): ("orders", "buyers", "gmv", "refunds", "net_revenue", "repeat_buyers", "aov", "arppu",
+                  "repeat_purchase_rate", "first_time_buyers", "gross_profit"),
+    ("events", "orders"): ("conversion_rate", "arpu"),
+    ("users",): ("new_users", "user_growth_rate"),
+    ("ad_spend",): ("spend", "clicks", "cpc"),
+    ("ad_spend", "orders"): ("cac", "roas", "roi"),
+    ("tickets",): ("first_response_hours_median", "first_response_hours_p90", "resolution_hours_median",
+                   "answered_within_promise_share", "mean_satisfaction"),
+    ("tickets", "orders"): ("return_rate",),
+}
+"""Which tables each KPI reads ("users" for signup: a shop whose users are only the ids of
+its events and orders has no signup)."""
+_READS = {name: tables for tables, names in _READ_BY.items() for name in names}
 """count: whole numbers; money: in the deployment's currency; ratio: shown as a percentage;
 multiple: a ratio read as "times" (ROAS 3.20×); hours: a duration; score: a mean rating."""
 
 KPIS: dict[str, Kpi] = {
-    kpi.name: kpi
+    kpi.name: Kpi(kpi.name, kpi.unit, kpi.higher_is_better, kpi.numerator, kpi.denominator, _READS[kpi.name])
     for kpi in (
         Kpi("dau", "count", True),
         Kpi("wau", "count", True),
@@ -108,6 +128,12 @@ COLUMN_UNITS = {
 }
 """The units of columns that are not KPIs (an order's amount, a product's CTR, a funnel
 step's conversion): with KPIS, what every table, chart, alert and report formats by."""
+
+
+def unavailable(columns, missing) -> dict[str, tuple[str, ...]]:
+    """The KPIs among `columns` that read a table in `missing`, each with those tables."""
+    gone = set(missing)
+    return {name: tuple(table for table in KPIS[name].reads if table in gone) for name in columns if name in KPIS and gone & set(KPIS[name].reads)}
 
 
 def unit_of(column: str) -> str | None:

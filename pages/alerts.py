@@ -15,7 +15,7 @@ from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import download_buttons
 
 alerts_data.follow_pending_view()
-settings, shop, chosen = open_page("alerts", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("alerts")
 lang = language()
 try:
     config = alerts_data.config()

@@ -17,7 +17,7 @@ SEEN_KEY = "campaigns_seen_clicks"  # the last click of the chart and of the tab
 BASELINES = ("same_length", "fixed_days")
 HEADLINE = "gmv_per_day"
 
-settings, shop, chosen = open_page("campaigns", needs=("events", "orders", "campaigns"))
+settings, shop, chosen = open_page("campaigns")
 lang = language()
 source = data.source_key()
 

@@ -11,7 +11,7 @@ from shop_analytics.ui.tables import kpi_table
 
 CHART_KEY = "channels_quality"
 
-settings, shop, chosen = open_page("channels", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("channels")
 lang = language()
 
 table = data.channel_table(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)

@@ -9,7 +9,7 @@ from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import kpi_table
 
-settings, shop, chosen = open_page("checkout", needs=("events", "orders"))
+settings, shop, chosen = open_page("checkout")
 lang = language()
 span = f"{chosen.start}_{chosen.end}"
 

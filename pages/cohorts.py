@@ -20,7 +20,7 @@ COHORT_BY = ("activity", "signup", "first_order")
 MEASURES = ("activity", "purchase")
 MODES = ("on", "on_or_after")
 
-settings, shop, chosen = open_page("cohorts", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("cohorts")
 lang = language()
 
 left, middle, right, far_right = st.columns(4)

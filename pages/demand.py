@@ -20,7 +20,7 @@ DEFAULT_HORIZON = 8
 DEFAULT_SUPPORT_PERCENT = 0.05  # of orders: the sample shop's orders mostly hold one item
 MIN_SUPPORT_PERCENT = 0.01
 
-settings, shop, chosen = open_page("demand", needs=("orders", "order_items", "products"))
+settings, shop, chosen = open_page("demand")
 lang, source, tz, currency = language(), data.source_key(), chosen.tz, settings.currency
 end = model_data.data_end(source, tz)
 st.caption(t("demand.window", end=end, start=chosen.start, period_end=chosen.end))

@@ -23,7 +23,7 @@ BREAKDOWNS = ("channel", "device", "region", "member_level", "gender")
 STEP_PROPERTIES = ("channel", "device", "page", "product_id", "search_term")
 MAX_PROPERTY_VALUES = 200
 
-settings, shop, chosen = open_page("funnel", needs=("events",))
+settings, shop, chosen = open_page("funnel")
 lang = language()
 
 source = data.source_key()

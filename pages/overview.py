@@ -25,7 +25,7 @@ CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
 alerts_data.follow_pending_view()
-settings, shop, chosen = open_page("overview", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("overview")
 lang = language()
 
 

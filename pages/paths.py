@@ -20,7 +20,7 @@ VIEW_KEY = "paths_view"  # the view the node pickers were drawn for
 MAX_TOP_N = 10
 DEFAULT_TOP_N = 3
 
-settings, shop, chosen = open_page("paths", needs=("events",))
+settings, shop, chosen = open_page("paths")
 lang = language()
 names = {EXIT: t("paths.exit"), ENTRANCE: t("paths.entrance"), OTHER: t("paths.other")}
 source = data.source_key()

@@ -16,7 +16,7 @@ CHART_KEY = "products_treemap"
 DISMISSED_KEY = "products_dismissed"
 STEPS = ("impressions", "clicks", "views", "viewers", "buyers")
 
-settings, shop, chosen = open_page("products", needs=("events", "orders", "order_items", "products"))
+settings, shop, chosen = open_page("products")
 lang = language()
 if "product_id" not in shop.events.columns:
     st.warning(t("products.needs_product_id"))

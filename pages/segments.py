@@ -26,7 +26,7 @@ HOLDOUT_DAYS = (60, 90, 120, 180)  # holdout lengths offered for the LTV and val
 CHURN_DAYS = (30, 60, 90)  # "no purchase in the next N days"
 DEFAULT_DAYS = 90
 
-settings, shop, chosen = open_page("segments", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("segments")
 lang, source, tz, currency = language(), data.source_key(), chosen.tz, settings.currency
 end = model_data.data_end(source, tz)
 users = model_data.segment_users(source, chosen.segment)

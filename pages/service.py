@@ -12,7 +12,7 @@ from shop_analytics.ui.tables import kpi_table
 
 RATING_BANDS = ("negative", "neutral", "positive")
 
-settings, shop, chosen = open_page("service", needs=("orders",))
+settings, shop, chosen = open_page("service")
 span = f"{chosen.start}_{chosen.end}"
 
 views = data.service_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)

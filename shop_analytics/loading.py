@@ -4,14 +4,15 @@ Sessions are derived here, over all events, so that every metric reads the same 
 and none derives them again per query.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from types import MappingProxyType
 
 import polars as pl
 
 from connectors import Source, SourceError
-from connectors.schema import TABLES
+from connectors.schema import TABLES, UTC_DATETIME
 from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
 from metrics.time import DEFAULT_TIME_ZONE, business_day
@@ -28,31 +29,138 @@ from shop_analytics.pushdown.frames import activity_from_events
 LOAD_ORDER = tuple(TABLES)
 
 
-@dataclass(frozen=True)
-class Shop:
-    """A loaded shop: its canonical tables by name and its derived sessions.
+class MissingTable(SourceError):
+    """A view asked for a table the shop does not have; says which and how to map it."""
 
-    `events` carry `session_id`, `session_channel` and `session_device`; `orders` carry the
-    attributed `channel` and the user's `device`. Absent tables are listed in `missing`.
-    A shop loaded with push-down (`pushed`) keeps its events where they are: `events` raises
-    SourceError saying so. `activity` holds the activity events in business zone `zone`.
+    def __init__(self, table: str, description: str):
+        self.table = table
+        super().__init__(
+            f"this view needs the '{table}' table, which {description} does not have; "
+            f"map it in the data-source settings ([tables.{table}] of the mapping, or the Data sources page)."
+        )
+
+
+def empty_table(name: str, id_dtype: pl.DataType = pl.Int64) -> pl.DataFrame:
+    """A canonical table with its required columns and no rows."""
+    return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].required.items()})
+
+
+class Shop:
+    """A loaded shop: its canonical tables, its derived sessions, and what it lacks.
+
+    Each canonical table is a typed attribute (`shop.orders`, ...) that raises MissingTable
+    for a table the source does not have; `optional(name)` is the one way to ask for a table
+    a view can do without (None when absent). `events` carry `session_id`,
+    `session_channel` and `session_device`; `orders` carry the attributed `channel` and the
+    user's `device`. A shop without a users table has users all the same: the distinct ids of
+    its events and orders, without signup (`users_derived`; `missing` still names it, so a
+    view that reads signup says so). A shop loaded with push-down (`pushed`) keeps its events
+    where they are: `events` raises NeedsEvents. `activity` holds the activity events in
+    business zone `zone`. Nothing about a loaded shop changes: its answers (activity, the
+    date span, the filter labels) are computed once, when first asked.
     """
 
-    tables: dict[str, pl.DataFrame]
-    sessions: pl.DataFrame | None
-    description: str
-    missing: tuple[str, ...] = field(default_factory=tuple)
-    pushed: PushedEvents | None = None
-    zone: str = DEFAULT_TIME_ZONE
-    # Answers that never change for a loaded shop and that every page run asks for.
-    _remembered: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    def __init__(
+        self,
+        tables: Mapping[str, pl.DataFrame],
+        sessions: pl.DataFrame | None,
+        description: str,
+        missing: tuple[str, ...] = (),
+        pushed: PushedEvents | None = None,
+        zone: str = DEFAULT_TIME_ZONE,
+        users_derived: bool = False,
+    ) -> None:
+        self._tables = MappingProxyType(dict(tables))
+        self.sessions = sessions
+        self.description = description
+        self.missing = tuple(missing)
+        self.pushed = pushed
+        self.zone = zone
+        self.users_derived = users_derived
 
-    def _remember(self, key: tuple, compute):
-        if key not in self._remembered:
-            self._remembered[key] = compute()
-        return self._remembered[key]
+    def replaced(self, *, sessions: pl.DataFrame | None = None, **tables: pl.DataFrame) -> "Shop":
+        """This shop with some of its tables (and its sessions) in place of its own, such as
+        a segment's rows; what it lacks stays lacking."""
+        unknown = set(tables) - set(TABLES)
+        if unknown:
+            raise KeyError(f"not canonical tables: {', '.join(sorted(unknown))}")
+        kept = {name: frame for name, frame in tables.items() if name in self._tables}
+        return Shop(
+            {**self._tables, **kept}, self.sessions if sessions is None else sessions, self.description,
+            self.missing, self.pushed, self.zone, self.users_derived,
+        )
+
+    def __repr__(self) -> str:
+        return f"Shop({self.description!r}, tables={sorted(self._tables)}, missing={list(self.missing)})"
 
     @property
+    def tables(self) -> Mapping[str, pl.DataFrame]:
+        """The tables the shop has (read-only), by canonical name."""
+        return self._tables
+
+    def _table(self, name: str) -> pl.DataFrame:
+        if name not in self._tables:
+            raise MissingTable(name, self.description)
+        return self._tables[name]
+
+    @property
+    def users(self) -> pl.DataFrame:
+        return self._table("users")
+
+    @property
+    def events(self) -> pl.DataFrame:
+        if self.pushed is not None:
+            raise self.pushed.needs_events()
+        return self._table("events")
+
+    @property
+    def orders(self) -> pl.DataFrame:
+        return self._table("orders")
+
+    @property
+    def order_items(self) -> pl.DataFrame:
+        return self._table("order_items")
+
+    @property
+    def products(self) -> pl.DataFrame:
+        return self._table("products")
+
+    @property
+    def campaigns(self) -> pl.DataFrame:
+        return self._table("campaigns")
+
+    @property
+    def ad_spend(self) -> pl.DataFrame:
+        return self._table("ad_spend")
+
+    @property
+    def reviews(self) -> pl.DataFrame:
+        return self._table("reviews")
+
+    @property
+    def tickets(self) -> pl.DataFrame:
+        return self._table("tickets")
+
+    def optional(self, name: str) -> pl.DataFrame | None:
+        """The table `name` when the shop has it, else None: for what a view can do without."""
+        if name not in TABLES:
+            raise KeyError(f"{name!r} is not a canonical table")
+        return self._tables.get(name)
+
+    def or_empty(self, name: str) -> pl.DataFrame:
+        """The table `name`, or an empty one with its required columns, for the measures
+        that read it to come out as zero rows, which the surfaces then mark as not available
+        (views.mask_unavailable), never as a day of zeros."""
+        table = self._tables.get(name)
+        if table is not None:
+            return table
+        known = next((frame["user_id"].dtype for frame in self._tables.values() if "user_id" in frame.columns), pl.Int64)
+        return empty_table(name, known)
+
+    def has(self, *names: str) -> bool:
+        return all((name in self._tables and not (name == "users" and self.users_derived)) or (name == "events" and self.pushed is not None) for name in names)
+
+    @cached_property
     def activity(self) -> pl.DataFrame:
         """The activity events (pushdown.frames), cut into business days of `zone`, which the
         metrics that only ask who was active when read (daily KPIs, period summaries,
@@ -61,50 +169,53 @@ class Shop:
         (436,814 rows for the sample shop's 2,000,000 events)."""
         if self.pushed is not None:
             return self.pushed.activity
-        return self._remember(("activity",), lambda: activity_from_events(self.events, tz=self.zone))
+        return activity_from_events(self.or_empty("events"), tz=self.zone)
 
-    def __getattr__(self, name: str) -> pl.DataFrame:
-        if name == "events" and self.pushed is not None:
-            raise self.pushed.needs_events()
-        if name in TABLES:
-            if name not in self.tables:
-                raise SourceError(
-                    f"this view needs the '{name}' table, which {self.description} does not have; "
-                    "map it in the data-source settings."
-                )
-            return self.tables[name]
-        raise AttributeError(name)
-
-    def has(self, *names: str) -> bool:
-        return all(name in self.tables or (name == "events" and self.pushed is not None) for name in names)
+    @cached_property
+    def _first_and_last(self) -> tuple[datetime, datetime] | None:
+        """The first and last instants with activity: events, else orders."""
+        events = self.pushed.activity if self.pushed is not None else self._tables.get("events")
+        for frame, column in ((events, "event_time"), (self._tables.get("orders"), "created_at")):
+            if frame is not None and frame.height:
+                return frame.select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last")).row(0)
+        return None
 
     def date_span(self, tz: str) -> tuple[date, date] | None:
         """First and last business day (zone `tz`) with activity: events, else orders."""
-        return self._remember(("date_span", tz), lambda: self._date_span(tz))
+        if self._first_and_last is None:
+            return None
+        # the business day only moves forward with time, so the first and last instants give
+        # the first and last days without converting every row
+        ends = pl.DataFrame({"first": [self._first_and_last[0]], "last": [self._first_and_last[1]]})
+        first, last = ends.select(business_day("first", tz), business_day("last", tz)).row(0)
+        return first, last
 
-    def _date_span(self, tz: str) -> tuple[date, date] | None:
-        events = self.pushed.activity if self.pushed is not None else self.tables.get("events")
-        frames = {"events": events, "orders": self.tables.get("orders")}
-        for name, column in (("events", "event_time"), ("orders", "created_at")):
-            if frames[name] is not None and frames[name].height:
-                # The business day only moves forward with time, so the first and last instants
-                # give the first and last days without converting every row.
-                ends = frames[name].select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last"))
-                days = ends.select(business_day("first", tz), business_day("last", tz)).row(0)
-                return days[0], days[1]
-        return None
+    @cached_property
+    def _labels(self) -> dict[str, list[str]]:
+        values: dict[str, set[str]] = {}
+        for frame in (self.sessions, self._tables.get("users")):
+            for column in ("channel", "device", "region"):
+                if frame is not None and column in frame.columns:
+                    values.setdefault(column, set()).update(frame[column].drop_nulls().unique().to_list())
+        return {column: sorted(found) for column, found in values.items()}
 
     def labels(self, column: str) -> list[str]:
         """The values of a session and user label (channel, device, region) in the shop,
         sorted: what the filters offer."""
-        return self._remember(("labels", column), lambda: self._labels(column))
+        return self._labels.get(column, [])
 
-    def _labels(self, column: str) -> list[str]:
-        values: set[str] = set()
-        for frame in (self.sessions, self.tables.get("users")):
-            if frame is not None and column in frame.columns:
-                values |= set(frame[column].drop_nulls().unique().to_list())
-        return sorted(values)
+
+def derived_users(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame | None:
+    """The users of a shop without a users table: the distinct ids of its events and orders,
+    without signup (SPEC section 2: a view that needs signup says so)."""
+    ids = [tables[name].select("user_id") for name in ("events", "orders") if name in tables]
+    if not ids:
+        return None
+    dtypes = {frame["user_id"].dtype for frame in ids}
+    # ids of one shop share a dtype; where two sources disagree, text holds both
+    dtype = dtypes.pop() if len(dtypes) == 1 else pl.String
+    users = pl.concat([frame.with_columns(pl.col("user_id").cast(dtype)) for frame in ids]).unique().sort("user_id")
+    return users.with_columns(signup_at=pl.lit(None, UTC_DATETIME))
 
 
 def load_shop(
@@ -145,10 +256,22 @@ def load_shop(
     if "events" in tables:
         # pop first: the raw frame can be freed as soon as derive_sessions has reordered it
         tables["events"], sessions = derive_sessions(tables.pop("events"), gap=session_gap)
+    if sessions is None:
+        # no events: no sessions, in the shape the metrics read
+        id_dtype = next((frame["user_id"].dtype for frame in tables.values() if "user_id" in frame.columns), pl.Int64)
+        _, sessions = derive_sessions(empty_table("events", id_dtype), gap=session_gap)
+    users_derived = False
+    if "users" not in tables:
+        users = derived_users({**tables, **({"events": pushed.activity} if pushed is not None else {})})
+        if users is not None:
+            tables["users"], users_derived = users, True
     if "orders" in tables:
         users = tables.get("users", pl.DataFrame({"user_id": []}, schema={"user_id": tables["orders"]["user_id"].dtype}))
         tables["orders"] = attribute_orders(tables["orders"], users)
     if progress:
         progress("sessions")
-    missing = tuple(name for name in TABLES if name not in tables and not (name == "events" and pushed))
-    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz)
+    missing = tuple(
+        name for name in TABLES
+        if (name not in tables or (name == "users" and users_derived)) and not (name == "events" and pushed)
+    )
+    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)

@@ -1,15 +1,20 @@
-"""Tables that read the configuration besides the frames, computed one way for every surface
-(the dashboard's cached edge, the CLI's exports, the report, alerts and the API): the
-channel table under the configured margin and targets, and the anomaly settings of
-`[alerts]` that the one anomaly pipeline (metrics.anomalies.anomaly_verdicts) runs with."""
+"""What every surface (the dashboard's cached edge, the CLI's exports, the report, alerts and
+the API) decides the same way: the channel table under the configured margin and targets,
+the anomaly settings of `[alerts]` that the one anomaly pipeline
+(metrics.anomalies.anomaly_verdicts) runs with, the tables each view reads (VIEW_NEEDS), and
+which KPIs a partial shop cannot give (mask_unavailable)."""
 
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
+from connectors import SourceError
 from metrics.anomalies import AnomalySettings
 from metrics.channels import channel_table
+from metrics.registry import unavailable
 from shop_analytics.config import AppConfig, Settings
+from shop_analytics.loading import Shop
 
 
 def anomaly_settings(config: AppConfig) -> AnomalySettings:
@@ -37,3 +42,106 @@ def configured_channel_table(
         start=start, end=end, tz=settings.time_zone, default_margin=settings.default_margin,
         cpc_target=settings.cpc_target, roi_target=settings.roi_target,
     )
+
+
+@dataclass(frozen=True)
+class ViewNeeds:
+    """The tables a view's SPEC definitions read: every one of `required`, at least one of
+    `any_of` (a view of order and activity measures shows those whose tables the shop has),
+    and `optional` ones it uses where present."""
+
+    required: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    def missing(self, shop: Shop) -> list[str]:
+        """What the shop lacks for the view: the required tables it does not have, or the
+        `any_of` tables when it has none of them."""
+        lacking = [name for name in self.required if not shop.has(name)]
+        if self.any_of and not any(shop.has(name) for name in self.any_of):
+            lacking.append(" or ".join(self.any_of))
+        return lacking
+
+
+ORDERS_OR_EVENTS = ("events", "orders")
+VIEW_NEEDS: dict[str, ViewNeeds] = {
+    # pages
+    "overview": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "campaigns", "order_items", "products")),
+    "alerts": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "campaigns", "ad_spend", "tickets")),
+    "reports": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "campaigns", "ad_spend", "order_items", "products", "tickets", "reviews")),
+    "channels": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "ad_spend", "order_items", "products")),
+    "campaigns": ViewNeeds(required=("campaigns",), any_of=ORDERS_OR_EVENTS, optional=("ad_spend", "order_items", "products")),
+    "products": ViewNeeds(required=("products",), any_of=ORDERS_OR_EVENTS, optional=("order_items", "reviews")),
+    "funnel": ViewNeeds(required=("events",), optional=("users",)),
+    "paths": ViewNeeds(required=("events",)),
+    "cohorts": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "ad_spend")),
+    "segments": ViewNeeds(required=("orders",), optional=("events", "users", "order_items", "products")),
+    "demand": ViewNeeds(required=("orders", "order_items", "products"), optional=("campaigns",)),
+    "checkout": ViewNeeds(any_of=ORDERS_OR_EVENTS),
+    "service": ViewNeeds(any_of=("orders", "tickets", "reviews"), optional=("products",)),
+    "explore": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "order_items", "products")),
+    "data_source": ViewNeeds(),
+    # exports of `cli.py export` and the API
+    "export:kpis": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
+    "export:periods": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
+    "export:channels": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "ad_spend", "order_items", "products")),
+    "export:products": ViewNeeds(required=("products",), any_of=ORDERS_OR_EVENTS, optional=("order_items",)),
+    "export:funnel": ViewNeeds(required=("events",), optional=("users",)),
+    "export:funnel-drop-offs": ViewNeeds(required=("events",), optional=("users",)),
+    "export:paths": ViewNeeds(required=("events",)),
+    "export:compare": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("campaigns",)),
+    "export:retention": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
+    "export:lifecycle": ViewNeeds(required=("events",), optional=("users",)),
+    "export:anomalies": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("campaigns",)),
+    "export:search": ViewNeeds(required=("events",)),
+    "export:payments": ViewNeeds(required=("orders",)),
+    "export:coupons": ViewNeeds(required=("orders",)),
+    "export:service": ViewNeeds(required=("tickets",), optional=("orders",)),
+    "export:review-words": ViewNeeds(required=("reviews",), optional=("products",)),
+    "export:segments": ViewNeeds(required=("orders",)),
+    "export:forecast": ViewNeeds(required=("orders", "order_items", "products"), optional=("campaigns",)),
+    "export:ltv": ViewNeeds(required=("orders",)),
+}
+"""Per view, the tables its definitions read, written once: the pages (ui.frame.open_page),
+the exports, the report, alerts and the Data sources page all read it."""
+
+
+def check_view(view: str, shop: Shop) -> None:
+    """MissingTable-like SourceError in one line when the shop lacks what `view` reads."""
+    lacking = VIEW_NEEDS[view].missing(shop)
+    if lacking:
+        raise SourceError(
+            f"{view.removeprefix('export:')} needs the {', '.join(lacking)} table(s), which {shop.description} does not have; "
+            "map them in the data-source settings ([tables.NAME] of the mapping, or the Data sources page)."
+        )
+
+
+def mask_unavailable(table: pl.DataFrame, shop: Shop) -> pl.DataFrame:
+    """A KPI table with the KPIs that read a table the shop lacks set to null ("not
+    available", never a day of zeros): wide tables by column, long ones (a `kpi` column) by row."""
+    if "kpi" in table.columns:
+        gone = set(unavailable(table["kpi"].unique().to_list(), shop.missing))
+        if not gone:
+            return table
+        values = [name for name, dtype in table.schema.items() if dtype.is_numeric()]
+        return table.with_columns(pl.when(pl.col("kpi").is_in(list(gone))).then(None).otherwise(pl.col(name)).alias(name) for name in values)
+    gone = unavailable(table.columns, shop.missing)
+    return table.with_columns(pl.lit(None, table.schema[name]).alias(name) for name in gone) if gone else table
+
+
+def not_available(columns, shop: Shop) -> dict[str, str]:
+    """Per KPI among `columns` that the shop cannot give, why: the tables it reads that are
+    missing (for the KPI table's and cards' notes)."""
+    return {name: ", ".join(tables) for name, tables in unavailable(columns, shop.missing).items()}
+
+
+def activity_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What the activity and order metrics read (the activity events, sessions, orders and
+    users), with an empty stand-in for a table the shop lacks."""
+    return shop.activity, shop.sessions, shop.or_empty("orders"), shop.or_empty("users")
+
+
+def all_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Events, sessions, orders and users, with an empty stand-in for a table the shop lacks
+    (events in memory: NeedsEvents with push-down)."""
+    return shop.or_empty("events"), shop.sessions, shop.or_empty("orders"), shop.or_empty("users")

@@ -72,7 +72,7 @@ def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected):
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xlsx"), "invalid choice: 'xlsx'"),
         (("sample", "--users", "0"), "0 must be above zero"),
         (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--preset", "olist", "--mapping", "m.toml"), "give --mapping or --preset, not both"),
-        (("export", "kpis", "--from", "2026-03-01", "--to", "2026-03-02", "--preset", "shopify", "--source", "tests/fixtures/shopify"), "needs the 'events' table"),
+        (("export", "funnel", "--from", "2026-03-01", "--to", "2026-03-02", "--preset", "shopify", "--source", "tests/fixtures/shopify"), "funnel needs the events table(s)"),
         (("export", "retention", "--source", "{small shop}", "--period", "day", "--from", "2026-03-01", "--to", "2026-03-02"), "period must be one of week, month, not 'day'"),
     ],
 )

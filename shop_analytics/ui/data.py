@@ -38,7 +38,7 @@ from shop_analytics.config import AppConfig, ConfigError, Settings, config_from_
 from shop_analytics.loading import Shop
 from shop_analytics.opening import configured_source, extract_for, load_configured
 from shop_analytics.ui.lang import t
-from shop_analytics.views import anomaly_settings, configured_channel_table
+from shop_analytics.views import activity_frames, all_frames, anomaly_settings, configured_channel_table, mask_unavailable
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -119,15 +119,14 @@ def current_shop() -> Shop:
 
 
 def _segment_frames(shop: Shop, segment: Segment):
-    return segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+    return segment.apply(*all_frames(shop))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The segment's frames with the events as the activity metrics read them (Shop.activity),
     filtered once per segment and shared (never copied) by every result computed from them."""
-    shop = _load(key)
-    return segment.apply(shop.activity, shop.sessions, shop.orders, shop.users)
+    return segment.apply(*activity_frames(_load(key)))
 
 
 @st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
@@ -140,8 +139,8 @@ def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | N
     span = shop.date_span(tz)
     if span is None:
         return None
-    daily = kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz)
-    verdicts = anomalies.anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(config_of(key)))
+    daily = mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz), shop)
+    verdicts = anomalies.anomaly_verdicts(daily, shop.optional("campaigns"), anomaly_settings(config_of(key)))
     return {"daily": daily, "verdicts": verdicts}
 
 
@@ -156,20 +155,20 @@ def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> p
     history = _history(key, tz, segment)
     if _covered(history, start, end):
         return history["daily"].filter(pl.col("date").is_between(start, end))
-    return kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz)
+    return mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz), _load(key))
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     frames = _activity_frames(key, segment)
-    return periods.compare_periods(*frames, start=start, end=end, tz=tz)
+    return mask_unavailable(periods.compare_periods(*frames, start=start, end=end, tz=tz), _load(key))
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
     """Where the data ends inside the period start..end (local time), None if it covers it."""
     shop = _load(key)
-    elapsed = periods.elapsed_part(shop.activity, shop.orders, start=start, end=end, tz=tz)
+    elapsed = periods.elapsed_part(shop.activity, shop.or_empty("orders"), start=start, end=end, tz=tz)
     if elapsed is None:
         return None
     return (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
@@ -250,7 +249,7 @@ def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: Fu
         events, _, _, users = _segment_frames(shop, segment)
     else:
         pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
-        events, _, _, users = segment.apply(pushed, shop.sessions, shop.orders, shop.users)
+        events, _, _, users = segment.apply(pushed, shop.sessions, shop.or_empty("orders"), shop.users)
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
@@ -271,8 +270,8 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
         verdicts = history["verdicts"]
     else:
         shop = _load(key)
-        daily = kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz)
-        verdicts = anomalies.anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(config_of(key)))
+        daily = mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz), shop)
+        verdicts = anomalies.anomaly_verdicts(daily, shop.optional("campaigns"), anomaly_settings(config_of(key)))
     return anomalies.alerts_of(verdicts).filter(
         pl.col("date").is_between(end - timedelta(days=days - 1), end)
     ).sort("date", "kpi", descending=[True, False])

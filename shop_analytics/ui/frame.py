@@ -12,6 +12,7 @@ from shop_analytics.pushdown import NeedsEvents
 from shop_analytics.ui import access, data, filters
 from shop_analytics.ui.filters import Filters
 from shop_analytics.ui.lang import t
+from shop_analytics.views import VIEW_NEEDS
 
 
 def ensure_app_frame() -> None:
@@ -34,10 +35,11 @@ class OpenedPage(NamedTuple):
     filters: Filters
 
 
-def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
+def open_page(name: str) -> OpenedPage:
     """What every page starts with: the frame, its title (`nav.<name>` in the translation
     table), the settings, the loaded shop and the sidebar's filters. Stops the page with a
-    message while the period is half picked, or when the source lacks a table in `needs`
+    message while the period is half picked, or when the source lacks what the view reads
+    (views.VIEW_NEEDS)
     (SPEC: a view says which table it needs), with a link to the Data sources page. Refuses
     a page this session's role may not open (access/roles.py), whatever link reached it."""
     ensure_app_frame()
@@ -50,7 +52,7 @@ def open_page(name: str, *, needs: tuple[str, ...] = ()) -> OpenedPage:
     if chosen is None:
         st.info(t("nav.pick_end"))
         st.stop()
-    missing = [table for table in needs if not shop.has(table)]
+    missing = VIEW_NEEDS[name].missing(shop)
     if missing:
         st.warning(t("nav.needs_tables", title=title, tables=", ".join(missing), source=shop.description))
         _link_data_sources()
