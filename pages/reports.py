@@ -18,7 +18,7 @@ REQUEST_KEY = "report_request"
 PREVIEW_HEIGHT = 900
 PREVIEW_FORMAT = "html"
 
-settings, shop, chosen = open_page("reports", needs=("events", "orders", "users"))
+settings, shop, chosen = open_page("reports")
 first, last = shop.date_span(chosen.tz)
 st.caption(t("reports.page.intro"))
 
