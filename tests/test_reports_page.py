@@ -1,6 +1,10 @@
-"""The Reports page (AppTest): it builds the report of the chosen period and language, shows
-the metric functions' numbers, previews the HTML and offers the files to download."""
+"""The Reports page (AppTest): it builds the report of the chosen period and language (in the
+background, the page following its progress), shows the metric functions' numbers, previews
+the HTML and offers the files to download; a link from a report message opens that report;
+subscriptions are added with their next run, refused with the reason, sent now into the
+history."""
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -18,9 +22,10 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def page(small_shop_db):
+def page(small_shop_db, tmp_path):
     at = AppTest.from_file(APP, default_timeout=180)
     at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    at.secrets["alerts"] = {"database": str(tmp_path / "alerts.db")}
     at.run()
     return at.switch_page("pages/reports.py").run()
 
@@ -53,7 +58,9 @@ def test_the_page_waits_for_a_request_then_shows_the_metric_numbers(page, small_
     assert not page.exception and not page.error
     kpis = period_kpis(small_shop, date(2026, 11, 16), date(2026, 11, 22))
     assert page.subheader[0].value == "Weekly management report, 2026-11-16 – 2026-11-22"
-    assert metric(page, "GMV").value == format_number(kpis["gmv"]["current"], "money", "en")
+    # Money on a card is shortened so that it fits (¥1.80K), the whole value in its help.
+    assert metric(page, "GMV").value == format_number(kpis["gmv"]["current"], "money", "en", compact=True)
+    assert metric(page, "GMV").proto.help == format_number(kpis["gmv"]["current"], "money", "en")
     assert metric(page, "GMV").delta == f"{kpis['gmv']['change_vs_previous']:+.1%}"
     assert metric(page, "Orders").value == f"{kpis['orders']['current']:,.0f}"
     assert metric(page, "Conversion rate").value == format_number(kpis["conversion_rate"]["current"], "ratio", "en")
@@ -75,7 +82,7 @@ def test_a_month_in_chinese_with_only_the_excel_file(page, small_shop):
     assert not page.exception
     kpis = period_kpis(small_shop, date(2026, 10, 1), date(2026, 10, 31))
     assert page.subheader[0].value == "管理月报（2026年10月1日 – 10月31日）"
-    assert metric(page, "GMV").value == format_number(kpis["gmv"]["current"], "money", "zh")
+    assert metric(page, "GMV").value == format_number(kpis["gmv"]["current"], "money", "zh", compact=True)
     assert metric(page, "订单数").value == f"{kpis['orders']['current']:,.0f}"
     assert metric(page, "GMV").delta == f"{kpis['gmv']['change_vs_previous']:+.1%}"
     assert not page.warning  # October is over
@@ -99,16 +106,74 @@ def test_the_page_in_chinese(small_shop_db):
     assert at.button(key="report_build").label == "生成报告"
 
 
-def test_without_orders_the_page_says_which_table_it_needs(tmp_path, small_shop):
+def test_without_orders_the_page_says_why_the_report_cannot_be_built(tmp_path, small_shop):
     derived_columns = {"events": ["session_id", "session_channel", "session_device"]}
     for name, table in small_shop.tables.items():
         if name != "orders":
             table.drop(derived_columns.get(name, [])).write_parquet(tmp_path / f"{name}.parquet")
     at = AppTest.from_file(APP, default_timeout=180)
     at.secrets["connections"] = {"shop": {"folder": str(tmp_path)}}
+    at.secrets["alerts"] = {"database": str(tmp_path / "alerts.db")}
     at.run()
     at.switch_page("pages/reports.py").run()
+    build(at)
     assert not at.exception
-    assert [warning.value for warning in at.warning] == [
-        f"Reports needs the orders table(s), which {tmp_path} does not have; map them on the Data sources page."
+    assert [error.value for error in at.error] == [
+        f"The report cannot be built: a report needs the orders table(s), which {tmp_path} does not have; map them in the data-source settings"
     ]
+
+
+def test_a_link_from_a_report_message_offers_that_report(small_shop_db, tmp_path):
+    """A monthly report's message links to /reports?from=2026-10-01&to=2026-10-31 (and the
+    report's language, which sets the dashboard's)."""
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
+    at.secrets["alerts"] = {"database": str(tmp_path / "alerts.db")}
+    at.query_params.update({"from": "2026-10-01", "to": "2026-10-31"})
+    at.run()
+    at.switch_page("pages/reports.py").run()
+    assert at.segmented_control(key="report_kind").value == "month"
+    assert at.date_input(key="report_day").value == date(2026, 10, 31)
+    build(at)
+    assert not at.exception
+    assert at.subheader[0].value == "Monthly management report, 2026-10-01 – 2026-10-31"
+
+
+def _subscribe(at, **values):
+    at.text_input(key="subscription_name").input(values.get("name", "Weekly for the board"))
+    at.text_area(key="subscription_emails").input(values.get("emails", ""))
+    if "robot" in values:
+        at.selectbox(key="subscription_robot").set_value(values["robot"])
+        at.text_input(key="subscription_robot_url").input(values["url"])
+    return at.button(key="subscription_save").click().run()
+
+
+def test_subscriptions_are_added_with_their_next_run_refused_with_the_reason_and_sent_now(page, tmp_path):
+    from alert_servers import HookServer
+
+    from shop_analytics.alerts.store import AlertStore
+    from shop_analytics.scheduler.state import ScheduleStore
+
+    assert "No subscriptions yet." in [info.value for info in page.info]
+    _subscribe(page, emails="not-an-address")
+    assert [error.value for error in page.error] == ["The subscription was not saved: 'not-an-address' is not an e-mail address"]
+    hook = HookServer().start()
+    try:
+        _subscribe(page, emails="", robot="generic", url=f"{hook.url}/reports?token=T0KEN-123456789")
+        assert [success.value for success in page.success] == ["Saved: Weekly for the board"]
+        [caption] = [caption.value for caption in page.caption if caption.value.startswith("Mondays 08:00")]
+        assert caption.startswith("Mondays 08:00; next ") and caption.endswith("; to generic @ 127.0.0.1")
+        assert "T0KEN" not in str([element.value for element in [*page.caption, *page.markdown]])
+        page.button(key="subscription_send_1").click().run()
+        assert not page.exception
+        store = ScheduleStore(AlertStore(tmp_path / "alerts.db"))
+        for _ in range(240):  # the send runs in the background: a report to build, one post
+            if store.history()["status"].to_list() == ["sent"]:
+                break
+            time.sleep(0.25)
+    finally:
+        hook.stop()
+    assert len(hook.posts) == 1
+    page.run()
+    history = page.dataframe[-1].value
+    assert history[["subscription", "trigger", "recipient", "status"]].values.tolist() == [["Weekly for the board", "manual", "generic @ 127.0.0.1", "sent"]]

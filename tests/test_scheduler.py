@@ -111,7 +111,7 @@ def test_due_monday_8_it_arrives_once_by_mail_with_the_pdf_and_once_at_a_webhook
     assert [post["status"] for post in hook.posts] == [500, 500, 200]
     assert len({post["headers"]["Idempotency-Key"] for post in hook.posts}) == 1
     text = hook.posts[-1]["body"]["text"]
-    assert "https://dash.example/reports?kind=week&day=2026-11-16&report_lang=zh" in text
+    assert "https://dash.example/reports?from=2026-11-16&to=2026-11-22&lang=zh" in text
     history = scheduler.store.history()
     assert history.select("recipient", "status", "attempts").rows() == [("boss@shop.example", "sent", 1), ("generic @ 127.0.0.1", "sent", 3)]
     assert history["subscription"].unique().to_list() == ["Weekly for management"] and subscription_id == 1
@@ -194,7 +194,7 @@ def test_wecom_gets_the_file_and_feishu_a_signed_message(tmp_path, small_shop):
     post = body["content"]["post"]["en_us"]
     assert post["title"] == "Weekly management report, 2026-11-16 – 2026-11-22"
     links = [element for paragraph in post["content"] for element in paragraph if element["tag"] == "a"]
-    assert links == [{"tag": "a", "text": " Open", "href": "https://dash.example/reports?kind=week&day=2026-11-16&report_lang=en"}]
+    assert links == [{"tag": "a", "text": " Open", "href": "https://dash.example/reports?from=2026-11-16&to=2026-11-22&lang=en"}]
 
 
 def test_the_alerts_check_runs_once_a_day_at_its_time(tmp_path, small_shop):

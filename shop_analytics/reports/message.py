@@ -13,9 +13,11 @@ from shop_analytics.reports.wording import change, days_span, words
 MESSAGE_KPIS = ("gmv", "orders", "aov", "active_users", "conversion_rate")
 
 
-def report_link(app_url: str, kind: str, day: date, lang: str) -> str:
-    """The Reports page of the deployment at `app_url`, opened on this report."""
-    return f"{app_url.rstrip('/')}/reports?{urlencode({'kind': kind, 'day': day.isoformat(), 'report_lang': lang})}"
+def report_link(app_url: str, start: date, end: date, lang: str) -> str:
+    """The Reports page of the deployment at `app_url` with the report's period as the
+    dashboard's period (its link parameters) and its language: the page offers that report
+    (week or month, from the period's length) to build with one click, after signing in."""
+    return f"{app_url.rstrip('/')}/reports?{urlencode({'from': start.isoformat(), 'to': end.isoformat(), 'lang': lang})}"
 
 
 def report_message(report: Report, *, link: str | None, attached: tuple[str, ...] = ()) -> Message:

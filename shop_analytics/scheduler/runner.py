@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,7 @@ from shop_analytics.reports.render import FORMATS, RENDERERS, file_name
 from shop_analytics.reports.wording import days_span, words
 from shop_analytics.scheduler.state import MANUAL, MESSAGE_PART, MISSED, SCHEDULED, Delivery, ScheduleStore
 from shop_analytics.scheduler.subscriptions import Recipient, Subscription, latest_due, reported_period
+from shop_analytics.views import anomaly_settings
 
 ALERTS_CHECK_JOB = "alerts check"
 FILE_PART = "file:"
@@ -136,10 +137,13 @@ class Scheduler:
             if run_id is not None:
                 result.created.append(run_id)
 
-    def send_now(self, subscription_id: int, now: datetime) -> int:
-        """A run of the subscription's last complete period for "send now"; its id."""
+    def send_now(self, subscription_id: int, now: datetime, *, data_end: date | None = None) -> int:
+        """A run for "send now" of the subscription's last complete period, by `now` or by
+        the data's last day `data_end` when the data ends earlier; its id."""
         subscription = self.store.subscription(subscription_id)
-        period = reported_period(subscription.kind, now, self.tz)
+        zone = ZoneInfo(self.tz)
+        reference = now if data_end is None else min(now, datetime.combine(data_end + timedelta(days=1), day_time(0), tzinfo=zone))
+        period = reported_period(subscription.kind, reference, self.tz)
         run_id = self.store.create_run(subscription, due=now, trigger=MANUAL, period=period,
                                        parts=_parts(subscription, f"{subscription.id}|{now.isoformat()}|{MANUAL}"))
         if run_id is None:
@@ -152,7 +156,7 @@ class Scheduler:
         subscription = self.store.subscription(run["subscription_id"])
         try:
             report = build_report(self._loaded(), kind=subscription.kind, day=run["period_start"], lang=subscription.language,
-                                  settings=self.config.settings)
+                                  settings=self.config.settings, anomaly=anomaly_settings(self.config))
             files = {name: (file_name(report, name), RENDERERS[name](report)) for name in FORMATS if name in subscription.formats}
         except Exception as error:  # noqa: BLE001 - the scheduler outlives one report's failure; kept in the history and retried
             retry_at = self.settings.retry_at(now, run["attempts"])
@@ -162,7 +166,7 @@ class Scheduler:
                          f"; tried again at {retry_at:%Y-%m-%d %H:%M} UTC" if retry_at else "")
             return False
         app_url = self.config.alerts.app_url
-        link = report_link(app_url, subscription.kind, report.period.start, subscription.language) if app_url else None
+        link = report_link(app_url, report.period.start, report.period.end, subscription.language) if app_url else None
         names = tuple(name for name, _ in files.values())
         messages = {"attached": message_record(report_message(report, link=link, attached=names)),
                     "linked": message_record(report_message(report, link=link))}
@@ -238,17 +242,24 @@ class Scheduler:
         self.store.end_job(ALERTS_CHECK_JOB, day, "done", f"{checked.day}: {checked.summary()}")
         result.checks.append(checked.summary())
 
-    def tick(self, now: datetime) -> TickResult:
-        """One round of work at `now` (UTC)."""
-        result = TickResult()
-        self._shop = None
-        self.plan(now, result)
+    def work(self, now: datetime, result: TickResult | None = None) -> TickResult:
+        """Make the reports of the runs that are due and send their deliveries whose time has
+        come (what "send now" needs, without planning or the alerts check)."""
+        result = result or TickResult()
         self.store.stale_sends(now=now, lease=self.settings.send_lease)
         while (run_id := self.store.claim_build(self.holder, now=now, lease=self.settings.build_lease)) is not None:
             if self.build(run_id, now):
                 result.built.append(run_id)
         while (delivery := self.store.claim_delivery(self.holder, now=now)) is not None:
             self.deliver(delivery, now, result)
+        return result
+
+    def tick(self, now: datetime) -> TickResult:
+        """One round of work at `now` (UTC)."""
+        result = TickResult()
+        self._shop = None
+        self.plan(now, result)
+        self.work(now, result)
         self.alerts_check(now, result)
         self._shop = None  # the next tick reads the shop again: its data moves on
         return result
