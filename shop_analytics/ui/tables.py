@@ -9,6 +9,7 @@ import streamlit as st
 from metrics.registry import KPIS, unit_of
 from shop_analytics.i18n import translations
 from shop_analytics.ui import access
+from shop_analytics.ui.downloads import guarded
 from shop_analytics.ui.lang import language, t
 
 _FORMATS = {"ratio": "percent", "count": "localized", "multiple": "%.2f×", "hours": "%.1f h", "score": "%.2f"}
@@ -71,14 +72,17 @@ def download_buttons(frame: pl.DataFrame, name: str, *, user_level: bool = False
     Both files are written when their button is clicked, not on every run of the page:
     Excel takes about 0.1 ms a row (5 s for the 24,000 sessions behind one Explore cell), and
     the CSV of every table of a page, written on each run, was a few percent of a busy
-    server's time."""
+    server's time. At the click the session must still be connected and signed in with a
+    role that may have the file, and the file leaves its URL seconds after (ui/downloads.py)."""
     if user_level and not may_show_users():
         return
     buttons = st.container(horizontal=True)
-    buttons.download_button(t("tables.csv"), frame.write_csv, f"{name}.csv", "text/csv", key=f"csv_{name}", icon=":material/download:")
+    buttons.download_button(
+        t("tables.csv"), guarded(frame.write_csv, user_level=user_level), f"{name}.csv", "text/csv", key=f"csv_{name}", icon=":material/download:",
+    )
     buttons.download_button(
         t("tables.excel"),
-        lambda: excel_bytes(frame),
+        guarded(lambda: excel_bytes(frame), user_level=user_level),
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"xlsx_{name}",
