@@ -3,8 +3,9 @@ and writing each file. `python bench/bench_reports.py [--db sample_data/shop.db]
 [--period week] [--date YYYY-MM-DD] [--repeat 3]`; the default date is the last day of the
 data, so the report is of its last calendar week.
 
-The first PDF of a process includes starting kaleido's Chromium (reported apart); the later
-ones reuse it, as a long-running app or a batch of reports does.
+The first PDF of a process includes importing matplotlib and WeasyPrint and finding the CJK
+font (reported apart); the later ones reuse them, as a long-running app or the scheduler does.
+No browser is involved.
 """
 
 import argparse
