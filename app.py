@@ -8,7 +8,8 @@ from shop_analytics.config import ConfigError
 from shop_analytics.access import pages_for
 from shop_analytics.pushdown import NeedsEvents
 from shop_analytics.ui import access, data, extract_status, filters, warmup
-from shop_analytics.ui.frame import say_needs_events
+from shop_analytics.loading import MissingTable
+from shop_analytics.ui.frame import say_missing_table, say_needs_events
 from shop_analytics.ui.lang import draw_switch, t
 
 # Navigation sections and their pages (file stem = URL path = key of its title in locales/nav.toml).
@@ -81,3 +82,7 @@ try:
 except NeedsEvents as error:
     # a page that needs every event, on a shop read with push-down: say so instead of a traceback
     say_needs_events(navigation.title, error)
+except MissingTable as error:
+    # a section of a page reads a table the shop lacks: what it drew before stays, and one
+    # line says which table and how to map it
+    say_missing_table(navigation.title, error)

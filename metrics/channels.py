@@ -182,6 +182,10 @@ def channel_table(
     ]
     if ad_spend is not None:
         parts.append(_spend(ad_spend, start, end))
+    if len({part.schema["channel"] for part in parts}) > 1:
+        # a table without its own channel column (users without acquisition channel) gives
+        # text where the others give categories: one dtype for the join
+        parts = [part.with_columns(pl.col("channel").cast(pl.String)) for part in parts]
     table = pl.concat([part.select("channel") for part in parts]).unique()
     for part in parts:
         table = table.join(part, on="channel", how="left")

@@ -229,7 +229,7 @@ def fulfilment_summary(
     overdue = (
         ~shipped
         & (pl.col("status") == AWAITING_SHIPMENT)
-        & (_hours(_ship_clock_start(timed), pl.lit(as_of)) >= late_after_hours)
+        & (_hours(_ship_clock_start(timed), pl.lit(as_of, dtype=pl.Datetime("us", "UTC"))) >= late_after_hours)
     )
     shipped_late = (pl.col("order_to_ship_hours") > late_after_hours).fill_null(False)
     measures = [

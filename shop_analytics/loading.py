@@ -33,7 +33,7 @@ class MissingTable(SourceError):
     """A view asked for a table the shop does not have; says which and how to map it."""
 
     def __init__(self, table: str, description: str):
-        self.table = table
+        self.table, self.description = table, description
         super().__init__(
             f"this view needs the '{table}' table, which {description} does not have; "
             f"map it in the data-source settings ([tables.{table}] of the mapping, or the Data sources page)."
@@ -41,8 +41,8 @@ class MissingTable(SourceError):
 
 
 def empty_table(name: str, id_dtype: pl.DataType = pl.Int64) -> pl.DataFrame:
-    """A canonical table with its required columns and no rows."""
-    return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].required.items()})
+    """A canonical table with all its columns (required and optional) and no rows."""
+    return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].columns.items()})
 
 
 class Shop:
@@ -155,6 +155,8 @@ class Shop:
         if table is not None:
             return table
         known = next((frame["user_id"].dtype for frame in self._tables.values() if "user_id" in frame.columns), pl.Int64)
+        if name == "events":
+            return derive_sessions(empty_table(name, known))[0]  # with the session columns loading adds
         return empty_table(name, known)
 
     def has(self, *names: str) -> bool:

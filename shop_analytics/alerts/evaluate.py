@@ -34,7 +34,7 @@ from metrics.service import service_summary
 from shop_analytics.alerts.rules import CHANNEL, DAILY, SERVICE, AlertRule
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
-from shop_analytics.views import configured_channel_table
+from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, mask_unavailable
 
 ANOMALY, RULE = "anomaly", "rule"
 # Every daily KPI of the daily table is watched for anomalies.
@@ -154,7 +154,7 @@ def _contributors(shop: Shop, finding: Finding, days: list[date], special: set[d
     # Traffic KPIs are split by channel only and never read the item tables.
     order_items, products = (shop.tables.get(name, pl.DataFrame()) for name in ("order_items", "products"))
     table = alert_contributors(
-        shop.events, shop.sessions, shop.orders, order_items, products,
+        *all_frames(shop)[:3], order_items, products,
         kpi=finding.metric, day=finding.day, baseline_days=baseline, tz=tz,
     )
     leaders = table.filter(pl.col("change") != 0).unique("dimension", keep="first", maintain_order=True)
@@ -170,16 +170,16 @@ class _DailyValues:
     def table(self, segment: Segment, start: date, end: date) -> pl.DataFrame:
         key = (segment, start, end)
         if key not in self.tables:
-            frames = segment.apply(self.shop.events, self.shop.sessions, self.shop.orders, self.shop.users)
-            self.tables[key] = daily_kpis(*frames, start=start, end=end, tz=self.tz)
+            frames = segment.apply(*activity_frames(self.shop))
+            self.tables[key] = mask_unavailable(daily_kpis(*frames, start=start, end=end, tz=self.tz), self.shop)
         return self.tables[key]
 
 
 def _channel_values(shop: Shop, rule: AlertRule, day: date, settings: Settings) -> pl.DataFrame:
     """Each channel's row of the channel table on `day` and the day before (the device and
     region filters apply; the channel filter picks the rows)."""
-    events, sessions, orders, users = replace(rule.segment, channels=()).apply(shop.events, shop.sessions, shop.orders, shop.users)
-    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    events, sessions, orders, users = replace(rule.segment, channels=()).apply(*all_frames(shop))
+    optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
     tables = [
         configured_channel_table(events, sessions, orders, users, optional, start=one_day, end=one_day, settings=settings)
         .select("channel", rule.metric).with_columns(date=pl.lit(one_day))
@@ -202,12 +202,11 @@ def evaluate_shop(
     special days; the top channel and category of each additive KPI's change), then each
     rule's breaches on its segment.
 
-    Needs events, orders and users; a rule on service measures needs tickets and is skipped
+    Needs events or orders (views.VIEW_NEEDS); a KPI whose table the shop lacks is not
+    available and gets no verdict. A rule on service measures needs tickets and is skipped
     with the reason without them.
     """
-    missing = [name for name in ("events", "orders", "users") if not shop.has(name)]
-    if missing:
-        raise ValueError(f"alerts need the {', '.join(missing)} table(s), which {shop.description} does not have")
+    check_view("alerts", shop)
     tz = settings.time_zone
     span = shop.date_span(tz)
     if span is None:

@@ -7,7 +7,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from shop_analytics.access import may_open
 from shop_analytics.config import Settings
-from shop_analytics.loading import Shop
+from shop_analytics.loading import MissingTable, Shop
 from shop_analytics.pushdown import NeedsEvents
 from shop_analytics.ui import access, data, filters
 from shop_analytics.ui.filters import Filters
@@ -65,6 +65,13 @@ def say_needs_events(title: str, error: NeedsEvents) -> None:
     memory and the shop is read with push-down; with a link to the Data sources page, as a
     missing table is told."""
     st.warning(t("nav.needs_events", title=title, events=f"{error.event_count:,}", keeper=error.keeper))
+    _link_data_sources()
+
+
+def say_missing_table(title: str, error: MissingTable) -> None:
+    """Draw, in this session's language, why the rest of page `title` is not shown: a
+    section of it reads a table the shop lacks; with a link to the Data sources page."""
+    st.warning(t("nav.needs_tables", title=title, tables=error.table, source=error.description))
     _link_data_sources()
 
 
