@@ -74,13 +74,39 @@ def channel_of(
     search engine -> organic, a social site -> social, any other -> referral; nothing at
     all -> null (the visit's other events, or `session_channels`, decide).
     `referrer_host` must already be empty for the shop's own pages (`external_host`).
+
+    The rules run once per distinct (source, medium, click id, referrer): a shop's events
+    come from a few hundred of them, and the rules over every event took 1.1 s of CPU for
+    1.16 million events.
     """
-    source = source.cast(pl.String).str.strip_chars().str.to_lowercase()
-    medium = medium.cast(pl.String).str.strip_chars().str.to_lowercase()
+    inputs = pl.struct(
+        source=source.cast(pl.String),
+        medium=medium.cast(pl.String),
+        click_id=pl.lit(False) if click_id is None else click_id.fill_null(False),
+        referrer_host=pl.lit(None, pl.String) if referrer_host is None else referrer_host.cast(pl.String),
+    )
+    return inputs.map_batches(_channels, return_dtype=pl.String)
+
+
+def _channels(inputs: pl.Series) -> pl.Series:
+    attribution = inputs.struct.unnest()
+    distinct = attribution.unique().with_columns(
+        channel=_channel_rules(pl.col("source"), pl.col("medium"), pl.col("click_id"), pl.col("referrer_host"))
+    )
+    return attribution.join(
+        distinct, on=list(attribution.columns), how="left", nulls_equal=True, maintain_order="left"
+    ).get_column("channel")
+
+
+def _channel_rules(source: pl.Expr, medium: pl.Expr, click_id: pl.Expr, referrer_host: pl.Expr) -> pl.Expr:
+    source = source.str.strip_chars().str.to_lowercase()
+    medium = medium.str.strip_chars().str.to_lowercase()
     has_medium = medium.is_not_null() & ~medium.is_in(NO_MEDIUM)
     has_source = source.is_not_null() & ~source.is_in(NO_SOURCE)
-    rules = [] if click_id is None else [(click_id.fill_null(False), "paid_search")]
-    rules += [
+    host = referrer_host.str.to_lowercase()
+    external = host.is_not_null() & (host != "")
+    return first_match([
+        (click_id, "paid_search"),
         (medium.is_in(SOCIAL_MEDIA) | (has_source & _names_site(source, SOCIAL_SITES)), "social"),
         (medium.is_in(PAID_SEARCH_MEDIA), "paid_search"),
         (medium == "organic", "organic"),
@@ -89,16 +115,10 @@ def channel_of(
         (has_medium, medium),
         (has_source, "referral"),
         (source.is_in(("(direct)", "direct", "$direct")), "direct"),
-    ]
-    if referrer_host is not None:
-        host = referrer_host.cast(pl.String).str.to_lowercase()
-        external = host.is_not_null() & (host != "")
-        rules += [
-            (external & _names_site(host, SEARCH_ENGINES), "organic"),
-            (external & _names_site(host, SOCIAL_SITES), "social"),
-            (external, "referral"),
-        ]
-    return first_match(rules)
+        (external & _names_site(host, SEARCH_ENGINES), "organic"),
+        (external & _names_site(host, SOCIAL_SITES), "social"),
+        (external, "referral"),
+    ])
 
 
 def first_match(rules: list[tuple[pl.Expr, str | pl.Expr]]) -> pl.Expr:
@@ -129,9 +149,17 @@ def url_path(url: pl.Expr) -> pl.Expr:
     """The page of a URL: its path without scheme, host, query or fragment ("/" for none).
 
     The canonical `page` is a label the path views group by; the query string would make
-    every search or campaign landing a page of its own."""
-    path = url.str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.replace(r"[?#].*$", "")
-    return pl.when(url.is_null()).then(None).when(path == "").then(pl.lit("/")).otherwise(path)
+    every search or campaign landing a page of its own. Worked out once per distinct URL
+    (a shop's events visit a few thousand pages): the regular expressions per event took
+    0.9 s for 1.16 million events."""
+    return url.map_batches(_paths, return_dtype=pl.String)
+
+
+def _paths(urls: pl.Series) -> pl.Series:
+    distinct = urls.unique()
+    path = distinct.str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.replace(r"[?#].*$", "")
+    path = pl.select(pl.when(path == "").then(pl.lit("/")).otherwise(path)).to_series()
+    return urls.replace_strict(distinct, path, default=None, return_dtype=pl.String)
 
 
 # -- devices -------------------------------------------------------------------------------

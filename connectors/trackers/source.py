@@ -278,14 +278,15 @@ def _check(events: pl.DataFrame, parts: list[EventPart], preset: TrackerPreset) 
             continue
         index = bad["part"][0]
         part = parts[index]
-        rows = bad.filter(pl.col("part") == index)
+        origin, start, numbers = part.table.locate(sorted(bad.filter(pl.col("part") == index)[ROW].unique().to_list()))
+        rows = bad.filter((pl.col("part") == index) & (pl.col(ROW) - start).is_in(numbers))
         column, what = describe(part)
         examples = ""
         if column == "event name" and rows["event_name"].is_not_null().any():
             names = rows["event_name"].drop_nulls().unique(maintain_order=True).head(3).to_list()
             examples = f" (for example {', '.join(repr(name) for name in names)})"
         raise SourceError(
-            f"{part.table.origin}: column '{column}': {rows[ROW].n_unique():,} value(s) {what}, in {_rows(rows[ROW])}"
+            f"{origin}: column '{column}': {len(numbers):,} value(s) {what}, in {_rows(pl.Series(numbers))}"
             f"{examples}. Nothing was loaded; correct the export or the preset."
         )
 
@@ -306,10 +307,11 @@ def _unreadable(parts: list[EventPart], error: pl.exceptions.PolarsError) -> Sou
                 .collect()
             )
             if bad.height:
+                origin, _, numbers = part.table.locate(bad[ROW].to_list())
                 examples = ", ".join(repr(value[:40]) for value in bad[column].unique(maintain_order=True).head(3))
                 return SourceError(
-                    f"{part.table.origin}: column '{column}': {bad.height:,} value(s) are not a JSON {kind}, in "
-                    f"{_rows(bad[ROW])} (for example {examples}). Nothing was loaded; correct the export."
+                    f"{origin}: column '{column}': {len(numbers):,} value(s) are not a JSON {kind}, in "
+                    f"{_rows(pl.Series(numbers))} (for example {examples}). Nothing was loaded; correct the export."
                 )
     origins = ", ".join(part.table.origin for part in parts[:3]) + (" ..." if len(parts) > 3 else "")
     return SourceError(f"cannot read the tracker export {origins}: {str(error).splitlines()[0]}")

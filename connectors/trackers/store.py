@@ -8,12 +8,12 @@ row groups asked for only. A database's tables are read through SQLAlchemy Core:
 quoted by SQLAlchemy, the time window as bound parameters, JSON columns as text.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from connectors.base import SourceError
@@ -58,15 +58,43 @@ class RawWindow:
 
 @dataclass(frozen=True)
 class RawTable:
-    """One file (or one database table) of a tracker's export: where it is, for messages,
-    and its rows as a lazy frame with their numbers in `ROW`."""
+    """Rows of a tracker's export read together: one file, several files of one table (or
+    of several, GA4's day tables) scanned at once, or a database table. `origin` says where
+    for messages, `frame` holds the rows numbered in `ROW` over `files` in order (from 1),
+    which `locate` turns into a file and its own row numbers."""
 
     origin: str
     frame: pl.LazyFrame
+    files: tuple[Path, ...] = ()
 
     @property
     def schema(self) -> pl.Schema:
         return self.frame.collect_schema()
+
+    def locate(self, rows: list[int]) -> tuple[str, int, list[int]]:
+        """The file holding the first of `rows`, the number of rows before it, and the rows,
+        counted within that file, of those it holds (the files' lengths are read only when
+        asked: for a message)."""
+        if len(self.files) <= 1:
+            return self.origin, 0, rows
+        first = min(rows)
+        start = 0
+        for path in self.files:
+            length = row_count(path)
+            if first <= start + length:
+                return str(path), start, [row - start for row in rows if start < row <= start + length]
+            start += length
+        return self.origin, 0, rows
+
+
+def row_count(path: Path) -> int:
+    """The number of rows of a data file."""
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    if path.suffix == ".csv":
+        return pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+    with path.open("rb") as file:
+        return sum(1 for line in file if line.strip())
 
 
 class FolderStore:
@@ -96,27 +124,87 @@ class FolderStore:
 
     def read(
         self,
-        name: str,
+        names: str | list[str],
         *,
         schema: dict[str, pl.DataType] | None = None,
+        parquet_schema: dict[str, pl.DataType] | None = None,
         window: RawWindow | None = None,
     ) -> list[RawTable]:
-        """Table `name`, one RawTable per file. `schema` gives the dtypes of columns a JSON
-        lines file holds (read as given; columns not listed are left out); `window` is
-        pushed into each file's scan where its time column compares."""
-        files = self.tables().get(name)
+        """The files of the table(s) `names`, as few RawTables as their formats allow.
+
+        JSON lines files are read with `schema` (the dtypes of the columns read; others are
+        left out), all at once when it is given. Parquet files whose columns fit
+        `parquet_schema` (the columns read, in the dtypes the tracker writes; a file may
+        lack some of them or fields of their records, which are then empty) are scanned at
+        once: a year of daily tables is one scan, not 365 plans. Other files are read one
+        by one. `window` is pushed into each scan where its time column compares."""
+        names = [names] if isinstance(names, str) else names
+        found = self.tables()
+        files = [path for name in names for path in found.get(name, [])]
         if not files:
-            raise SourceError(f"{self.folder} has no table '{name}' (a file {name}.parquet, .csv or .jsonl).")
+            raise SourceError(f"{self.folder} has no table '{names[0]}' (a file {names[0]}.parquet, .csv or .jsonl).")
+        together = {
+            ".parquet": [path for path in files if path.suffix == ".parquet" and parquet_schema and _fits(path, parquet_schema)],
+            ".jsonl": [path for path in files if path.suffix in (".jsonl", ".ndjson") and schema],
+        }
+        grouped = {path for group in together.values() for path in group}
         tables = []
+        for suffix, group in together.items():
+            for batch in _batches(group) if suffix == ".parquet" else [group] if group else []:
+                scan = _scan_many(batch, parquet_schema if suffix == ".parquet" else schema)
+                tables.append(RawTable(str(batch[0]) if len(batch) == 1 else f"{self.folder} ({len(batch)} files)", scan, tuple(batch)))
         for path in files:
-            frame = _scan(path, schema).with_row_index(ROW, offset=1)
-            if window is not None:
-                dtype = frame.collect_schema().get(window.column)
-                condition = None if dtype is None else window.polars(dtype)
-                if condition is not None:
-                    frame = frame.filter(condition)
-            tables.append(RawTable(str(path), frame))
+            if path not in grouped:
+                tables.append(RawTable(str(path), _scan(path, schema).with_row_index(ROW, offset=1), (path,)))
+        if window is not None:
+            tables = [RawTable(table.origin, _within(table.frame, window), table.files) for table in tables]
         return tables
+
+
+BATCH_ROWS = 2_000_000
+
+
+def _batches(files: list[Path]) -> list[list[Path]]:
+    """`files` in order, cut into runs of about BATCH_ROWS rows (a file's row count is in
+    its footer): what a reader holds at once where it works on a whole batch (GA4's
+    event parameters), and few enough scans that their overhead does not count."""
+    batches: list[list[Path]] = []
+    rows = BATCH_ROWS
+    for path in files:
+        length = pq.ParquetFile(path).metadata.num_rows
+        if rows + length > BATCH_ROWS:
+            batches.append([])
+            rows = 0
+        batches[-1].append(path)
+        rows += length
+    return batches
+
+
+def _within(frame: pl.LazyFrame, window: RawWindow) -> pl.LazyFrame:
+    dtype = frame.collect_schema().get(window.column)
+    condition = None if dtype is None else window.polars(dtype)
+    return frame if condition is None else frame.filter(condition)
+
+
+def _fits(path: Path, wanted: dict[str, pl.DataType]) -> bool:
+    """Whether the Parquet file's columns are, where it has them, the dtypes `wanted`
+    (records may lack fields; read from the file's footer only)."""
+    try:
+        present = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return False
+    return all(_dtype_fits(present[name], dtype) for name, dtype in wanted.items() if name in present)
+
+
+def _dtype_fits(present: pl.DataType, wanted: pl.DataType) -> bool:
+    if isinstance(wanted, pl.Struct):
+        if not isinstance(present, pl.Struct):
+            return False
+        fields = {field.name: field.dtype for field in present.fields}
+        return all(_dtype_fits(fields[field.name], field.dtype) for field in wanted.fields if field.name in fields)
+    if isinstance(wanted, pl.List):
+        return isinstance(present, pl.List) and _dtype_fits(present.inner, wanted.inner)
+    return present == wanted
 
 
 def _scan(path: Path, schema: dict[str, pl.DataType] | None) -> pl.LazyFrame:
@@ -132,6 +220,19 @@ def _scan(path: Path, schema: dict[str, pl.DataType] | None) -> pl.LazyFrame:
         return pl.scan_ndjson(path, schema=schema) if schema else pl.scan_ndjson(path, infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError) as error:
         raise SourceError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+
+
+def _scan_many(files: list[Path], schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    try:
+        if files[0].suffix == ".parquet":
+            return pl.scan_parquet(
+                files, schema=schema, missing_columns="insert", extra_columns="ignore",
+                cast_options=pl.ScanCastOptions(missing_struct_fields="insert", extra_struct_fields="ignore"),
+                row_index_name=ROW, row_index_offset=1,
+            )
+        return pl.scan_ndjson(files, schema=schema, row_index_name=ROW, row_index_offset=1)
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise SourceError(f"cannot read {files[0].parent}: {str(error).splitlines()[0]}") from None
 
 
 class DatabaseStore:
@@ -156,13 +257,19 @@ class DatabaseStore:
 
     def read(
         self,
-        name: str,
+        names: str | list[str],
         *,
         schema: dict[str, pl.DataType] | None = None,
+        parquet_schema: dict[str, pl.DataType] | None = None,
         window: RawWindow | None = None,
     ) -> list[RawTable]:
-        """Table `name` as one RawTable, its rows numbered in the order of the window's
-        column (else as the database returns them); JSON columns arrive as text."""
+        """Each table of `names` as one RawTable, its rows numbered in the order of the
+        window's column (else as the database returns them); JSON columns arrive as text.
+        `schema` names the columns read; `parquet_schema` is for files only."""
+        names = [names] if isinstance(names, str) else names
+        return [self._read(name, schema, window) for name in names]
+
+    def _read(self, name: str, schema: dict[str, pl.DataType] | None, window: RawWindow | None) -> RawTable:
         origin = f"{self.description}, table {name}"
         try:
             table = sa.Table(name, sa.MetaData(), autoload_with=self.database.engine, schema=self.schema)
@@ -184,7 +291,7 @@ class DatabaseStore:
                 frame = pl.read_database(query, connection=connection, infer_schema_length=None)
         except (sa.exc.SQLAlchemyError, pl.exceptions.PolarsError) as error:
             raise SourceError(f"cannot read {origin}: {str(error).splitlines()[0]}") from None
-        return [RawTable(origin, frame.lazy().with_row_index(ROW, offset=1))]
+        return RawTable(origin, frame.lazy().with_row_index(ROW, offset=1))
 
 
 def _as_text_if_json(column: sa.Column) -> sa.ColumnElement:
@@ -201,9 +308,3 @@ def open_store(location: str | Path, *, schema: str | None = None) -> FolderStor
     if "://" in text:
         return DatabaseStore(text, schema=schema)
     return FolderStore(text)
-
-
-def missing_columns(table: RawTable, names: Iterable[str]) -> list[str]:
-    """The names among `names` that `table` lacks."""
-    present = table.schema
-    return [name for name in names if name not in present]
