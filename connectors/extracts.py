@@ -12,6 +12,10 @@ same way, to name them. A refresh that stops anywhere before that last rename, b
 exception or a kill, leaves the previous manifest naming the previous, complete files, so a
 half-written file is never read. Files of generations older than the previous one are
 removed after the commit; the previous one stays for readers still pinned to it.
+
+An extract holds the shop's customers and orders: its folder is its owner's only (0700) and
+every file in it is created readable and writable by its owner only (0600; a umask can only
+take bits away from that, never open it to others).
 """
 
 import fcntl
@@ -66,6 +70,8 @@ for this long, so a page does not wait on an unreachable server at every rerun."
 
 MANIFEST = "manifest.json"
 _LOCK = ".lock"
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
 # A password in a URL quoted by an error message: scheme://user:password@host
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 
@@ -260,8 +266,8 @@ class ExtractSource:
     def _locked(self):
         """Hold the extract's lock: one refresh at a time, across threads and processes.
         The operating system releases it when a refreshing process dies."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / _LOCK, "w") as handle:
+        _private_folder(self.folder)
+        with os.fdopen(os.open(self.folder / _LOCK, os.O_WRONLY | os.O_CREAT, FILE_MODE), "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -380,11 +386,25 @@ class ExtractSource:
             ) from None
 
 
+def _private_folder(folder: Path) -> None:
+    """Make `folder` (and its parents) if needed, and leave it and its files its owner's only
+    (FOLDER_MODE, FILE_MODE), also when an earlier version left them open to everyone."""
+    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    if folder.stat().st_mode & 0o777 != FOLDER_MODE:
+        folder.chmod(FOLDER_MODE)
+        for path in folder.iterdir():
+            if path.is_file():
+                path.chmod(FILE_MODE)
+
+
 def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write `path` through `write(temporary)` then rename it into place (os.replace): the
-    name `path` only ever holds a complete file. The temporary file is removed on failure."""
+    name `path` only ever holds a complete file, created FILE_MODE (the temporary file is made
+    empty with that mode first, and writing into an existing file keeps its mode). The
+    temporary file is removed on failure."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
         write(temporary)
         os.replace(temporary, path)
     except BaseException:
