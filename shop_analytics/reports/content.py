@@ -34,7 +34,7 @@ from models.ltv import ltv_analysis
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.reports.highlights import write_highlights
-from shop_analytics.views import configured_channel_table
+from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, mask_unavailable
 
 PERIOD_KINDS = ("week", "month")
 COMPARED = ("previous", "year_before")
@@ -49,7 +49,6 @@ LTV_COHORTS = 6  # monthly first-order cohorts: LTV grows over months, whatever 
 REVIEW_WORDS_PER_BAND = 8
 CAMPAIGN_CONFIDENCE = 0.95
 BUILD_STEPS = ("kpis", "trends", "channels", "campaigns", "cohorts", "service", "alerts")
-REQUIRED_TABLES = ("events", "orders", "users")
 
 
 @dataclass(frozen=True)
@@ -148,12 +147,7 @@ class Report:
 
 
 def _check_shop(shop: Shop, kind: str, day: date, tz: str) -> tuple[date, date]:
-    missing = [name for name in REQUIRED_TABLES if not shop.has(name)]
-    if missing:
-        raise ValueError(
-            f"a report needs the {', '.join(missing)} table(s), which {shop.description} does not have; "
-            "map them in the data-source settings"
-        )
+    check_view("reports", shop)
     span = shop.date_span(tz)
     if span is None:
         raise ValueError(f"{shop.description} has no events or orders to report on")
@@ -175,15 +169,16 @@ def _channels(shop: Shop, period: ReportPeriod, elapsed: timedelta | None, setti
     """The channel table of the period beside each channel's GMV in the previous period,
     cut at the same point as the KPIs while the period is in progress, so the channels'
     changes add up to the headline GMV change."""
-    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
+    events, sessions, orders, users = all_frames(shop)
     zoned = settings.model_copy(update={"time_zone": period.tz})
-    current = configured_channel_table(shop.events, shop.sessions, shop.orders, shop.users, optional,
+    current = configured_channel_table(events, sessions, orders, users, optional,
                                        start=period.start, end=period.end, settings=zoned)
     previous_start, previous_end = period.compared["previous"]
     cut = None if elapsed is None else utc_bounds(previous_start, previous_end, period.tz)[0] + elapsed
     previous = configured_channel_table(
-        _cut_before(shop.events, "event_time", cut), _cut_before(shop.sessions, "started_at", cut),
-        _cut_before(shop.orders, "created_at", cut), shop.users, optional,
+        _cut_before(events, "event_time", cut), _cut_before(sessions, "started_at", cut),
+        _cut_before(orders, "created_at", cut), users, optional,
         start=previous_start, end=previous_end, settings=zoned,
     ).select("channel", gmv_previous="gmv")
     table = current.join(previous, on="channel", how="full", coalesce=True).with_columns(
@@ -212,7 +207,7 @@ def _campaign_effects(shop: Shop, chosen: pl.DataFrame, tz: str) -> pl.DataFrame
     for campaign in chosen.iter_rows(named=True):
         channel = campaign.get("channel")
         segment = Segment(channels=(channel,)) if channel else Segment()
-        frames = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
+        frames = segment.apply(*all_frames(shop))
         effect = campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=campaign["campaign_id"], tz=tz,
                                  confidence=CAMPAIGN_CONFIDENCE)
         effects.append(effect.with_columns(
@@ -239,9 +234,9 @@ def _cohorts(shop: Shop, period: ReportPeriod) -> tuple[pl.DataFrame, pl.DataFra
     data_end = upper - timedelta(microseconds=1)
     first_cohort_day = _periods_back(period.start, period.kind, RETENTION_COHORTS[period.kind])
     first_month_day = _periods_back(period.end, "month", LTV_COHORTS)
-    kept = retention(shop.events, shop.orders, shop.users, start=first_cohort_day, end=period.end, tz=period.tz,
+    kept = retention(shop.activity, shop.or_empty("orders"), shop.users, start=first_cohort_day, end=period.end, tz=period.tz,
                      period=period.kind, data_end=data_end)
-    ltv = ltv_curves(shop.orders, shop.users, shop.events, start=first_month_day, end=period.end, tz=period.tz,
+    ltv = ltv_curves(shop.or_empty("orders"), shop.users, shop.activity, start=first_month_day, end=period.end, tz=period.tz,
                      period="month", cohort_by="first_order", data_end=data_end)
     return kept, ltv
 
@@ -252,6 +247,8 @@ def _predicted_ltv(shop: Shop, period: ReportPeriod) -> dict | None:
     expected_purchases and expected_value over horizon_days after calibration_end, their
     mean per customer (mean_expected_value) and the mean probability of being alive
     (mean_p_alive). None when there is no customer to fit on."""
+    if not shop.has("orders"):
+        return None
     try:
         analysis = ltv_analysis(shop.orders, calibration_end=period.last_day, tz=period.tz)
     except ValueError:
@@ -271,7 +268,7 @@ def _predicted_ltv(shop: Shop, period: ReportPeriod) -> dict | None:
 def _service(shop: Shop, period: ReportPeriod) -> tuple[dict | None, pl.DataFrame | None]:
     service = None
     if shop.has("tickets"):
-        service = service_summary(shop.tickets, shop.orders, start=period.start, end=period.end, tz=period.tz).row(0, named=True)
+        service = service_summary(shop.tickets, shop.or_empty("orders"), start=period.start, end=period.end, tz=period.tz).row(0, named=True)
     words = None
     if shop.has("reviews") and "text" in shop.reviews.columns:
         words = review_words(shop.reviews, start=period.start, end=period.end, tz=period.tz, top=REVIEW_WORDS_PER_BAND)
@@ -283,7 +280,7 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
     page and `alerts check` raise them (metrics.anomalies.anomaly_verdicts: the configured
     window, threshold and holidays; only a KPI moving in its bad direction), each additive
     KPI's with the channel that moved most."""
-    campaigns = shop.tables.get("campaigns")
+    campaigns = shop.optional("campaigns")
     special = special_days(campaigns, anomaly.holidays)
     verdicts = anomaly_verdicts(history, campaigns, anomaly)
     alerts = alerts_of(verdicts).filter(pl.col("date").is_between(period.start, period.last_day))
@@ -294,7 +291,7 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
         can_split = alert["kpi"] not in ("gmv", "orders") or shop.has("order_items", "products")
         if alert["kpi"] in CONTRIBUTOR_KPIS and can_split:
             contributors = alert_contributors(
-                shop.events, shop.sessions, shop.orders, shop.tables.get("order_items"), shop.tables.get("products"),
+                *all_frames(shop)[:3], shop.optional("order_items"), shop.optional("products"),
                 kpi=alert["kpi"], day=alert["date"], tz=period.tz,
                 baseline_days=baseline_days(alert["date"], days, special, window=anomaly.window),
             ).filter(pl.col("dimension") == "channel")
@@ -324,13 +321,13 @@ def build_report(
     tz = settings.time_zone
     start, end = _check_shop(shop, kind, day, tz)
     step = progress or (lambda _: None)
-    frames = (shop.events, shop.sessions, shop.orders, shop.users)
+    frames = activity_frames(shop)
 
-    elapsed = elapsed_part(shop.events, shop.orders, start=start, end=end, tz=tz)
+    elapsed = elapsed_part(shop.activity, shop.or_empty("orders"), start=start, end=end, tz=tz)
     cut = None if elapsed is None else (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
     history_start, _ = shop.date_span(tz)
     period = ReportPeriod(kind, start, end, tz, cut, history_start)
-    kpis = compare_periods(*frames, start=start, end=end, tz=tz)
+    kpis = mask_unavailable(compare_periods(*frames, start=start, end=end, tz=tz), shop)
     uncovered = [name for name in COMPARED if not period.covers(name)]
     kpis = (
         pl.DataFrame({"kpi": HEADLINE_KPIS})
@@ -340,7 +337,7 @@ def build_report(
     )
     step("kpis")
 
-    history = daily_kpis(*frames, start=min(history_start, start), end=period.last_day, tz=tz)
+    history = mask_unavailable(daily_kpis(*frames, start=min(history_start, start), end=period.last_day, tz=tz), shop)
     daily = history.filter(pl.col("date") >= start)
     step("trends")
 
