@@ -42,14 +42,19 @@ from shop_analytics.views import anomaly_settings, configured_channel_table
 FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _WINDOW_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_WINDOW_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW = timedelta(days=366)
 
 
 def parse_window(text: str) -> timedelta:
-    """A window such as 30m, 12h or 7d: a whole number with s, m, h or d."""
+    """A window such as 30m, 12h or 7d: a whole number with s, m, h or d, at most MAX_WINDOW."""
     match = _WINDOW.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"{text!r} is not a window: use a positive whole number with s, m, h or d, like 7d")
-    return timedelta(**{_WINDOW_UNITS[match.group(2)]: int(match.group(1))})
+    number, unit = int(match.group(1)), match.group(2)
+    if number * _WINDOW_SECONDS[unit] > MAX_WINDOW.total_seconds():
+        raise ValueError(f"{text!r} is longer than a funnel window can be: use at most {MAX_WINDOW.days}d")
+    return timedelta(**{_WINDOW_UNITS[unit]: number})
 
 
 def parse_day(text: str) -> date:
@@ -157,18 +162,29 @@ def _periods(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     return compare_periods(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
 
 
+def _campaign_id(campaigns: pl.DataFrame, text: str) -> int | str:
+    """The campaign id `text` names, in the type of the campaigns table's ids."""
+    if not campaigns.schema["campaign_id"].is_integer():
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        example = f", like {campaigns['campaign_id'][0]}" if campaigns.height else ""
+        raise OptionError("campaign", f"{text!r} is not a campaign id: this shop's campaign ids are whole numbers{example}") from None
+
+
 def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     frames = (shop.events, shop.sessions, shop.orders, shop.users)
     campaign = request.options.get("campaign")
     if campaign is not None:
-        campaign_id = int(campaign) if campaign.isdigit() else campaign
-        return campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=campaign_id, tz=request.tz)
+        return campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=_campaign_id(shop.campaigns, campaign), tz=request.tz)
     return before_after(*frames, before=previous_period(request.start, request.end), after=(request.start, request.end), tz=request.tz)
 
 
 def _anomalies(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    first_day, _ = shop.date_span(request.tz)
-    history_start = min(first_day, request.start)
+    span = shop.date_span(request.tz)
+    # a segment without any activity has no history before the period
+    history_start = request.start if span is None else min(span[0], request.start)
     daily = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=history_start, end=request.end, tz=request.tz)
     verdicts = anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(request.config))
     return verdicts.filter(pl.col("date") >= request.start)

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop_analytics.access.roles import pages_for
 from shop_analytics.api.alerts import alert_table
-from shop_analytics.api.catalog import DEFAULT_LIMIT, TABLES, Param, Table
+from shop_analytics.api.catalog import DEFAULT_LIMIT, MAX_LIMIT, TABLES, Param, Table
 from shop_analytics.api.guard import Guard, Identity, require
 from shop_analytics.api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -43,11 +43,13 @@ from shop_analytics.api.problems import (
 )
 from shop_analytics.api.serving import (
     FORMATS,
+    MAX_OFFSET,
     build_document,
     build_table,
     negotiate,
     parse_limit,
     parse_offset,
+    parse_served_day,
     read_document_query,
     read_table_query,
     table_bytes,
@@ -55,7 +57,6 @@ from shop_analytics.api.serving import (
 )
 from shop_analytics.api.state import ShopState
 from shop_analytics.api.tokens import TokenStore
-from shop_analytics.exports import parse_day
 
 logger = logging.getLogger("shop_analytics.api")
 
@@ -98,7 +99,7 @@ def _schema(param: Param) -> dict:
     if param.kind == "choice":
         return {"type": "string", "enum": list(param.choices)}
     if param.kind == "count":
-        return {"type": "integer", "minimum": 0 if param.name == "offset" else 1}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET} if param.name == "offset" else {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
     if param.kind == "list":
         return {"type": "array", "items": {"type": "string"}}
     return {"type": "string"}
@@ -128,12 +129,19 @@ def _refuse_unknown(request: Request, known: set[str]) -> None:
         ])
 
 
+def _header_value(text: str) -> str:
+    """`text` as a header value: ASCII on one line."""
+    return " ".join(text.encode("ascii", "replace").decode().split())
+
+
 def _data_headers(freshness: dict) -> dict[str, str]:
+    """When the data was loaded and, for a server database's extract, refreshed; X-Data-Stale
+    with the reason when its last refresh failed."""
     headers = {"X-Data-Loaded-At": freshness["loaded_at"]}
     if freshness["refreshed_at"]:
         headers["X-Data-Refreshed-At"] = freshness["refreshed_at"]
     if freshness["stale"]:
-        headers["X-Data-Stale"] = freshness["stale"].encode("ascii", "replace").decode()
+        headers["X-Data-Stale"] = _header_value(freshness["stale"])
     return headers
 
 
@@ -270,7 +278,7 @@ def _add_report_route(app: FastAPI, state: ShopState) -> None:
         if period not in ("week", "month"):
             problems.append(ParameterProblem(parameter="period", detail=f"{period!r} is not a report period: use /v1/reports/week or /v1/reports/month"))
         try:
-            chosen_day = parse_day(day.strip())
+            chosen_day = parse_served_day(day.strip())
         except ValueError as error:
             problems.append(ParameterProblem(parameter="date", detail=str(error)))
         if lang is not None and lang not in ("en", "zh"):
@@ -436,7 +444,8 @@ def _add_problem_handlers(app: FastAPI) -> None:
             detail = f"there is nothing at {request.url.path}: the tables are at {', '.join(table.path for table in TABLES.values())}; the reports at /v1/reports/week|month, the alerts at /v1/alerts; /docs lists them all"
             return _problem_response(ProblemError(404, "not-found", "Not found", detail), request)
         if error.status_code == 405:
-            return _problem_response(ProblemError(405, "method-not-allowed", "Read-only", f"{request.method} is not allowed: this API is read-only, use GET"), request)
+            problem = ProblemError(405, "method-not-allowed", "Read-only", f"{request.method} is not allowed: this API is read-only, use GET", headers={"Allow": "GET"})
+            return _problem_response(problem, request)
         return _problem_response(ProblemError(error.status_code, "http", str(error.detail), str(error.detail)), request)
 
     @app.exception_handler(Exception)

@@ -73,7 +73,7 @@ class RateLimiter:
     the times of each key's requests of the last minute."""
 
     def __init__(self, limit: Callable[[], int], clock: Callable[[], float] = time.monotonic):
-        self._limit = limit
+        self.limit = limit
         self._clock = clock
         self._times: dict[str, deque[float]] = {}
         self._mutex = threading.Lock()
@@ -82,7 +82,7 @@ class RateLimiter:
     def admit(self, key: str) -> int | None:
         """Count a request of `key`; None when it is admitted, else the whole seconds until it
         would be."""
-        now, limit = self._clock(), self._limit()
+        now, limit = self._clock(), self.limit()
         with self._mutex:
             self._calls += 1
             if self._calls % 1000 == 0:
@@ -169,7 +169,7 @@ class Guard:
             retry_after = self.limiter.admit(identity.name if identity and not identity.local else f"client:{client}")
             if retry_after is not None:
                 raise too_many_requests(
-                    f"more than {self.limiter._limit()} requests in a minute: try again in {retry_after} s, "
+                    f"more than {self.limiter.limit()} requests in a minute: try again in {retry_after} s, "
                     "or ask for a higher [api] requests_per_minute", retry_after,
                 )
         except ProblemError as problem:

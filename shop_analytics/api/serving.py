@@ -48,6 +48,22 @@ ACCEPTED = {
 }
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+MAX_PERIOD_DAYS = 3660
+MAX_OFFSET = 10**12
+"""A server answers periods of up to ten years, within FIRST_DAY..LAST_DAY: a period of a
+thousand years would hold a worker for minutes, and days near year 1 cannot be turned into
+UTC instants."""
+
+
+def parse_served_day(text: str) -> date:
+    """A day (the CLI's parse_day) within FIRST_DAY..LAST_DAY."""
+    day = parse_day(text)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day} is outside the days this API answers for: give a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
 @dataclass(frozen=True)
 class TableQuery:
     """A table request with every parameter checked: the period, the zone, the export's
@@ -95,8 +111,8 @@ def read_table_query(table: Table, values: Mapping[str, Any], default_tz: str) -
     for name in ("from", "to"):
         if raw[name] is None:
             problems.append(ParameterProblem(parameter=name, detail=f"is required: give {params[name].description}"))
-    start = _checked(problems, params["from"], parse_day, raw["from"]) if raw["from"] is not None else None
-    end = _checked(problems, params["to"], parse_day, raw["to"]) if raw["to"] is not None else None
+    start = _checked(problems, params["from"], parse_served_day, raw["from"]) if raw["from"] is not None else None
+    end = _checked(problems, params["to"], parse_served_day, raw["to"]) if raw["to"] is not None else None
     tz = _checked(problems, params["tz"], check_time_zone, raw["tz"]) if raw["tz"] is not None else default_tz
     limit = _checked(problems, params["limit"], parse_limit, raw["limit"]) if raw["limit"] is not None else params["limit"].default
     offset = _checked(problems, params["offset"], parse_offset, raw["offset"]) if raw["offset"] is not None else 0
@@ -105,6 +121,9 @@ def read_table_query(table: Table, values: Mapping[str, Any], default_tz: str) -
             check_period(start, end)
         except OptionError as error:
             problems.append(ParameterProblem(parameter="from", detail=f"{error}: give a first day on or before the last"))
+        else:
+            if (end - start).days + 1 > MAX_PERIOD_DAYS:
+                problems.append(ParameterProblem(parameter="to", detail=f"the period {start}..{end} is longer than {MAX_PERIOD_DAYS} days: ask for ten years or less at a time"))
     options = {param.option: raw[param.name] for param in table.params if param.option is not None}
     if not problems:
         try:
@@ -130,6 +149,8 @@ def parse_offset(value) -> int:
         raise ValueError(f"{value!r} is not a whole number") from None
     if number < 0:
         raise ValueError(f"{number} is below 0: the first row is at offset 0")
+    if number > MAX_OFFSET:
+        raise ValueError(f"{number} is past any table: give an offset up to {MAX_OFFSET}")
     return number
 
 
@@ -186,8 +207,8 @@ def read_document_query(table: Table, values: Mapping[str, Any], tz: str) -> Doc
         problems.append(ParameterProblem(parameter="calibration_end", detail=f"is required: give {params['calibration_end'].description}"))
         calibration_end = None
     else:
-        calibration_end = _checked(problems, params["calibration_end"], parse_day, raw["calibration_end"])
-    holdout_end = _checked(problems, params["holdout_end"], parse_day, raw["holdout_end"]) if raw["holdout_end"] is not None else None
+        calibration_end = _checked(problems, params["calibration_end"], parse_served_day, raw["calibration_end"])
+    holdout_end = _checked(problems, params["holdout_end"], parse_served_day, raw["holdout_end"]) if raw["holdout_end"] is not None else None
     horizon = _checked(problems, params["horizon_days"], lambda value: parse_positive(str(value)), raw["horizon_days"]) if raw["horizon_days"] is not None else None
     if problems:
         raise bad_parameters(problems)
