@@ -461,3 +461,36 @@ def test_a_tracker_folder_opens_through_open_source_with_its_description():
     assert TrackerSource(FIXTURES / "ga4", preset="ga4").refresh_overlap == timedelta(days=3)
     with pytest.raises(SourceError, match="has no table 'orders'"):
         source.read_table("orders")
+
+
+def test_segment_tables_in_postgresql_read_as_the_warehouse_export():
+    """The warehouse itself: Segment's tables in PostgreSQL with typed timestamps (what the
+    Postgres destination creates), read with the time window as bound parameters."""
+    engine = server_engine("postgresql")
+    metadata = sa.MetaData()
+    tables = []
+    for path in sorted((FIXTURES / "segment").glob("*.csv")):
+        frame = pl.read_csv(path, infer_schema=False)
+        stamps = [column for column in frame.columns if column in ("timestamp", "original_timestamp", "sent_at", "received_at", "uuid_ts", "created_at")]
+        frame = frame.with_columns(pl.col(column).str.to_datetime(time_zone="UTC") for column in stamps)
+        table = sa.Table(f"{path.stem}", metadata, *[
+            sa.Column(column, sa.TIMESTAMP(timezone=True) if column in stamps else sa.Text) for column in frame.columns
+        ], schema=None)
+        tables.append((table, frame))
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    try:
+        with engine.begin() as connection:
+            for table, frame in tables:
+                connection.execute(table.insert(), frame.to_dicts())
+        url = engine.url.render_as_string(hide_password=False)
+        database, folder = TrackerSource(url, preset="segment"), TrackerSource(FIXTURES / "segment", preset="segment")
+        assert database.table_names() == {"events", "users"}
+        ordered = ["event_time", "event_type", "product_id"]
+        assert_frame_equal(database.read_table("events").sort(ordered), folder.read_table("events").sort(ordered))
+        assert_frame_equal(database.read_table("users"), folder.read_table("users"))
+        since = utc("2026-03-02 00:00")
+        window = database.read_table("events", since=since)
+        assert window.height == 12 and window["event_time"].min() > since
+    finally:
+        metadata.drop_all(engine)

@@ -156,10 +156,9 @@ def url_path(url: pl.Expr) -> pl.Expr:
 
 
 def _paths(urls: pl.Series) -> pl.Series:
-    distinct = urls.unique()
-    path = distinct.str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.replace(r"[?#].*$", "")
-    path = pl.select(pl.when(path == "").then(pl.lit("/")).otherwise(path)).to_series()
-    return urls.replace_strict(distinct, path, default=None, return_dtype=pl.String)
+    distinct = urls.drop_nulls().unique().to_frame("url")
+    path = pl.col("url").str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.replace(r"[?#].*$", "")
+    return looked_up(urls, distinct.with_columns(path=pl.when(path == "").then(pl.lit("/")).otherwise(path)))
 
 
 # -- devices -------------------------------------------------------------------------------
@@ -326,9 +325,14 @@ def first_purchases(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         & pl.col("transaction_id").is_not_null()
         & ~pl.col("transaction_id").is_in(("", "(not set)"))
     )
-    purchases = events.filter(repeated).sort("event_time", maintain_order=True)
-    first = purchases.unique("transaction_id", keep="first", maintain_order=True)
-    return pl.concat([events.filter(~repeated), first], how="vertical"), purchases.height - first.height
+    numbered = events.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("number"), "event_time", "transaction_id", repeated=repeated)
+    purchases = numbered.filter("repeated").sort("event_time", maintain_order=True)
+    again = purchases.filter(~pl.col("transaction_id").is_first_distinct())["number"]
+    if again.is_empty():
+        return events, 0
+    # one filter over the events (a concatenation of the rest and the first purchases
+    # would copy every column twice)
+    return events.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(again.implode())), again.len()
 
 
 def identity_pairs(events: pl.DataFrame, extra: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -353,11 +357,15 @@ def stitched_user_ids(events: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame
     """`events` with `user_id`: the event's own customer id, else the customer its visitor
     id signed in as (before or after this event), else the visitor id. A visitor who never
     signs in stays an anonymous user of the events."""
-    return (
-        events.join(pairs.rename({"user_id": "signed_in_as"}), on="anonymous_id", how="left", maintain_order="left")
-        .with_columns(user_id=pl.coalesce("customer_id", "signed_in_as", "anonymous_id"))
-        .drop("signed_in_as")
-    )
+    signed_in_as = looked_up(events["anonymous_id"], pairs.rename({"user_id": "signed_in_as"}))
+    return events.with_columns(user_id=pl.coalesce(pl.col("customer_id"), signed_in_as, pl.col("anonymous_id")))
+
+
+def looked_up(keys: pl.Series, table: pl.DataFrame) -> pl.Series:
+    """The value (`table`'s second column) of each of `keys` (matched with its first),
+    null for keys it lacks: a join of one column, not of the events' every column."""
+    key = table.columns[0]
+    return keys.rename(key).to_frame().join(table, on=key, how="left", maintain_order="left").to_series(1)
 
 
 def session_ids(events: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
@@ -368,10 +376,10 @@ def session_ids(events: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
     the session in which the visitor signs in. Events the tracker gave no session id
     (server-side calls) get sessions of their own by the SPEC's rule: a new one at the
     user's first such event and after every gap of more than `gap`."""
+    tracked = pl.struct("user_id", SESSION_KEY).hash().reinterpret(signed=True)
+    if events[SESSION_KEY].null_count() == 0:
+        return events.with_columns(session_id=tracked).drop(SESSION_KEY)
     keyed = pl.col(SESSION_KEY).is_not_null()
-    tracked = events.filter(keyed).with_columns(
-        session_id=pl.struct("user_id", SESSION_KEY).hash().reinterpret(signed=True)
-    )
     loose = events.filter(~keyed).sort("user_id", "event_time", maintain_order=True)
     starts = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True) | (
         pl.col("event_time") - pl.col("event_time").shift(1) > gap
@@ -379,7 +387,7 @@ def session_ids(events: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
     loose = loose.with_columns(session_number=starts.cum_sum()).with_columns(
         session_id=pl.struct("user_id", "session_number").hash(seed=_GAP_SEED).reinterpret(signed=True)
     ).drop("session_number")
-    return pl.concat([tracked, loose], how="vertical").drop(SESSION_KEY)
+    return pl.concat([events.filter(keyed).with_columns(session_id=tracked), loose], how="vertical").drop(SESSION_KEY)
 
 
 def session_channels(events: pl.DataFrame) -> pl.DataFrame:
@@ -394,11 +402,8 @@ def session_channels(events: pl.DataFrame) -> pl.DataFrame:
         .group_by("session_id")
         .agg(session_channel=pl.col("attributed_channel").first())
     )
-    return (
-        events.join(first_attribution, on="session_id", how="left", maintain_order="left")
-        .with_columns(channel=pl.col("session_channel").fill_null("direct"))
-        .drop("session_channel", "attributed_channel")
-    )
+    channel = looked_up(events["session_id"], first_attribution).fill_null("direct")
+    return events.with_columns(channel=channel).drop("attributed_channel")
 
 
 def visit_channels(events: pl.DataFrame) -> pl.DataFrame:
