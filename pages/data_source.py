@@ -19,7 +19,7 @@ try:
 except (SourceError, ValueError) as error:
     # The admin comes here to fix a source that cannot be read: say why, keep the form.
     shop = source = None
-    st.error(t("nav.cannot_load", error=error))
+    st.error(t("nav.cannot_load", error=sources.error_line(error)))
 if shop is not None:
     st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
     st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
@@ -33,6 +33,9 @@ if shop is not None:
         st.info(t("data_source.pushed", events=f"{shop.pushed.event_count:,}", keeper=shop.pushed.engine.description))
     if shop.missing:
         st.warning(t("data_source.missing", tables=", ".join(shop.missing)))
+    notice = sources.current_write_notice(data.current_config().shop_fingerprint)
+    if notice is not None:
+        getattr(st, notice[0])(notice[1])
     mapping = sources.mapping_of(source)
     if mapping.unavailable:
         with st.expander(t("data_source.unavailable", mapping=mapping.name), expanded=True):
@@ -97,7 +100,12 @@ if source is None:
     st.stop()
 
 st.subheader(t("data_source.preview"))
-mapped = sorted(source.table_names())
+try:
+    mapped = sorted(source.table_names())
+except SourceError as error:
+    # the shop may still show from its extract while the database is away
+    st.error(t("data_source.failed", error=sources.error_line(error)))
+    st.stop()
 if mapped:
     table = st.selectbox(t("data_source.preview_table"), mapped, key="preview_table")
     try:
@@ -106,7 +114,7 @@ if mapped:
         if table == "events" and shop.pushed is not None:
             st.caption(t("data_source.preview_pushed", rows=sources.PREVIEW_ROWS, events=f"{shop.pushed.event_count:,}"))
     except SourceError as error:
-        st.error(t("data_source.failed", error=error))
+        st.error(t("data_source.failed", error=sources.error_line(error)))
 else:
     st.info(t("data_source.no_tables"))
 
@@ -116,7 +124,7 @@ if st.toggle(t("data_source.quality_run"), key="quality_run"):
         with st.spinner(t("data_source.quality_running")):
             report, events_checked = sources.quality(data.source_key())
     except SourceError as error:
-        st.error(t("data_source.failed", error=error))
+        st.error(t("data_source.failed", error=sources.error_line(error)))
         st.stop()
     if events_checked is not None:
         st.caption(t(

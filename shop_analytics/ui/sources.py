@@ -1,5 +1,6 @@
 """The Data sources page's pieces: the connection form, saving `[connections.shop]` to
-.streamlit/secrets.toml, testing a connection, previews and the data-quality report.
+.streamlit/secrets.toml, testing a connection (its mapped tables all there, its database user
+one that only reads), previews and the data-quality report. Every error is one line.
 
 A password is written to the secrets file (or named as an environment variable) and never
 read back into a widget, a message or a log: the form's password box always starts empty,
@@ -18,9 +19,10 @@ import tomlkit
 from connectors import Source, SourceError, source_from_settings
 from connectors.base import conform
 from connectors.mapping import Mapping, identity_mapping, preset_names
+from connectors.privileges import write_access
 from connectors.quality import quality_report
 from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
-from connectors.sql import sqlite_url
+from connectors.sql import SqlSource, sqlite_url
 from shop_analytics.config import AppConfig
 from shop_analytics.loading import Shop
 from shop_analytics.opening import configured_source
@@ -53,6 +55,7 @@ FIELD_KEYS = {
 }
 MAPPING_KEYS = {"preset": "source_preset", "mapping": "source_mapping"}
 OUTCOME_KEY = "source_outcome"
+WRITES_SHOWN = 5  # tables or grants named in the warning about a user that can write
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,12 @@ def save_connection(section: dict, path: Path | None = None) -> None:
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
 
 
+def error_line(error: BaseException) -> str:
+    """`error`'s message as one line (a database driver's runs over several)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def tested(section: dict) -> tuple[Source, set[str]]:
     """The source `section` describes and the mapped tables found in it (SourceError when it
     cannot be reached or mapped; the message never holds the password)."""
@@ -161,10 +170,42 @@ def tested(section: dict) -> tuple[Source, set[str]]:
     return source, source.table_names()
 
 
+def missing_tables(source: Source, found: set[str]) -> dict[str, str]:
+    """The mapped tables `source` does not have, each with the table of the source it is
+    mapped to (a mapped SELECT that fails is in `source.problems`, with its reason)."""
+    problems = getattr(source, "problems", {})
+    return {
+        name: table.source for name, table in mapping_of(source).tables.items()
+        if name not in found and name not in problems and table.source is not None
+    }
+
+
+def write_notice(source: Source) -> tuple[str, str] | None:
+    """What the page says about the database user of `source` (connectors/privileges.py), as
+    (level, message): a warning with the statements for a user that only reads when it can
+    do more; None for a source that is not a database server."""
+    if not isinstance(source, SqlSource):
+        return None
+    try:
+        access = write_access(source)
+    except SourceError as error:
+        return "info", t("data_source.privileges_unknown", error=error_line(error))
+    if access is None:
+        return None
+    if access.read_only:
+        return "success", t("data_source.reads_only", user=access.user)
+    shown = access.beyond_reading[:WRITES_SHOWN]
+    more = len(access.beyond_reading) - len(shown)
+    lines = "\n".join(shown) + ("\n" + t("data_source.and_more", count=more) if more else "")
+    grants = "\n".join(access.reader_grants)
+    return "warning", t("data_source.can_write", user=access.user, lines=f"```\n{lines}\n```", grants=f"```sql\n{grants}\n```")
+
+
 def submit(action: str) -> None:
     """The Test and Save buttons' callback: build `[connections.shop]` from the form, test it,
-    and on "save" write it when the test passes. What happened is kept under OUTCOME_KEY as
-    (level, message) pairs for the page to show."""
+    and on "save" write it when the test reaches the source. What happened is kept under
+    OUTCOME_KEY as (level, message) pairs for the page to show: a mapped table the source
+    lacks and a database user that can write are warnings."""
     state = st.session_state
     kind = state["source_kind"]
     keys = {**FIELD_KEYS[kind], **(MAPPING_KEYS if kind != "sample" else {})}
@@ -176,17 +217,29 @@ def submit(action: str) -> None:
     try:
         source, found = tested(section)
     except (SourceError, ValueError) as error:
-        state[OUTCOME_KEY] = [("error", t("data_source.failed", error=error))]
+        state[OUTCOME_KEY] = [("error", t("data_source.failed", error=error_line(error)))]
         return
-    outcome = [
-        ("success", t("data_source.tested", description=source.description, tables=", ".join(sorted(found))))
-        if found else ("warning", t("data_source.tested_none", description=source.description))
-    ]
-    outcome += [("warning", t("data_source.problem", table=table, problem=problem)) for table, problem in getattr(source, "problems", {}).items()]
+    missing = missing_tables(source, found)
+    problems = getattr(source, "problems", {})
+    if not found:
+        outcome = [("warning", t("data_source.tested_none", description=source.description))]
+    else:
+        level = "warning" if missing or problems else "success"
+        outcome = [(level, t("data_source.tested", description=source.description, tables=", ".join(sorted(found))))]
+    outcome += [("warning", t("data_source.not_found", table=table, source=platform)) for table, platform in missing.items()]
+    outcome += [("warning", t("data_source.problem", table=table, problem=error_line(problem))) for table, problem in problems.items()]
+    notice = write_notice(source) if found else None
+    outcome += [notice] if notice else []
     if action == "save":
         save_connection(section)
         outcome.append(("success", t("data_source.saved", description=source.description)))
     state[OUTCOME_KEY] = outcome
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=300)
+def current_write_notice(shop_fingerprint: str) -> tuple[str, str] | None:
+    """write_notice for the configured source, asked once in five minutes."""
+    return write_notice(current_source())
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
