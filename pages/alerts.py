@@ -7,7 +7,7 @@ import streamlit as st
 from shop_analytics.alerts.check import run_check, send_test
 from shop_analytics.alerts.messages import alert_line, explaining_view, resolved_line
 from shop_analytics.alerts.rules import KINDS, METRICS, OPERATORS, AlertRule, RuleError, metric_label
-from shop_analytics.alerts.store import OPEN, SEND_STATUSES, alerts_frame
+from shop_analytics.alerts.store import OPEN, SEND_STATUSES, Busy, alerts_frame
 from shop_analytics.i18n import format_day, text
 from shop_analytics.ui import alerts_data
 from shop_analytics.ui.frame import open_page
@@ -40,13 +40,18 @@ def headers(frame: pl.DataFrame) -> dict:
 
 # Current alerts --------------------------------------------------------------------------
 st.subheader(t("alerts.current"))
-CHECKED_KEY, TESTED_KEY = "alerts_checked", "alerts_tested"
+CHECKED_KEY, TESTED_KEY, BUSY_KEY = "alerts_checked", "alerts_tested", "alerts_busy"
+PAGE_LOCK_WAIT_SECONDS = 5
 
 
 # Buttons act in callbacks: a callback's work survives the rerun that brings a page into the frame.
 def check_now() -> None:
     with st.spinner(t("alerts.checking")):
-        st.session_state[CHECKED_KEY] = run_check(shop, store, config, settings)
+        try:
+            # a person waits here: a few seconds for a check already running, then say so
+            st.session_state[CHECKED_KEY] = run_check(shop, store, config, settings, lock_wait=PAGE_LOCK_WAIT_SECONDS)
+        except Busy:
+            st.session_state[BUSY_KEY] = True
 
 
 def test_target(name: str) -> None:
@@ -56,6 +61,8 @@ def test_target(name: str) -> None:
 
 st.button(t("alerts.check_now"), key="alerts_check_now", icon=":material/play_arrow:", on_click=check_now)
 result = st.session_state.pop(CHECKED_KEY, None)
+if st.session_state.pop(BUSY_KEY, False):
+    st.info(t("alerts.busy"))
 if result is not None:
     message = t("alerts.checked", day=format_day(result.day, lang), new=len(result.new), resolved=len(result.resolved), failed=len(result.failed))
     (st.warning if result.failed else st.success)(message)
