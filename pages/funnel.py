@@ -9,7 +9,7 @@ import streamlit as st
 
 from metrics.funnel_spec import FunnelSpec, FunnelStep
 from shop_analytics.charts.funnel import funnel_bars
-from shop_analytics.exports import DEFAULT_FUNNEL_STEPS
+from shop_analytics.exports import DEFAULT_FUNNEL_STEPS, MAX_WINDOW
 from shop_analytics.ui import data, funnel_choices
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -56,6 +56,13 @@ with st.expander(t("funnel.step_filters")):
         ) if column else []
         funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))
 
+# A number the window cannot mean (past MAX_WINDOW, up to what overflows a date) is refused here.
+longest = MAX_WINDOW // timedelta(**{window_unit: 1})
+if window_size > longest:
+    st.warning(t(
+        "funnel.window_too_long", size=f"{int(window_size):,}", unit=t(f"funnel.{window_unit}"), longest=f"{longest:,}", days=MAX_WINDOW.days,
+    ))
+    st.stop()
 try:
     spec = FunnelSpec(steps=tuple(funnel_steps), window=timedelta(**{window_unit: int(window_size)}), mode=mode, breakdown=breakdown)
 except ValueError as error:
