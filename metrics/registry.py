@@ -49,10 +49,15 @@ UNITS = ("count", "money", "ratio", "multiple", "hours", "score")
 
 _READ_BY = {
     ("events",): ("dau", "wau", "mau", "active_users", "sessions", "bounced_sessions", "converted_sessions", "mean_dau",
-                  "mau_at_end", "stickiness", "bounce_rate", "session_conversion"),
+                  "mau_at_end", "stickiness", "bounce_rate", "session_conversion", "visitors", "cart_sessions",
+                  "abandoned_carts", "checkout_sessions", "abandoned_checkouts", "cart_abandonment_rate",
+                  "checkout_abandonment_rate"),
     ("orders",): ("orders", "buyers", "gmv", "refunds", "net_revenue", "repeat_buyers", "aov", "arppu",
-                  "repeat_purchase_rate", "first_time_buyers", "gross_profit"),
-    ("events", "orders"): ("conversion_rate", "arpu"),
+                  "repeat_purchase_rate", "first_time_buyers", "gross_profit", "orders_per_buyer", "new_buyer_orders",
+                  "repeat_buyer_orders", "new_buyer_gmv", "repeat_buyer_gmv", "new_buyer_aov", "repeat_buyer_aov",
+                  "repurchase_rate_30", "repurchase_rate_90"),
+    ("events", "orders"): ("conversion_rate", "arpu", "uv_value", "visitor_conversion"),
+    ("events", "products"): ("abandoned_cart_value",),
     ("users",): ("new_users", "user_growth_rate"),
     ("ad_spend",): ("spend", "clicks", "cpc"),
     ("ad_spend", "orders"): ("cac", "roas", "roi"),
@@ -112,6 +117,29 @@ KPIS: dict[str, Kpi] = {
         Kpi("answered_within_promise_share", "ratio", True),
         Kpi("return_rate", "ratio", False),
         Kpi("mean_satisfaction", "score", True),
+        # visitors and the GMV decomposition (SPEC: GMV = visitors x visitor conversion x
+        # orders per buyer x AOV; UV value = GMV / visitors)
+        Kpi("visitors", "count", True),
+        Kpi("uv_value", "money", True, "gmv", "visitors"),
+        Kpi("visitor_conversion", "ratio", True, "buyers", "visitors"),
+        Kpi("orders_per_buyer", "multiple", True, "orders", "buyers"),
+        # new and repeat orders, repurchase within 30 / 90 days
+        Kpi("new_buyer_orders", "count", True),
+        Kpi("repeat_buyer_orders", "count", True),
+        Kpi("new_buyer_gmv", "money", True),
+        Kpi("repeat_buyer_gmv", "money", True),
+        Kpi("new_buyer_aov", "money", True, "new_buyer_gmv", "new_buyer_orders"),
+        Kpi("repeat_buyer_aov", "money", True, "repeat_buyer_gmv", "repeat_buyer_orders"),
+        Kpi("repurchase_rate_30", "ratio", True),
+        Kpi("repurchase_rate_90", "ratio", True),
+        # cart and checkout abandonment (lower is better)
+        Kpi("cart_sessions", "count", True),
+        Kpi("abandoned_carts", "count", False),
+        Kpi("checkout_sessions", "count", True),
+        Kpi("abandoned_checkouts", "count", False),
+        Kpi("cart_abandonment_rate", "ratio", False, "abandoned_carts", "cart_sessions"),
+        Kpi("checkout_abandonment_rate", "ratio", False, "abandoned_checkouts", "checkout_sessions"),
+        Kpi("abandoned_cart_value", "money", False),
     )
 }
 
@@ -124,7 +152,11 @@ COLUMN_UNITS = {
     "conversion_from_previous": "ratio", "conversion_from_first": "ratio", "share_within_24h": "ratio",
     "late_share": "ratio", "search_conversion": "ratio", "relative_change": "ratio", "order_share": "ratio",
     "gmv_share": "ratio", "retention": "ratio", "share_of_change": "ratio",
-    "sessions": "count", "visitors": "count",
+    "sessions": "count",
+    # the decomposition's, the repurchase table's, attribution's and pacing's own columns
+    "part": "money", "credit": "money", "eligible_buyers": "count", "repurchased_buyers": "count",
+    "pending_buyers": "count", "share_of_orders": "ratio", "share_of_gmv": "ratio", "pace": "ratio",
+    "recent_pace": "ratio", "unpriced_cart_products": "count", "abandoned_sessions": "count",
 }
 """The units of columns that are not KPIs (an order's amount, a product's CTR, a funnel
 step's conversion): with KPIS, what every table, chart, alert and report formats by."""
@@ -157,6 +189,22 @@ def with_ratios(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     return frame.with_columns(
         ratio(KPIS[name].numerator, KPIS[name].denominator).alias(name) for name in names
     )
+
+
+def basis_words(code: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The GMV basis (口径) `code` ([settings] gmv_basis, metrics.gmv_basis.GmvBasis.code) as
+    a reader of `lang` says it: "GMV basis (口径): valid orders (...), amount as recorded"."""
+    changes = text("definitions.separator", lang).join(text(f"definitions.changes.{part}", lang) for part in code.split("+"))
+    return text("definitions.basis", lang, basis=changes)
+
+
+def kpi_help(kpi: Kpi, lang: str = DEFAULT_LANGUAGE, basis: str | None = None) -> str:
+    """A KPI's one-line definition for its help, with the GMV basis it is counted under named
+    when it reads orders (SPEC, Definitions: the basis is shown in every KPI's help)."""
+    description = kpi.description_in(lang)
+    if basis is None or "orders" not in kpi.reads:
+        return description
+    return text("definitions.help", lang, description=description, basis=basis_words(basis, lang))
 
 
 def format_value(kpi: Kpi, value: float | int | None, currency: str = "¥", *, compact: bool = False, lang: str = DEFAULT_LANGUAGE) -> str:

@@ -1,6 +1,8 @@
-"""Overview: the period's KPI cards against the previous period, daily trends, and a
-drill-down into any day the user clicks (its orders one by one for the roles that may see
-users' rows, by status for the others)."""
+"""Overview: the period's KPI cards against the previous period and their own history, the
+pace of this month's and week's targets, daily trends in their own-history band, a drill-down
+into any day the user clicks (its orders one by one for the roles that may see users' rows, by
+status for the others), the GMV decomposition (visitors x conversion x orders per buyer x AOV)
+and new and repeat orders with repurchase."""
 
 from datetime import date
 
@@ -9,12 +11,12 @@ import streamlit as st
 
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
-from metrics.registry import KPIS, format_value
+from metrics.registry import KPIS, basis_words, format_value, kpi_help
 from shop_analytics.alerts.evaluate import RULE
 from shop_analytics.alerts.messages import alert_line, explaining_view
 from shop_analytics.charts.trends import channel_bars, daily_trend
 from shop_analytics.i18n import format_day
-from shop_analytics.ui import alerts_data, data
+from shop_analytics.ui import alerts_data, data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import kpi_table, may_show_users
@@ -76,8 +78,22 @@ st.caption(
     t("overview.period_caption", start=chosen.start, end=chosen.end, days=chosen.days, tz=chosen.tz, compared=t(f"overview.{compared_with}"))
     + ("" if cut_at is None else t("overview.in_progress", cut=f"{cut_at:%Y-%m-%d %H:%M}"))
 )
+if not settings.basis.is_default:
+    st.caption(t("definitions.non_default", basis=basis_words(settings.gmv_basis, lang)))
+
+
+def band_words(kpi, band: dict) -> str:
+    """The card's own-history band: typical and excellent of the previous same-length periods."""
+    if band["typical"] is None:
+        return t("overview.band_too_short", periods=band["history_periods"])
+    return t(
+        "overview.band_help", typical=shown(kpi, band["typical"]), excellent=shown(kpi, band["excellent"]),
+        periods=band["history_periods"], standing=t(f"overview.standing_{band['standing']}") if band["standing"] else "–",
+    )
+
 
 comparison = {row["kpi"]: row for row in data.period_comparison(*args).iter_rows(named=True)}
+card_bands = {row["kpi"]: row for row in data.card_bands(*args, CARD_KPIS).iter_rows(named=True)}
 for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
     for column, name in zip(st.columns(5), card_row):
         kpi, row = KPIS[name], comparison[name]
@@ -88,21 +104,26 @@ for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
             shown(kpi, row["current"], compact=True),
             delta=None if change is None else f"{change:+.1%}",
             delta_color="normal" if kpi.higher_is_better else "inverse",
-            help=t("overview.card_help", description=kpi.description_in(lang), value=shown(kpi, row["current"]), others=others),
+            help=t("overview.card_help", description=kpi_help(kpi, lang, settings.gmv_basis), value=shown(kpi, row["current"]), others=others)
+            + " " + band_words(kpi, card_bands[name]),
             border=True,
         )
+
+operations.draw_target_paces(shop, settings, chosen)
 
 daily = data.daily_kpis(*args)
 picked = st.selectbox(
     t("overview.trend"), TREND_KPIS, format_func=lambda name: KPIS[name].label_in(lang), key="overview_metric"
 )
+band = data.trend_band(args[0], chosen.start, chosen.end, chosen.tz, chosen.segment, picked)
 event = st.plotly_chart(
-    daily_trend(daily, KPIS[picked], settings.currency, lang),
+    daily_trend(daily, KPIS[picked], settings.currency, lang, band=band),
     on_select="rerun",
     selection_mode=("points",),
     key=CHART_KEY,
     width="stretch",
 )
+st.caption(t("overview.band_caption"))
 points = (event or {}).get("selection", {}).get("points", [])
 clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
 
@@ -111,38 +132,40 @@ with st.expander(t("overview.daily_table")):
 
 if clicked is None or not chosen.start <= clicked <= chosen.end:
     st.caption(t("overview.click_a_day"))
-    st.stop()
-
-st.subheader(format_day(clicked, lang, with_year=True))
-detail = data.day_detail(args[0], clicked, chosen.tz, chosen.segment)
-left, right = st.columns(2)
-with left:
-    st.markdown(f"**{t('overview.channels')}**")
-    kpi_table(detail["channels"], settings.currency, name=f"channels_{clicked}")
-with right:
-    st.plotly_chart(channel_bars(detail["channels"], "gmv", f"{KPIS['gmv'].label_in(lang)} ({settings.currency})"), width="stretch")
-if "products" in detail:
-    st.markdown(f"**{t('overview.top_products')}**")
-    kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")
-orders = detail["orders"]
-st.markdown(f"**{t('overview.orders', count=orders.height)}**")
-if may_show_users():
-    kpi_table(
-        orders,
-        settings.currency,
-        name=f"orders_{clicked}",
-        column_config={
-            "created_at_local": st.column_config.DatetimeColumn(t("overview.created", tz=chosen.tz), format="YYYY-MM-DD HH:mm:ss"),
-            "amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f"),
-        },
-    )
 else:
-    # The roles that may not see single orders get the day's orders by status (and payment
-    # method): how many, and their amount.
-    by = [name for name in ("status", "payment_method") if name in orders.columns]
-    kpi_table(
-        orders.group_by(by).agg(pl.len().alias("orders"), pl.col("amount").sum()).sort(by),
-        settings.currency,
-        name=f"orders_by_status_{clicked}",
-        column_config={"amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f")},
-    )
+    st.subheader(format_day(clicked, lang, with_year=True))
+    detail = data.day_detail(args[0], clicked, chosen.tz, chosen.segment)
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{t('overview.channels')}**")
+        kpi_table(detail["channels"], settings.currency, name=f"channels_{clicked}")
+    with right:
+        st.plotly_chart(channel_bars(detail["channels"], "gmv", f"{KPIS['gmv'].label_in(lang)} ({settings.currency})"), width="stretch")
+    if "products" in detail:
+        st.markdown(f"**{t('overview.top_products')}**")
+        kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")
+    orders = detail["orders"]
+    st.markdown(f"**{t('overview.orders', count=orders.height)}**")
+    if may_show_users():
+        kpi_table(
+            orders,
+            settings.currency,
+            name=f"orders_{clicked}",
+            column_config={
+                "created_at_local": st.column_config.DatetimeColumn(t("overview.created", tz=chosen.tz), format="YYYY-MM-DD HH:mm:ss"),
+                "amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f"),
+            },
+        )
+    else:
+        # The roles that may not see single orders get the day's orders by status (and payment
+        # method): how many, and their amount.
+        by = [name for name in ("status", "payment_method") if name in orders.columns]
+        kpi_table(
+            orders.group_by(by).agg(pl.len().alias("orders"), pl.col("amount").sum()).sort(by),
+            settings.currency,
+            name=f"orders_by_status_{clicked}",
+            column_config={"amount": st.column_config.NumberColumn(t("overview.amount"), format=f"{settings.currency}%.2f")},
+        )
+
+operations.draw_decomposition(shop, settings, chosen, compared_with)
+operations.draw_new_and_repeat(settings, chosen)

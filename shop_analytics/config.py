@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from metrics.gmv_basis import DEFAULT_CODE as DEFAULT_GMV_BASIS
+from metrics.gmv_basis import GmvBasis
 from shop_analytics.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -64,6 +66,9 @@ class Settings(_Section):
     default_margin: float = Field(0.30, ge=0, le=1)
     language: str = DEFAULT_LANGUAGE
     ltv_horizon_days: int = Field(365, gt=0)
+    attribution_lookback_days: int = Field(30, gt=0)
+    target_margin: float = Field(0.10, ge=0, lt=1)
+    gmv_basis: str = DEFAULT_GMV_BASIS
 
     @field_validator("time_zone")
     @classmethod
@@ -77,9 +82,23 @@ class Settings(_Section):
             raise ValueError(f"use one of {', '.join(LANGUAGES)}")
         return value
 
+    @field_validator("gmv_basis")
+    @classmethod
+    def _gmv_basis(cls, value: str) -> str:
+        return GmvBasis.from_code(value).code
+
     @property
     def session_gap(self) -> timedelta:
         return timedelta(minutes=self.session_gap_minutes)
+
+    @property
+    def attribution_lookback(self) -> timedelta:
+        return timedelta(days=self.attribution_lookback_days)
+
+    @property
+    def basis(self) -> GmvBasis:
+        """The GMV basis (口径) every KPI on orders is counted under (metrics.gmv_basis)."""
+        return GmvBasis.from_code(self.gmv_basis)
 
     @classmethod
     def from_mapping(cls, values: Mapping | None) -> "Settings":
@@ -295,12 +314,13 @@ class AppConfig(_Section):
 
     @property
     def shop_fingerprint(self) -> str:
-        """A digest of what the loaded shop depends on: the source, the session gap and the
-        business zone."""
+        """A digest of what the loaded shop depends on: the source, the session gap, the
+        business zone and the GMV basis its orders are read under."""
         return _digest({
             "source": self.source.model_dump(mode="json"),
             "gap": self.settings.session_gap_minutes,
             "zone": self.settings.time_zone,
+            "gmv_basis": self.settings.gmv_basis,
         })
 
     def __hash__(self) -> int:

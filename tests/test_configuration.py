@@ -186,6 +186,9 @@ SETTING_CHANGES = {
     ("settings", "default_margin"): 0.5,
     ("settings", "language"): "zh",
     ("settings", "ltv_horizon_days"): 180,
+    ("settings", "attribution_lookback_days"): 7,
+    ("settings", "target_margin"): 0.2,
+    ("settings", "gmv_basis"): "exclude_refunded",
     ("alerts", "anomaly_window_days"): 21,
     ("alerts", "anomaly_threshold"): 4.0,
     ("alerts", "holidays"): ["2026-10-01"],
@@ -197,7 +200,7 @@ SETTING_CHANGES = {
 def test_every_setting_is_part_of_the_cache_key(where, value):
     """Every cached result of the dashboard is keyed by the configuration's fingerprint
     (shop_analytics.ui.data.source_key), so changing any one setting is a new key; the loaded
-    shop's own key moves only with what the load reads (source, gap, zone)."""
+    shop's own key moves only with what the load reads (source, gap, zone, GMV basis)."""
     section, key = where
     base = {"connections": {"shop": {"folder": "/srv/shop"}}}
     changed = json.loads(json.dumps(base))
@@ -206,7 +209,7 @@ def test_every_setting_is_part_of_the_cache_key(where, value):
     before, after = config_from_mapping(base), config_from_mapping(changed)
     assert before.fingerprint != after.fingerprint
     assert hash(before) != hash(after)
-    reloads = key in ("time_zone", "session_gap_minutes", "extract_ttl_minutes")
+    reloads = key in ("time_zone", "session_gap_minutes", "extract_ttl_minutes", "gmv_basis")
     assert (before.shop_fingerprint != after.shop_fingerprint) == reloads
 
 

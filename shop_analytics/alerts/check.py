@@ -26,6 +26,7 @@ from shop_analytics.alerts.rules import AlertRule
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
+from shop_analytics.targets import TargetStore
 
 ALERTS_PURPOSE, TEST_PURPOSE = "alerts", "test"
 CHECK_LOCK = "alerts check"
@@ -124,13 +125,15 @@ def run_check(
     sleep: Callable[[float], None] = time.sleep,
     lock_wait: float = CHECK_LOCK_WAIT_SECONDS,
 ) -> CheckResult:
-    """Check `day` (default: `default_day`): evaluate the anomalies and the stored rules,
-    update the alerts' state, and notify every configured target of what it is owed; while
-    another check runs, wait for it up to `lock_wait` seconds (store.Busy after that)."""
+    """Check `day` (default: `default_day`): evaluate the anomalies, the stored rules and the
+    targets of the month and week holding the day, update the alerts' state, and notify
+    every configured target of what it is owed; while another check runs, wait for it up to
+    `lock_wait` seconds (store.Busy after that)."""
     now = now or datetime.now(UTC)
     day = day or default_day(shop, config.time_zone, now=now)
     with store.lock(CHECK_LOCK, wait=lock_wait):
-        evaluation = evaluate_shop(shop, store.rules(), day=day, settings=settings, anomaly=config.anomaly)
+        targets = TargetStore(store.engine).targets(holding=day)
+        evaluation = evaluate_shop(shop, store.rules(), day=day, settings=settings, anomaly=config.anomaly, targets=targets)
         opened, resolved = store.record(evaluation, now=now)
         sends = notify_owed(store, config, day=day, sleep=sleep)
     return CheckResult(day=day, new=opened, resolved=resolved, sends=sends, skipped=evaluation.skipped)

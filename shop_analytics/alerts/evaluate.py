@@ -29,14 +29,16 @@ from metrics.anomalies import (
     special_days,
 )
 from metrics.kpis import DAILY_COLUMNS, daily_kpis
+from metrics.registry import KPIS
 from metrics.segments import Segment
 from metrics.service import service_summary
 from shop_analytics.alerts.rules import CHANNEL, DAILY, SERVICE, AlertRule
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
+from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_paces
 from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, mask_unavailable
 
-ANOMALY, RULE = "anomaly", "rule"
+ANOMALY, RULE, TARGET = "anomaly", "rule", "target"
 # Every daily KPI of the daily table is watched for anomalies.
 ANOMALY_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 
@@ -141,6 +143,41 @@ def rule_findings(
     return findings, current
 
 
+def target_findings(
+    daily: pl.DataFrame,
+    targets: Sequence[Target],
+    *,
+    day: date,
+    margin: float,
+    actuals: dict[str, float | None] | None = None,
+) -> tuple[list[Finding], dict[str, float | None]]:
+    """The targets behind pace after `day` (SPEC, Targets and pacing: "a target alert fires
+    when pace < 1 - margin"; > 1 + margin for a lower-is-better KPI), from the whole shop's
+    daily KPI table up to `day` (shop_analytics.targets.target_paces, `actuals` the distinct
+    counts' own values).
+
+    Each finding's key is the target's, its value the pace, its reference the pace the alert
+    fires beyond; details hold the target, the period, the actual and expected to date and
+    the projected end with its interval, so the message can be written after the target is
+    changed. Also returns each target's pace.
+    """
+    paces = target_paces(pacing_daily(daily), targets, as_of=day, margin=margin, actuals=actuals)
+    findings, values = [], {}
+    for target, row in zip(targets, paces.iter_rows(named=True)):
+        values[target.key] = row["pace"]
+        if not row["behind"]:
+            continue
+        higher = KPIS[target.kpi].higher_is_better
+        details = {name: row[name] for name in ("target", "target_kind", "actual_to_date", "expected_to_date", "projected_end", "projected_low", "projected_high")}
+        findings.append(Finding(
+            key=target.key, kind=TARGET, metric=target.kpi, day=day, value=row["pace"],
+            reference=1 - margin if higher else 1 + margin,
+            details=details | {"period_kind": target.period_kind, "period_start": str(target.period_start),
+                               "period_end": str(target.period_end), "higher_is_better": higher},
+        ))
+    return findings, values
+
+
 def _contributors(shop: Shop, finding: Finding, days: list[date], special: set[date], settings: AnomalySettings, tz: str) -> list[dict]:
     """The channel and the category that moved the KPI most (alert_contributors' first row of
     each), with their share of the change."""
@@ -196,11 +233,15 @@ def evaluate_shop(
     day: date,
     settings: Settings,
     anomaly: AnomalySettings = AnomalySettings(),
+    targets: Sequence[Target] = (),
 ) -> Evaluation:
     """Every alert that holds on `day` in `shop`: the anomalies of the whole shop's daily KPIs
     (baselines from all the history up to `day`; campaign days and holidays against past
     special days; the top channel and category of each additive KPI's change), then each
     rule's breaches on its segment.
+
+    Then the `targets` whose month or week holds `day`, paced on the whole shop with the
+    configured target margin (`target_findings`).
 
     Needs events or orders (views.VIEW_NEEDS); a KPI whose table the shop lacks is not
     available and gets no verdict. A rule on service measures needs tickets and is skipped
@@ -235,6 +276,12 @@ def evaluate_shop(
         else:
             skipped.append(rule)
             continue
+        findings.extend(found)
+        values.update(current)
+    held = [target for target in targets if target.holds(day)]
+    if held:
+        actuals = distinct_actuals(activity_frames(shop), held, as_of=day, tz=tz)
+        found, current = target_findings(history, held, day=day, margin=settings.target_margin, actuals=actuals)
         findings.extend(found)
         values.update(current)
     return Evaluation(day=day, findings=findings, values=values, skipped=skipped)

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from metrics.anomalies import DEFAULT_WINDOW, PAST_CAMPAIGN_DAYS
 from metrics.registry import KPIS, format_value
-from shop_analytics.alerts.evaluate import ANOMALY
+from shop_analytics.alerts.evaluate import ANOMALY, TARGET
 from shop_analytics.alerts.rules import CHANNEL, METRICS, SERVICE, AlertRule, format_metric
 from shop_analytics.alerts.store import NEW_EVENT
 from shop_analytics.i18n import format_day, format_number, text
@@ -49,8 +49,12 @@ def explaining_view(alert: dict) -> View:
     A service rule: Service & reviews over the baseline window up to the day. An anomaly whose change is more concentrated in one category than in one channel:
     Products on the day. Any other: the Overview over the baseline window up to the day
     (its trend shows the day against the days it was compared with), on the rule's segment.
+    A target behind pace: the Overview from the start of the target's period to the day.
     """
     details, day = alert["details"], alert["last_seen_day"]
+    if alert["kind"] == TARGET:
+        # the overview paces the target's period up to the day
+        return View("overview", date.fromisoformat(details["period_start"]), day)
     segment = {name: tuple(details.get(name, ())) for name in ("channels", "devices", "regions")}
     if alert["kind"] != ANOMALY and METRICS[alert["metric"]].source == CHANNEL:
         return View("channels", day, day, (alert["member"],), segment["devices"], segment["regions"])
@@ -88,10 +92,21 @@ def rule_of(alert: dict) -> AlertRule:
     )
 
 
+def target_period_words(kind: str, start: date, lang: str) -> str:
+    """A target's month ("2026-12", "2026年12月") or week ("the week from Mon 12-07")."""
+    if kind == "month":
+        return text("targets.period_month", lang, year=start.year, month=start.month)
+    return text("targets.period_week", lang, day=format_day(start, lang))
+
+
 def alert_subject(alert: dict, lang: str, currency: str) -> str:
-    """What the alert is about: the KPI, or the rule (and the channel it broke in)."""
+    """What the alert is about: the KPI, the target, or the rule (and the channel it broke in)."""
     if alert["kind"] == ANOMALY:
         return KPIS[alert["metric"]].label_in(lang)
+    if alert["kind"] == TARGET:
+        details = alert["details"]
+        period = target_period_words(details["period_kind"], date.fromisoformat(details["period_start"]), lang)
+        return text("targets.alert_subject", lang, kpi=KPIS[alert["metric"]].label_in(lang), period=period)
     subject = rule_of(alert).describe(lang, currency)
     if alert["member"] is not None:
         subject += text("alerts.member", lang, name=text("columns.channel", lang), member=alert["member"])
@@ -124,6 +139,19 @@ def alert_line(alert: dict, lang: str, currency: str) -> str:
             usual=format_value(kpi, alert["reference"], currency, lang=lang),
             z=f"{details['z']:+.1f}", against=text(against, lang),
         ) + _contributors(details, lang, currency, alert["metric"])
+    if alert["kind"] == TARGET:
+        kpi, details = KPIS[alert["metric"]], alert["details"]
+
+        def value(number: float | None) -> str:
+            return format_value(kpi, number, currency, lang=lang)
+
+        return text(
+            "targets.alert_line", lang,
+            subject=alert_subject(alert, lang, currency), day=day, pace=format_number(alert["value"], "ratio", lang),
+            actual=value(details["actual_to_date"]), expected=value(details["expected_to_date"]),
+            projected=value(details["projected_end"]), low=value(details["projected_low"]),
+            high=value(details["projected_high"]), target=value(details["target"]),
+        )
     rule = rule_of(alert)
     line = text(
         "alerts.rule_line", lang,
@@ -140,6 +168,12 @@ def alert_line(alert: dict, lang: str, currency: str) -> str:
 
 def resolved_line(alert: dict, lang: str, currency: str) -> str:
     """A resolved alert in one sentence of `lang`: since when it held and the value now."""
+    if alert["kind"] == TARGET:
+        return text(
+            "targets.resolved_line", lang,
+            subject=alert_subject(alert, lang, currency), day=format_day(alert["resolved_day"], lang),
+            since=format_day(alert["first_seen_day"], lang), pace=format_number(alert["resolved_value"], "ratio", lang),
+        )
     return text(
         "alerts.resolved_line", lang,
         subject=alert_subject(alert, lang, currency), day=format_day(alert["resolved_day"], lang),

@@ -16,10 +16,13 @@ import streamlit as st
 
 from connectors import SourceError
 from connectors.extracts import ExtractSource
+from metrics import abandonment as abandonment_metric
 from metrics import (
     anomalies,
+    bands,
     channels,
     cohorts,
+    decomposition,
     drilldown,
     kpis,
     payments,
@@ -29,14 +32,18 @@ from metrics import (
     search,
     service,
 )
+from metrics import attribution as attribution_metric
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
+from metrics import repeat_orders as repeat_orders_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
-from metrics.time import in_days, utc_bounds
+from metrics.time import as_utc, in_days, utc_bounds
+from shop_analytics import targets as targets_module
 from shop_analytics.config import AppConfig, ConfigError, Settings, config_from_mapping, plain
 from shop_analytics.loading import Shop
 from shop_analytics.opening import configured_source, extract_for, load_configured
+from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_path
 from shop_analytics.ui.lang import t
 from shop_analytics.views import activity_frames, all_frames, anomaly_settings, configured_channel_table, mask_unavailable
 
@@ -342,4 +349,162 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract"]
+__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
+
+
+# Issue 19: the operations views a team in China reads every day (SPEC section 3: visitors and
+# UV value, the GMV decomposition, new and repeat orders, repurchase, abandonment, attribution,
+# targets and pacing, the own-history band).
+
+
+def _cut_before(frame: pl.DataFrame, column: str, instant: datetime | None) -> pl.DataFrame:
+    return frame if instant is None else as_utc(frame, column).filter(pl.col(column) < instant)
+
+
+def _comparison_cut(key: str, start: date, end: date, tz: str, segment: Segment, other_start: date, other_end: date) -> datetime | None:
+    """Where another period is cut so that it is compared with the same elapsed part as the
+    current one while that is in progress (SPEC, Period comparison); None when it is not."""
+    events, _, orders, _ = _activity_frames(key, segment)
+    elapsed = periods.elapsed_part(events, orders, start=start, end=end, tz=tz)
+    return None if elapsed is None else utc_bounds(other_start, other_end, tz)[0] + elapsed
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def card_bands(key: str, start: date, end: date, tz: str, segment: Segment, kpis: tuple[str, ...]) -> pl.DataFrame:
+    """The period's KPIs against the same-length periods of the previous 8 periods
+    (metrics.bands.period_bands), each cut at the same elapsed point while the period is in
+    progress, as the cards' comparisons are; periods before the data's first day are left out."""
+    frames = _activity_frames(key, segment)
+    shop = _load(key)
+    first_day = (shop.date_span(tz) or (start, end))[0]
+    current = {row["kpi"]: row["current"] for row in period_comparison(key, start, end, tz, segment).iter_rows(named=True)}
+    history = []
+    for other_start, other_end in bands.previous_periods(start, end):
+        if other_start < first_day:
+            break
+        cut = _comparison_cut(key, start, end, tz, segment, other_start, other_end)
+        history.append(periods.period_summary(*frames, start=other_start, end=other_end, tz=tz, until=cut))
+    return mask_unavailable(bands.period_bands(current, history, list(kpis)), shop)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def trend_band(key: str, start: date, end: date, tz: str, segment: Segment, kpi: str) -> pl.DataFrame | None:
+    """Each day's `kpi` of start..end against the same weekday of the previous 8 weeks
+    (metrics.bands.daily_bands), from the segment's history (days before the data are not
+    zeros: they are left out of the band). None for a shop without activity."""
+    history = _history(key, tz, segment)
+    if history is None:
+        return None
+    first = max(bands.history_start(start), history["daily"]["date"][0])
+    daily = history["daily"].filter(pl.col("date").is_between(first, end))
+    return bands.daily_bands(daily, [kpi], start=start)
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def gmv_decomposition(key: str, start: date, end: date, tz: str, segment: Segment, compared_with: str) -> dict:
+    """The GMV factors of the period and of the period it is compared with (`compared_with`:
+    previous, week_before or year_before, cut at the same elapsed point while the period is in
+    progress), and each factor's part of the change (metrics.decomposition): for the shop, by
+    channel and, where the shop has items, products and its events in memory, by category."""
+    shop = _load(key)
+    _, sessions, orders, users = _activity_frames(key, segment)
+    other_start, other_end = periods.comparison_periods(start, end)[compared_with]
+    cut = _comparison_cut(key, start, end, tz, segment, other_start, other_end)
+    other_sessions, other_orders = _cut_before(sessions, "started_at", cut), _cut_before(orders, "created_at", cut)
+    now = {"start": start, "end": end, "tz": tz}
+    then = {"start": other_start, "end": other_end, "tz": tz}
+    current = decomposition.gmv_factors(sessions, orders, **now)
+    comparison = decomposition.gmv_factors(other_sessions, other_orders, **then)
+    channels_now = decomposition.gmv_factors(sessions, orders, by="channel", users=users, **now)
+    channels_then = decomposition.gmv_factors(other_sessions, other_orders, by="channel", users=users, **then)
+    result = {
+        "comparison_period": (other_start, other_end),
+        "current": current,
+        "comparison": comparison,
+        "parts": decomposition.decompose_gmv(current, comparison),
+        "channels": decomposition.decompose_gmv(channels_now, channels_then, keys=["channel"]),
+        "categories": None,
+    }
+    if shop.has("order_items", "products") and shop.pushed is None:
+        events = _segment_frames(shop, segment)[0]
+        items = (shop.order_items, shop.products)
+        categories_now = decomposition.category_gmv_factors(events, sessions, orders, *items, **now)
+        categories_then = decomposition.category_gmv_factors(
+            _cut_before(events, "event_time", cut), other_sessions, other_orders, *items, **then
+        )
+        result["categories"] = decomposition.decompose_gmv(categories_now, categories_then, keys=["category"])
+    return result
+
+
+def _data_end(shop: Shop) -> datetime | None:
+    """The shop's last order: whether a buyer's repurchase window has passed is judged
+    against the whole shop's data, whatever the filters keep."""
+    orders = shop.or_empty("orders")
+    return as_utc(orders, "created_at")["created_at"].max() if orders.height else None
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """New-buyer and repeat-buyer orders of the period, and its buyers' repurchase within 30
+    and 90 days, the buyers whose days have not passed shown as pending (metrics.repeat_orders)."""
+    _, _, orders, _ = _activity_frames(key, segment)
+    period = {"start": start, "end": end, "tz": tz}
+    return {
+        "orders": repeat_orders_metric.new_and_repeat_orders(orders, **period),
+        "repurchase": repeat_orders_metric.repurchase_rates(orders, data_end=_data_end(_load(key)), **period),
+    }
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def repurchase_by_period(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
+    """Repurchase within 30 and 90 days of the buyers of each week or month of the period."""
+    _, _, orders, _ = _activity_frames(key, segment)
+    return repeat_orders_metric.repurchase_rates(orders, start=start, end=end, tz=tz, period=period, data_end=_data_end(_load(key)))
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def abandonment_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
+    """Cart and checkout abandonment of the period's sessions, whole and by channel and device,
+    and the users who abandoned a cart or a checkout (metrics.abandonment)."""
+    shop = _load(key)
+    events, sessions, _, _ = _segment_frames(shop, segment)
+    products_table = shop.optional("products")
+    period = {"start": start, "end": end, "tz": tz}
+    return {
+        "total": abandonment_metric.abandonment(events, sessions, products_table, **period),
+        "channel": abandonment_metric.abandonment(events, sessions, products_table, by=["channel"], **period),
+        "device": abandonment_metric.abandonment(events, sessions, products_table, by=["device"], **period),
+        "cart_users": abandonment_metric.abandoning_users(events, sessions, products_table, stage="cart", **period),
+        "checkout_users": abandonment_metric.abandoning_users(events, sessions, products_table, stage="checkout", **period),
+    }
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
+def attribution_models(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+    """GMV, ROAS and ROI per channel under every attribution model, over the configured
+    lookback, across every channel (the device and region filters apply), as the channel table
+    (metrics.attribution.compare_attribution_models)."""
+    shop = _load(key)
+    _, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
+    configured = config_of(key).settings
+    return attribution_metric.compare_attribution_models(
+        sessions, orders, shop.optional("ad_spend"), shop.optional("order_items"), shop.optional("products"),
+        start=start, end=end, tz=tz, lookback=configured.attribution_lookback, default_margin=configured.default_margin,
+        users=users,
+    )
+
+
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def target_paces(key: str, tz: str, as_of: date, targets: tuple[Target, ...]) -> dict | None:
+    """Each target's pace after `as_of` on the whole shop (shop_analytics.targets), with the
+    configured margin, and each target's expected and actual course for a chart, by target
+    key. None for a shop without activity."""
+    history = _history(key, tz, Segment())
+    if history is None:
+        return None
+    daily = pacing_daily(history["daily"]).filter(pl.col("date") <= as_of)
+    actuals = distinct_actuals(_activity_frames(key, Segment()), targets, as_of=as_of, tz=tz)
+    return {
+        "paces": targets_module.target_paces(daily, targets, as_of=as_of, margin=config_of(key).settings.target_margin, actuals=actuals),
+        "paths": {target.key: target_path(daily, target, as_of=as_of) for target in targets},
+    }
