@@ -2,16 +2,30 @@
 served when the database cannot be reached.
 
 An extract is a folder (default `.extracts/<hash of the source description>/`, git-ignored)
-holding one Parquet file per canonical table and `manifest.json`, which names the files of
-the current generation with, per table, when it was refreshed, its row count and its newest
-timestamp, and the source's description (never a password).
+holding Parquet files per canonical table and `manifest.json`, which names the files of the
+current generation with, per table, when it was refreshed, its row count, its newest time and
+updated-at stamp, and the source's description (never a password). Events are kept in one
+file per calendar month (UTC) of their time, so that a refresh rewrites only the months it
+changes and a read of a period opens only its months; every other table is one file.
 
-A refresh is all or nothing. Each table is written to a temporary file and renamed
-(os.replace) to a name carrying the new generation; only then is the manifest replaced, the
-same way, to name them. A refresh that stops anywhere before that last rename, by an
-exception or a kill, leaves the previous manifest naming the previous, complete files, so a
-half-written file is never read. Files of generations older than the previous one are
-removed after the commit; the previous one stays for readers still pinned to it.
+A refresh reads what changed (`ExtractSource.refresh`): the rows of the last
+`refresh_window_days` before each table's newest time again (late events, orders refunded,
+tickets answered), the rows whose updated-at column (the mapping's `updated_at`) is newer than
+the last one read, and in full the tables without a time column; each changed row replaces
+the extract's row of the same key (KEYS). A full refresh reads every table whole; each table
+is read whole again once a day (FULL_REFRESH_EVERY) so that edits older than the window
+arrive too. The manifest says, per generation, after which instant the events were replaced
+(`replaced_since`), so that loading can derive again only the sessions of the users with
+changed events (shop_analytics/loading.py).
+
+A refresh is all or nothing. Each file is written to a temporary file and renamed
+(os.replace) to a name carrying the new generation (a month of events that did not change
+keeps its file, named by both manifests); only then is the manifest replaced, the same way,
+to name them. A refresh that stops anywhere before that last rename, by an exception, a kill
+or a database that goes away, leaves the previous manifest naming the previous, complete
+files, so a half-written file is never read. Files named by neither the current nor the
+previous manifest are removed after the commit; the previous one stays for readers still
+pinned to it.
 
 An extract holds the shop's customers and orders: its folder is its owner's only (0700) and
 every file in it is created readable and writable by its owner only (0600; a umask can only
@@ -40,29 +54,33 @@ from connectors.sql import SqlSource
 EXTRACTS_ROOT = Path(__file__).resolve().parents[1] / ".extracts"
 DEFAULT_TTL = timedelta(minutes=60)
 
-APPEND_ONLY = frozenset({"events"})
-"""Tables refreshed incrementally by their newest timestamp (TIME_COLUMN).
+KEYS = {
+    "orders": ("order_id",),
+    "users": ("user_id",),
+    "reviews": ("review_id",),
+    "tickets": ("ticket_id",),
+    "ad_spend": ("date", "channel", "campaign_id"),
+}
+"""The columns that name a row of each table refreshed by its changes: a changed row read
+again replaces the extract's row of the same key (an order refunded, a ticket answered)."""
 
-Only `events`: an event is a fact written once and never changed, and it is the table with
-millions of rows. Every other table is reloaded in full, because its rows change after they
-are written or it has no time column: orders change status and gain paid_at, shipped_at,
-delivered_at and refunds; tickets gain first_response_at and resolved_at; users change
-member_level; reviews are edited or removed by moderation; ad platforms revise the spend of
-past days; order_items, products and campaigns have no time column. They are small beside
-events (11,590 orders to 2,000,000 events in the sample shop).
-"""
+DEFAULT_REFRESH_WINDOW = timedelta(days=3)
+"""How far before a table's newest time a refresh reads the source again (a setting,
+`refresh_window_days`): rows later than (newest - window) are replaced by the source's, so
+events a tracker uploads late (GA4 rewrites its last three days), orders refunded, tickets
+answered within it are neither missed nor doubled. Changes older than that are read by the
+mapping's updated-at column where it names one (`updated_at`), else by the next full
+refresh."""
 
 INCREMENTAL_OVERLAP = timedelta(hours=1)
-"""How far before the extract's newest timestamp an incremental refresh reads again.
-
-The extract's rows later than (newest - overlap) are replaced by the source's, so events
-stamped at the newest instant but written after the last refresh, and events a tracker
-uploads late but stamped less than an hour before the newest, are neither missed nor
-doubled. Older late arrivals, edited and deleted events need a full refresh."""
+"""How far before the newest updated-at stamp already read a refresh reads the source's
+changes again: a transaction stamps its rows when it writes them but commits later, so a row
+stamped before the newest one seen can still appear."""
 
 FULL_REFRESH_EVERY = timedelta(days=1)
-"""An append-only table is read whole again once its last full read is this old, so edited,
-deleted and very late events reach the extract within a day."""
+"""A table is read whole again once its last full read is this old (a setting,
+`full_refresh_hours`), so that edited and deleted rows older than the window, and very late
+events, reach the extract within a day."""
 
 RETRY_AFTER_FAILURE = timedelta(minutes=1)
 """After a refresh fails, reads keep serving the extract without asking the database again
@@ -76,49 +94,74 @@ FILE_MODE = 0o600
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 
 
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 @dataclass(frozen=True)
 class TableExtract:
-    """One table of an extract: its file, when it was refreshed (and last read whole), its
-    rows, its newest time, and whether the last refresh was incremental."""
+    """One table of an extract: its files, when it was refreshed (and last read whole), its
+    rows, its newest time and newest updated-at stamp, and, for a refresh that read only
+    changes, the instant after which its rows were read again (`replaced_after`; None for a
+    full read)."""
 
-    file: str
+    files: tuple[str, ...]
     refreshed_at: datetime
     full_refreshed_at: datetime
     rows: int
     newest: datetime | None
-    incremental: bool
+    replaced_after: datetime | None = None
+    updated_newest: datetime | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.replaced_after is not None
 
     def as_json(self) -> dict:
         return {
-            "file": self.file,
+            "files": list(self.files),
             "refreshed_at": self.refreshed_at.isoformat(),
             "full_refreshed_at": self.full_refreshed_at.isoformat(),
             "rows": self.rows,
-            "newest": None if self.newest is None else self.newest.isoformat(),
-            "incremental": self.incremental,
+            "newest": _text(self.newest),
+            "replaced_after": _text(self.replaced_after),
+            "updated_newest": _text(self.updated_newest),
         }
 
     @classmethod
     def from_json(cls, values: dict) -> "TableExtract":
-        newest = values["newest"]
         return cls(
-            file=values["file"],
+            files=tuple(values["files"]) if "files" in values else (values["file"],),  # one file before events had months
             refreshed_at=datetime.fromisoformat(values["refreshed_at"]),
             full_refreshed_at=datetime.fromisoformat(values["full_refreshed_at"]),
             rows=values["rows"],
-            newest=None if newest is None else datetime.fromisoformat(newest),
-            incremental=values["incremental"],
+            newest=_moment(values["newest"]),
+            replaced_after=_moment(values.get("replaced_after")),
+            updated_newest=_moment(values.get("updated_newest")),
         )
+
+
+EVENT_HISTORY = 48
+"""How many generations back the manifest says where the events were replaced: enough for a
+loaded shop a day and more old at an hourly time-to-live to be brought up to date by its
+changes (older ones are loaded whole)."""
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """The committed state of an extract: generation, source and tables."""
+    """The committed state of an extract: generation, source and tables, and for each of the
+    last EVENT_HISTORY generations the instant after which it replaced the events (None: it
+    read them whole, or there are none)."""
 
     generation: int
     source: str
     refreshed_at: datetime
     tables: dict[str, TableExtract] = field(default_factory=dict)
+    events_replaced: tuple[tuple[int, datetime | None], ...] = ()
 
     def as_json(self) -> dict:
         return {
@@ -126,6 +169,7 @@ class Manifest:
             "source": self.source,
             "refreshed_at": self.refreshed_at.isoformat(),
             "tables": {name: table.as_json() for name, table in self.tables.items()},
+            "events_replaced": [[generation, _text(cut)] for generation, cut in self.events_replaced],
         }
 
     @classmethod
@@ -135,7 +179,21 @@ class Manifest:
             source=values["source"],
             refreshed_at=datetime.fromisoformat(values["refreshed_at"]),
             tables={name: TableExtract.from_json(table) for name, table in values["tables"].items()},
+            events_replaced=tuple((generation, _moment(cut)) for generation, cut in values.get("events_replaced", [])),
         )
+
+    def replaced_since(self, generation: int) -> datetime | None:
+        """The instant after which this generation's events may differ from those of the
+        earlier `generation` (the earliest instant any refresh since replaced them after);
+        None when a refresh since read them whole, or the history does not reach back to it.
+        A generation is unchanged after its own newest event."""
+        if generation == self.generation:
+            events = self.tables.get("events")
+            return datetime.max.replace(tzinfo=UTC) if events is None or events.newest is None else events.newest
+        since = [cut for later, cut in self.events_replaced if later > generation]
+        if generation > self.generation or len(since) != self.generation - generation or None in since:
+            return None
+        return min(since)
 
 
 @dataclass(frozen=True)
@@ -206,14 +264,19 @@ class ExtractSource:
         *,
         folder: str | Path | None = None,
         ttl: timedelta = DEFAULT_TTL,
+        window: timedelta = DEFAULT_REFRESH_WINDOW,
+        full_every: timedelta = FULL_REFRESH_EVERY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if ttl <= timedelta(0):
-            raise ValueError(f"the extract's time-to-live must be positive, got {ttl}")
+        for label, value in (("time-to-live", ttl), ("refresh window", window), ("time between full refreshes", full_every)):
+            if value <= timedelta(0):
+                raise ValueError(f"the extract's {label} must be positive, got {value}")
         self._open_source = open_source
         self.description = open_source().description
         self.folder = Path(folder) if folder is not None else default_folder(self.description)
         self.ttl = ttl
+        self.window = window
+        self.full_every = full_every
         self._clock = clock
         self._pinned: Manifest | None = None
         self.stale: Staleness | None = None
@@ -277,13 +340,14 @@ class ExtractSource:
     def refresh(
         self, *, full: bool = False, if_due: bool = False, progress: Callable[[str], None] | None = None
     ) -> Manifest:
-        """Read the source into a new generation of the extract and commit it.
+        """Read the source's changes (everything, with `full`) into a new generation of the
+        extract and commit it.
 
-        Append-only tables (APPEND_ONLY) are read from INCREMENTAL_OVERLAP before their newest
-        timestamp, unless `full` or their last full read is FULL_REFRESH_EVERY old; every other
-        table is read whole. `if_due`: only when a refresh is still due once the lock is held
-        (another thread or process may have just refreshed). `progress(name)` after each table.
-        On failure nothing is committed, `stale` records why, and SourceError says it.
+        A table with a time column whose last full read is younger than `full_every` is read
+        by its changes (`_changed_table`); the others are read whole. `if_due`: only when a
+        refresh is still due once the lock is held (another thread or process may have just
+        refreshed). `progress(name)` after each table. On failure nothing is committed,
+        `stale` records why, and SourceError says it.
         """
         with self._locked():
             previous = self.manifest()
@@ -297,7 +361,8 @@ class ExtractSource:
                 names = [name for name in TABLES if name in source.table_names()]
                 tables = {}
                 for name in names:
-                    tables[name] = self._refresh_table(source, name, previous, generation, started, full)
+                    before = None if full or previous is None else previous.tables.get(name)
+                    tables[name] = self._refresh_table(source, name, before, generation, started)
                     if progress:
                         progress(name)
             except Exception as error:
@@ -307,43 +372,91 @@ class ExtractSource:
                 if isinstance(error, SourceError):
                     raise
                 raise SourceError(f"cannot refresh the extract of {self.description}: {_reason(error)}") from error
-            manifest = Manifest(generation, self.description, started, tables)
+            events = tables.get("events")
+            replaced = (generation, None if events is None else events.replaced_after)
+            history = (previous.events_replaced if previous else ()) + (replaced,)
+            manifest = Manifest(generation, self.description, started, tables, history[-EVENT_HISTORY:])
             _replace_atomically(self.folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest.as_json(), indent=2)))
             self.stale = None
             self._pinned = manifest
-            named = {table.file for kept in (manifest, previous) if kept for table in kept.tables.values()}
+            named = {file for kept in (manifest, previous) if kept for table in kept.tables.values() for file in table.files}
             self._discard(lambda path: path.suffix == ".parquet" and path.name not in named)
             return manifest
 
-    def _refresh_table(
-        self, source: Source, name: str, previous: Manifest | None, generation: int, now: datetime, full: bool
-    ) -> TableExtract:
-        before = previous.tables.get(name) if previous else None
-        incremental = (
-            not full
-            and name in APPEND_ONLY
-            and before is not None
+    def _refresh_table(self, source: Source, name: str, before: TableExtract | None, generation: int, now: datetime) -> TableExtract:
+        """Table `name` of the new generation: its changes merged into the extract's rows when
+        they can be read (`_changed_table`), else read whole."""
+        if (
+            before is not None
             and before.newest is not None
-            and now - before.full_refreshed_at < FULL_REFRESH_EVERY
-        )
-        if incremental:
-            cut = before.newest - INCREMENTAL_OVERLAP
-            column = TIME_COLUMN[name]
-            kept = pl.scan_parquet(self.folder / before.file).filter(pl.col(column) <= cut).collect()
-            recent = source.read_table(name, since=cut)
-            if recent.columns == kept.columns:
-                frame = pl.concat([kept, recent], how="vertical_relaxed")
-            else:  # the source's columns changed since the last refresh: read it again whole
-                incremental, frame = False, source.read_table(name)
+            and name in TIME_COLUMN
+            and now - before.full_refreshed_at < self.full_every
+            and (name == "events" or hasattr(source, "read_changes"))
+        ):
+            changed = self._changed_table(source, name, before, generation, now)
+            if changed is not None:
+                return changed
+        if hasattr(source, "read_changes") and name in TIME_COLUMN:
+            frame, updated_newest = source.read_changes(name, since=None, updated_since=None)
         else:
-            frame = source.read_table(name)
-        file = f"{name}.{generation}.parquet"
-        _replace_atomically(self.folder / file, frame.write_parquet)
-        newest = frame[TIME_COLUMN[name]].max() if name in TIME_COLUMN and frame.height else None
-        if newest is not None and not isinstance(newest, datetime):  # a date column (ad_spend)
-            newest = datetime(newest.year, newest.month, newest.day, tzinfo=UTC)
-        full_refreshed_at = before.full_refreshed_at if incremental else now
-        return TableExtract(file, now, full_refreshed_at, frame.height, newest, incremental)
+            frame, updated_newest = source.read_table(name), None
+        files = self._write(name, frame, generation)
+        return TableExtract(files, now, now, frame.height, _newest(name, frame), None, updated_newest)
+
+    def _changed_table(self, source: Source, name: str, before: TableExtract, generation: int, now: datetime) -> TableExtract | None:
+        """Table `name` with the rows of its last `window` before its newest time, and the rows
+        changed since its newest updated-at stamp (less INCREMENTAL_OVERLAP), read again: they
+        replace the extract's rows after that instant and its rows of the same key (KEYS).
+        The events keep the files of the months before that instant. None when the source's
+        columns changed since the extract was written (then the table is read whole)."""
+        cut = _day_start(before.newest - self.window) if _is_date(name) else before.newest - self.window
+        updated_since = None if before.updated_newest is None else before.updated_newest - INCREMENTAL_OVERLAP
+        if hasattr(source, "read_changes"):
+            changes, updated_newest = source.read_changes(name, since=cut, updated_since=updated_since)
+        else:  # a source that cannot say what changed: the window's rows only
+            changes, updated_newest = source.read_table(name, since=cut), None
+        kept_files = [file for file in before.files if name == "events" and (_month_of(file) or "~") < f"{cut:%Y-%m}"]
+        rewritten = pl.scan_parquet([self.folder / file for file in before.files if file not in kept_files])
+        schema = rewritten.collect_schema()
+        if set(schema.names()) != set(changes.columns) or changes.select(schema.names()).schema != schema:
+            return None
+        changes = changes.select(schema.names())
+        column = pl.col(TIME_COLUMN[name])
+        kept = rewritten.filter(column <= (cut.date() if _is_date(name) else cut))
+        if not hasattr(source, "read_changes"):
+            kept = pl.concat([kept, rewritten.filter(column.is_null())])  # rows without a time cannot be read again
+        keys = [key for key in KEYS.get(name, ()) if key in schema]
+        if keys and changes.height:
+            kept = kept.join(changes.lazy().select(keys), on=keys, how="anti", nulls_equal=True)
+        frame = pl.concat([kept.collect(), changes])
+        files = (*kept_files, *self._write(name, frame, generation))
+        untouched = pl.scan_parquet([self.folder / file for file in kept_files]) if kept_files else None
+        rows = frame.height + (untouched.select(pl.len()).collect().item() if untouched is not None else 0)
+        newest = _newest(name, frame)
+        if newest is None and untouched is not None:
+            newest = _as_instant(untouched.select(column.max()).collect().item())
+        updated = [stamp for stamp in (before.updated_newest, updated_newest) if stamp is not None]
+        return TableExtract(files, now, before.full_refreshed_at, rows, newest, cut, max(updated) if updated else None)
+
+    def _write(self, name: str, frame: pl.DataFrame, generation: int) -> tuple[str, ...]:
+        """Write `frame` as table `name` of `generation`: the events one file per month of
+        their time (events without a time in a file of their own), any other table one file.
+        The files' names, in order."""
+        if name != "events":
+            file = f"{name}.{generation}.parquet"
+            _replace_atomically(self.folder / file, frame.write_parquet)
+            return (file,)
+        months = pl.col("event_time").dt.strftime("%Y-%m").fill_null(UNDATED)
+        files = []
+        for (month,), part in sorted(frame.with_columns(__month=months).partition_by("__month", as_dict=True).items()):
+            file = f"events.{month}.{generation}.parquet"
+            _replace_atomically(self.folder / file, part.drop("__month").write_parquet)
+            files.append(file)
+        if not files:  # no events at all: an empty file keeps the columns
+            file = f"events.{UNDATED}.{generation}.parquet"
+            _replace_atomically(self.folder / file, frame.write_parquet)
+            files.append(file)
+        return tuple(files)
 
     def _discard(self, unwanted: Callable[[Path], bool]) -> None:
         """Remove the extract's files for which `unwanted(path)` holds (under the lock)."""
@@ -367,15 +480,13 @@ class ExtractSource:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pl.DataFrame:
-        """The canonical table `name` from the pinned generation of the extract."""
+        """The canonical table `name` from the pinned generation of the extract; the columns
+        and the time window are pushed into the Parquet scan (a window of events opens only
+        the files of its months)."""
         wanted = wanted_columns(name, columns)
         window = time_window(name, since, until)
-        manifest = self._manifest_to_read()
-        if name not in manifest.tables:
-            raise SourceError(f"{self.description} has no table '{name}'.")
-        path = self.folder / manifest.tables[name].file
         try:
-            scan = pl.scan_parquet(path)
+            scan = self.scan(name)
             schema = scan.collect_schema()
             if window is not None:
                 scan = scan.filter(window_filter(window, schema[window.column]))
@@ -384,6 +495,43 @@ class ExtractSource:
             raise SourceError(
                 f"the extract of {self.description} was refreshed twice while this load read it; load again."
             ) from None
+
+    def scan(self, name: str) -> pl.LazyFrame:
+        """Table `name` of the pinned generation as a lazy Parquet scan, for reads that filter
+        and aggregate it without holding it (the events of the months asked for only)."""
+        manifest = self._manifest_to_read()
+        if name not in manifest.tables:
+            raise SourceError(f"{self.description} has no table '{name}'.")
+        # a filter on the time reads only the files (row groups) whose statistics can hold it
+        return pl.scan_parquet([self.folder / file for file in manifest.tables[name].files])
+
+    @property
+    def generation(self) -> int | None:
+        """The generation reads are pinned to, None before the first read."""
+        return None if self._pinned is None else self._pinned.generation
+
+    def row_count(self, name: str) -> int:
+        """How many rows table `name` of the pinned generation holds (its manifest says)."""
+        return self._manifest_to_read().tables[name].rows
+
+    def replaced_since(self, generation: int) -> datetime | None:
+        """The instant after which the pinned generation's events may differ from those of
+        `generation` (Manifest.replaced_since)."""
+        return self._manifest_to_read().replaced_since(generation)
+
+    def first_events(self, before: datetime) -> pl.DataFrame:
+        """Each user's first event at or before `before` (user_id, event_time), aggregated
+        over the extract's scan without holding the events."""
+        return (
+            self.scan("events").select("user_id", "event_time").filter(pl.col("event_time") <= before)
+            .group_by("user_id").agg(pl.col("event_time").min()).collect()
+        )
+
+    def time_span(self, name: str) -> tuple[datetime, datetime] | None:
+        """The first and last value of table `name`'s time column."""
+        column = pl.col(TIME_COLUMN[name])
+        first, last = self.scan(name).select(column.min(), column.max()).collect().row(0)
+        return None if first is None else (_as_instant(first), _as_instant(last))
 
 
 def _private_folder(folder: Path) -> None:
@@ -410,3 +558,35 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+UNDATED = "undated"
+"""The month-file name part of events without a time."""
+
+
+def _month_of(file: str) -> str | None:
+    """The month (YYYY-MM) a file of events holds, None for any other file."""
+    parts = file.split(".")
+    return parts[1] if len(parts) == 4 and re.fullmatch(r"\d{4}-\d{2}", parts[1]) else None
+
+
+def _is_date(name: str) -> bool:
+    return name in TIME_COLUMN and TABLES[name].columns[TIME_COLUMN[name]] == pl.Date
+
+
+def _day_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _as_instant(value) -> datetime | None:
+    """A time column's value as a UTC datetime (a date as its midnight)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _newest(name: str, frame: pl.DataFrame) -> datetime | None:
+    """The newest value of table `name`'s time column in `frame`, None without one."""
+    if name not in TIME_COLUMN or frame.is_empty():
+        return None
+    return _as_instant(frame[TIME_COLUMN[name]].max())

@@ -11,6 +11,7 @@ A mapping is a TOML file (see connectors/presets/ for complete ones):
     [tables.orders]
     from = "sales_order"         # a platform table (or a file's name without .csv/.parquet)
     where = { type = "shop_order", state = ["new", "complete"] }
+    updated_at = "updated_at"    # stamped at every change of a row: refreshes read changes by it
 
     [tables.orders.columns]      # canonical column = platform column, or an expression
     order_id = "entity_id"
@@ -50,7 +51,7 @@ import sqlglot.errors
 from sqlglot import expressions as sqlglot_exp
 
 from connectors.base import SourceError
-from connectors.schema import TABLES
+from connectors.schema import TABLES, TIME_COLUMN
 
 PRESETS = Path(__file__).resolve().parent / "presets"
 MAX_IDENTIFIER = 128
@@ -67,7 +68,7 @@ _OPERATORS = {
     "only": (2, 2),
 }
 _TOP_KEYS = {"name", "description", "kind", "time_zone", "unavailable", "tables"}
-_TABLE_KEYS = {"from", "query", "columns", "values", "where", "same_names"}
+_TABLE_KEYS = {"from", "query", "columns", "values", "where", "same_names", "updated_at"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ class MappedTable:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)
     same_names: bool = True
+    updated_at: str | None = None
+    """The platform column (of the table, or of the query's result) that the platform stamps
+    whenever a row changes, such as Magento's `updated_at` or WooCommerce's
+    `date_updated_gmt`: an extract's refresh reads the rows changed since its last one by it
+    (connectors/extracts.py)."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,11 @@ def _parse_table(name: str, spec: Any, origin: str) -> MappedTable:
     same_names = spec.get("same_names", True)
     if not isinstance(same_names, bool):
         raise SourceError(f"{where}.same_names is true or false.")
+    updated_at = spec.get("updated_at")
+    if updated_at is not None:
+        check_identifier(updated_at, f"{where}.updated_at")
+        if name not in TIME_COLUMN:
+            raise SourceError(f"{where}.updated_at: {name} is read whole at every refresh (it has no time column); leave updated_at out.")
     source = spec.get("from")
     query = spec.get("query")
     if source is not None:
@@ -236,7 +247,7 @@ def _parse_table(name: str, spec: Any, origin: str) -> MappedTable:
         if filters:
             raise SourceError(f"{where}: put the row filters of a query in its WHERE, not in `where`.")
         query = check_select(query, f"{where}.query")
-    return MappedTable(name, source, query, dict(columns), {k: dict(v) for k, v in values.items()}, dict(filters), same_names)
+    return MappedTable(name, source, query, dict(columns), {k: dict(v) for k, v in values.items()}, dict(filters), same_names, updated_at)
 
 
 def _no_unknown_keys(section: dict, allowed: set[str], where: str) -> None:

@@ -7,7 +7,7 @@ pasted into SQL text; the columns and time window asked for are in the query.
 """
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from connectors.base import (
     SourceError,
     TimeWindow,
+    canonical_value,
     conform,
     lacks_columns,
     missing_required,
@@ -32,6 +33,7 @@ from connectors.mapping import (
     probe_query,
     text_subquery,
 )
+from connectors.schema import TIME_COLUMN, UTC_DATETIME
 
 # Statements run on every new connection, per backend: the session is read-only at the
 # database level, and in UTC, so that zoned timestamps (PostgreSQL timestamptz, MySQL
@@ -40,6 +42,9 @@ _SESSION_STATEMENTS = {
     "postgresql": ["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET TIME ZONE 'UTC'"],
     "mysql": ["SET SESSION TRANSACTION READ ONLY", "SET SESSION time_zone = '+00:00'"],
 }
+
+# The label of a mapping's updated-at column in a refresh's read (not a canonical name).
+UPDATED_STAMP = "__updated_at"
 
 # A server that does not answer is reported after this long instead of hanging the page.
 CONNECT_TIMEOUT_SECONDS = 10
@@ -201,6 +206,84 @@ class SqlSource:
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:
             message = str(getattr(error, "orig", None) or error).splitlines()[0]
             raise SourceError(f"cannot read {name} from {self.description}: {message}") from None
+
+    def updated_column(self, name: str) -> str | None:
+        """The platform column the mapping names as table `name`'s updated-at stamp, if any."""
+        table = self.mapping.tables.get(name)
+        return None if table is None else table.updated_at
+
+    def read_changes(
+        self, name: str, *, since: datetime | None, updated_since: datetime | None
+    ) -> tuple[pl.DataFrame, datetime | None]:
+        """The rows of table `name` (every canonical column it has) that an extract's refresh
+        reads again, and the newest updated-at stamp among them (None without one).
+
+        Rows whose time column (TIME_COLUMN) is later than `since` or empty, and rows whose
+        updated-at column (the mapping's `updated_at`) is later than `updated_since`; every
+        row when `since` is None. Both bounds are compared inside the database, so only the
+        changed rows travel."""
+        wanted = wanted_columns(name, None)
+        table = self.mapping.tables.get(name)
+        if table is None:
+            raise SourceError(f"{self.description} has no table '{name}'.")
+        base = self._base(table)
+        query, expressions = canonical_select(table, base, wanted, self.mapping.origin)
+        missing = missing_required(name, expressions)
+        if missing:
+            raise lacks_columns(name, missing, list(base.c.keys()), self.description)
+        stamp = None
+        if table.updated_at is not None:
+            if table.updated_at not in base.c:
+                raise SourceError(
+                    f"{self.mapping.origin}: [tables.{name}].updated_at names '{table.updated_at}', which the "
+                    f"{'table' if table.query is None else 'query'} does not have; it has {', '.join(base.c.keys())}."
+                )
+            stamp = base.c[table.updated_at]
+            query = query.add_columns(stamp.label(UPDATED_STAMP))
+        if since is not None:
+            zone, sqlite = self.mapping.time_zone, self._is_sqlite()
+            time_column = expressions[TIME_COLUMN[name]]
+            changed = [
+                sa.and_(*window_conditions(time_window(name, since, None), time_column, sqlite, zone)),
+                time_column.is_(None),
+            ]
+            if stamp is not None and updated_since is not None:
+                stamped = TimeWindow(UPDATED_STAMP, False, updated_since.astimezone(UTC), None)
+                changed.append(sa.and_(*window_conditions(stamped, stamp, sqlite, zone)))
+            query = query.where(sa.or_(*changed))
+        plain = isinstance(base, sa.Table) and all(isinstance(e, sa.Column) for e in expressions.values())
+        try:
+            frame = self._read(query, self._reads_with_connectorx() and (plain or not self._is_sqlite()))
+        except (RuntimeError, sa.exc.SQLAlchemyError) as error:
+            message = str(getattr(error, "orig", None) or error).splitlines()[0]
+            raise SourceError(f"cannot read {name} from {self.description}: {message}") from None
+        newest = None
+        if stamp is not None:
+            stamps = frame.select(canonical_value(UPDATED_STAMP, frame.schema[UPDATED_STAMP], UTC_DATETIME, self.mapping.time_zone))
+            newest = stamps[UPDATED_STAMP].max()
+            frame = frame.drop(UPDATED_STAMP)
+        return conform(name, frame, self.description, wanted, zone=self.mapping.time_zone), newest
+
+    def first_events(self, before: datetime) -> pl.DataFrame:
+        """Each user's first event among those at or before `before` (user_id, event_time),
+        grouped inside the database: who was seen before a bounded read's first instant."""
+        events = self.canonical_table("events")
+        # at or before `before`: earlier than the next microsecond, the finest time stored
+        window = TimeWindow("event_time", False, None, before.astimezone(UTC) + timedelta(microseconds=1))
+        conditions = window_conditions(window, events.c.event_time, self._is_sqlite(), self.mapping.time_zone)
+        query = sa.select(events.c.user_id, sa.func.min(events.c.event_time).label("event_time")).where(*conditions).group_by(events.c.user_id)
+        frame = self.read_query(query)
+        return frame.with_columns(canonical_value("event_time", frame.schema["event_time"], UTC_DATETIME, self.mapping.time_zone))
+
+    def time_span(self, name: str) -> tuple[datetime, datetime] | None:
+        """The first and last value of table `name`'s time column, from the database (its
+        index, where there is one), as UTC datetimes; None for a table without rows."""
+        table = self.canonical_table(name)
+        column = table.c[TIME_COLUMN[name]]
+        frame = self.read_query(sa.select(sa.func.min(column).label("first"), sa.func.max(column).label("last")))
+        frame = frame.with_columns(canonical_value(label, frame.schema[label], UTC_DATETIME, self.mapping.time_zone) for label in ("first", "last"))
+        first, last = frame.row(0)
+        return None if first is None else (first, last)
 
     def canonical_table(self, name: str) -> sa.Subquery:
         """Table `name` as a subquery named `name` with the canonical columns its mapping

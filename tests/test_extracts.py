@@ -1,6 +1,6 @@
-"""Extracts: read once into local Parquet, refreshed after their time-to-live (events
-incrementally, the other tables in full), never half-written, served with their age when the
-source cannot be read."""
+"""Extracts: read once into local Parquet, refreshed after their time-to-live (by their
+changes where the source can say them: tests/test_incremental_refresh.py), never half-written,
+served with their age when the source cannot be read."""
 
 import json
 import os
@@ -22,7 +22,6 @@ from polars.testing import assert_frame_equal
 
 from connectors import FolderSource, SourceError, SqlSource, open_source
 from connectors.extracts import (
-    INCREMENTAL_OVERLAP,
     MANIFEST,
     ExtractSource,
     worth_extracting,
@@ -95,11 +94,12 @@ def test_the_first_read_extracts_every_table_with_its_manifest(shop_folder, tmp_
         "source": str(shop_folder),
         "refreshed_at": "2026-11-11T12:00:00+00:00",
         "tables": {
-            "events": {"file": "events.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "incremental": False},
-            "orders": {"file": "orders.1.parquet", "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 2, "newest": "2026-11-11T09:00:00+00:00", "incremental": False},
+            "events": {"files": ["events.2026-11.1.parquet"], "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "replaced_after": None, "updated_newest": None},
+            "orders": {"files": ["orders.1.parquet"], "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 2, "newest": "2026-11-11T09:00:00+00:00", "replaced_after": None, "updated_newest": None},
         },
+        "events_replaced": [[1, None]],
     }
-    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.1.parquet", MANIFEST, "orders.1.parquet"]
+    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11.1.parquet", MANIFEST, "orders.1.parquet"]
 
 
 def test_a_read_pushes_the_columns_and_the_time_window_into_the_extract(shop_folder, tmp_path):
@@ -121,9 +121,11 @@ def test_within_its_time_to_live_the_extract_is_served_as_it_was(shop_folder, tm
     assert extract.read_table("orders")["status"].cast(pl.String).to_list() == ["shipped", "cancelled"]
 
 
-def test_events_refresh_from_an_hour_before_their_newest_and_orders_in_full(shop_folder, tmp_path):
+def test_events_refresh_from_the_window_before_their_newest_and_orders_in_full(shop_folder, tmp_path):
+    """A folder of files cannot say which rows changed: its events are read again for the
+    window before their newest (here an hour), its other tables whole."""
     clock = Clock(T0)
-    extract = extract_of(shop_folder, tmp_path / "extract", clock)
+    extract = extract_of(shop_folder, tmp_path / "extract", clock, window=timedelta(hours=1))
     extract.current()
     # newest extracted event: 11:00. The incremental read starts after 10:00.
     source_events = events([
@@ -156,7 +158,7 @@ def test_events_refresh_from_an_hour_before_their_newest_and_orders_in_full(shop
 
 def test_events_are_read_whole_again_a_day_after_their_last_full_read(shop_folder, tmp_path):
     clock = Clock(T0)
-    extract = extract_of(shop_folder, tmp_path / "extract", clock)
+    extract = extract_of(shop_folder, tmp_path / "extract", clock, window=timedelta(hours=1))
     extract.current()
     edited = events([(1, "2026-11-11 08:00", "search"), (2, "2026-11-11 11:00", "page_view")])
     edited.write_parquet(shop_folder / "events.parquet")
@@ -179,10 +181,9 @@ minutes = st.integers(min_value=0, max_value=600)
     first=st.lists(st.tuples(st.integers(1, 4), minutes), min_size=1, max_size=30),
     appended=st.lists(st.lists(st.tuples(st.integers(1, 4), st.integers(-59, 120)), max_size=10), max_size=4),
 )
-def test_incremental_refreshes_equal_a_full_read_when_rows_arrive_within_the_overlap(first, appended):
-    """Rows appended with a time later than the extract's newest minus INCREMENTAL_OVERLAP
-    (here -59..+120 minutes around it) end up exactly as a full read has them."""
-    assert INCREMENTAL_OVERLAP == timedelta(minutes=60)
+def test_incremental_refreshes_equal_a_full_read_when_rows_arrive_within_the_window(first, appended):
+    """Rows appended with a time later than the extract's newest minus its refresh window
+    (here an hour: -59..+120 minutes around the newest) end up exactly as a full read has them."""
     with tempfile.TemporaryDirectory() as directory:
         folder, extract_folder = Path(directory) / "shop", Path(directory) / "extract"
         folder.mkdir()
@@ -192,7 +193,7 @@ def test_incremental_refreshes_equal_a_full_read_when_rows_arrive_within_the_ove
             pl.DataFrame(rows, schema=EVENT_SCHEMA, orient="row").write_parquet(folder / "events.parquet")
 
         write()
-        extract = ExtractSource(lambda: FolderSource(folder), folder=extract_folder)
+        extract = ExtractSource(lambda: FolderSource(folder), folder=extract_folder, window=timedelta(minutes=60))
         extract.current()
         for batch in appended:
             newest = max(time for _, time, _ in rows)
@@ -235,7 +236,7 @@ def test_a_refresh_that_fails_mid_write_leaves_the_previous_extract(shop_folder,
     assert reopened.current().generation == 1
     assert_frame_equal(reopened.read_table("events"), before)
     assert reopened.read_table("orders")["status"].cast(pl.String).to_list() == ["paid", "pending"]
-    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.1.parquet", MANIFEST, "orders.1.parquet"]
+    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11.1.parquet", MANIFEST, "orders.1.parquet"]
 
 
 KILLED_REFRESH = """
@@ -354,5 +355,5 @@ def test_sessions_sharing_an_extract_refresh_it_once_when_it_falls_due(shop_fold
     assert second.refresh(if_due=True).generation == 2
     assert second.current().generation == 2
     assert sorted(path.name for path in (tmp_path / "extract").glob("*.parquet")) == [
-        "events.1.parquet", "events.2.parquet", "orders.1.parquet", "orders.2.parquet",
+        "events.2026-11.1.parquet", "events.2026-11.2.parquet", "orders.1.parquet", "orders.2.parquet",
     ]

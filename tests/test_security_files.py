@@ -36,7 +36,7 @@ def test_an_extract_is_its_owners_only(small_shop_db, tmp_path, usual_umask):
     manifest = extract.refresh()
     files = sorted(path.name for path in folder.iterdir())
     assert MANIFEST in files and ".lock" in files
-    assert {table.file for table in manifest.tables.values()} <= set(files)
+    assert {file for table in manifest.tables.values() for file in table.files} <= set(files)
     assert mode(folder) == 0o700
     assert {name: mode(folder / name) for name in files} == {name: 0o600 for name in files}
     # a second generation (the rename of new files over old names) keeps the modes

@@ -93,7 +93,7 @@ def _engine_of(source: Source) -> tuple[Pushdown | None, int | None]:
         manifest = source.current()
         if "events" not in manifest.tables:
             return None, None
-        files = {name: table.file for name, table in manifest.tables.items()}
+        files = {name: table.files for name, table in manifest.tables.items()}
         engine = StreamingPushdown(parquet_scan(source.folder, files), f"the extract of {source.description}")
         return engine, manifest.tables["events"].rows
     if isinstance(source, FolderSource) and source.mapping.is_identity:

@@ -246,17 +246,20 @@ class StreamingPushdown:
         return frames.with_data_end(rows, latest)
 
 
-def parquet_scan(folder: Path, files: dict[str, str] | None = None) -> Callable[[str], pl.LazyFrame]:
-    """`scan(name)` over `<folder>/<name>.parquet`, or over `<folder>/<files[name]>` (an
-    extract's generation); a folder `<folder>/<name>/` of Parquet parts is scanned whole."""
+def parquet_scan(folder: Path, files: dict[str, tuple[str, ...]] | None = None) -> Callable[[str], pl.LazyFrame]:
+    """`scan(name)` over `<folder>/<name>.parquet`, or over the files `<folder>/<files[name]>`
+    (an extract's generation); a folder `<folder>/<name>/` of Parquet parts is scanned whole."""
 
     def scan(name: str) -> pl.LazyFrame:
-        path = folder / (files[name] if files and name in files else f"{name}.parquet")
-        if not path.exists() and (folder / name).is_dir():
-            path = folder / name / "*.parquet"
-        elif not path.exists():
-            raise SourceError(f"{folder} has no {path.name}: streaming push-down reads Parquet files.")
-        frame = pl.scan_parquet(path)
+        if files and name in files:
+            frame = pl.scan_parquet([folder / file for file in files[name]])
+        else:
+            path = folder / f"{name}.parquet"
+            if not path.exists() and (folder / name).is_dir():
+                path = folder / name / "*.parquet"
+            elif not path.exists():
+                raise SourceError(f"{folder} has no {path.name}: streaming push-down reads Parquet files.")
+            frame = pl.scan_parquet(path)
         labels = [column for column, dtype in TABLES[name].columns.items() if dtype == LABEL]
         schema = frame.collect_schema()
         # Parquet written by another tool keeps labels as text; the metrics compare them as text either way
