@@ -147,8 +147,8 @@ def _part(table: RawTable) -> EventPart:
     frame = table.frame.with_columns(
         pl.col(name).str.json_decode(COLUMNS[name]) for name in json_columns
     ).with_columns(
-        # over the whole batch of files at once (the store cuts them into batches): called per
-        # file, its fixed cost made reading a year of small daily tables slower than the work
+        # over a batch of files at once (the store cuts them into batches): called per file,
+        # its fixed cost made reading a year of small daily tables slower than the work
         params=pl.col("event_params").map_batches(event_params, return_dtype=pl.Struct(PARAMS))
     )
     present = frame.collect_schema()

@@ -222,7 +222,7 @@ class TrackerSource:
         if nameless.height:
             notes.append(f"left out {nameless.height:,} event(s) without a visitor id (sent without consent to cookies)")
             events = events.filter(pl.col("anonymous_id").is_not_null())
-        events = events.drop("part", ROW)
+        events = events.drop("part", ROW, "listed")
         events, twice = once_each(events)
         if twice:
             notes.append(f"left out {twice:,} event row(s) loaded twice (the same event id)")
@@ -264,12 +264,11 @@ def _check(events: pl.DataFrame, parts: list[EventPart], preset: TrackerPreset) 
             (pl.col("event_time") < EARLIEST_EVENT) | (pl.col("event_time") >= LATEST_EVENT),
             lambda part: (part.time_column, f"fall outside 2000-2200: they are not {part.time_unit}"),
         ),
-        (pl.col("event_name").is_null(), lambda part: ("event name", "are missing: an event needs its name")),
+        (pl.col("event_type").is_null(), lambda part: ("event name", "are missing: an event needs its name")),
     ]
     if preset.event_types.unknown == "refuse":
-        known = list(preset.event_types.names)
         checks.append((
-            ~pl.col("event_name").is_in(known),
+            ~pl.col("listed"),
             lambda part: ("event name", f"are not in the preset {preset.origin}, which refuses names it does not list"),
         ))
     for condition, describe in checks:
@@ -282,8 +281,8 @@ def _check(events: pl.DataFrame, parts: list[EventPart], preset: TrackerPreset) 
         rows = bad.filter((pl.col("part") == index) & (pl.col(ROW) - start).is_in(numbers))
         column, what = describe(part)
         examples = ""
-        if column == "event name" and rows["event_name"].is_not_null().any():
-            names = rows["event_name"].drop_nulls().unique(maintain_order=True).head(3).to_list()
+        if column == "event name" and rows["event_type"].is_not_null().any():
+            names = rows["event_type"].drop_nulls().cast(pl.String).unique(maintain_order=True).head(3).to_list()
             examples = f" (for example {', '.join(repr(name) for name in names)})"
         raise SourceError(
             f"{origin}: column '{column}': {len(numbers):,} value(s) {what}, in {_rows(pl.Series(numbers))}"

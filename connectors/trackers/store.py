@@ -136,7 +136,7 @@ class FolderStore:
         left out), all at once when it is given. Parquet files whose columns fit
         `parquet_schema` (the columns read, in the dtypes the tracker writes; a file may
         lack some of them or fields of their records, which are then empty) are scanned at
-        once: a year of daily tables is one scan, not 365 plans. Other files are read one
+        once: a year of daily tables is a few dozen scans, not 365 plans. Other files are read one
         by one. `window` is pushed into each scan where its time column compares."""
         names = [names] if isinstance(names, str) else names
         found = self.tables()
@@ -161,13 +161,17 @@ class FolderStore:
         return tables
 
 
-BATCH_ROWS = 2_000_000
+# Rows read at once where a reader works on a whole batch. At 1,000,000 events of GA4 the
+# peak memory was 1,130 MiB with batches of 2,000,000 rows, 710 MiB with 250,000, at the
+# same CPU time.
+BATCH_ROWS = 250_000
 
 
 def _batches(files: list[Path]) -> list[list[Path]]:
     """`files` in order, cut into runs of about BATCH_ROWS rows (a file's row count is in
-    its footer): what a reader holds at once where it works on a whole batch (GA4's
-    event parameters), and few enough scans that their overhead does not count."""
+    its footer; a file of more rows is a run of its own): what a reader holds at once
+    where it works on a whole batch (GA4's event parameters), and few enough scans that
+    their fixed cost does not count."""
     batches: list[list[Path]] = []
     rows = BATCH_ROWS
     for path in files:
