@@ -42,9 +42,10 @@ def _free_port() -> int:
 
 @contextmanager
 def served(workdir: Path, secrets: str):
-    """`streamlit run app.py` in `workdir` with `secrets` as its .streamlit/secrets.toml;
-    yields (base URL, secrets path)."""
+    """`streamlit run app.py` in `workdir` with the project's .streamlit/config.toml (as
+    deployed: no file watcher) and `secrets` as its secrets.toml; yields (base URL, secrets path)."""
     (workdir / ".streamlit").mkdir(exist_ok=True)
+    (workdir / ".streamlit" / "config.toml").write_text((ROOT / ".streamlit" / "config.toml").read_text())
     secrets_path = workdir / ".streamlit" / "secrets.toml"
     secrets_path.write_text(secrets)
     port = _free_port()
