@@ -29,7 +29,7 @@ from shop_analytics.config import Settings
 from shop_analytics.i18n import format_number
 from shop_analytics.loading import Shop, load_shop
 from shop_analytics.reports.content import HEADLINE_KPIS, build_report, campaigns_of, report_period
-from shop_analytics.reports.render import render_html, render_pdf, render_xlsx
+from shop_analytics.reports.render import render_html, render_pdf, render_xlsx, write_report
 from shop_analytics.reports.tables import report_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -384,3 +384,17 @@ def test_cli_bad_input_gets_one_line_and_status_2(arguments, message, small_shop
     assert result.returncode == 2
     error = result.stderr.decode().splitlines()[-1]
     assert message in error and "Traceback" not in result.stderr.decode()
+
+
+def test_the_html_is_escaped_and_the_file_private(tmp_path):
+    """The report's HTML comes from a Jinja2 template with autoescape: a hostile source name
+    is text, not markup; the written file is its owner's only."""
+    folder = tmp_path / "shop<img src=x onerror=alert(1)>"
+    folder.mkdir()
+    shop = _hand_made_shop(folder, [(1, "paid_search", "2026-11-17", 150.0), (2, "email", "2026-11-18", 120.0)])
+    report = build_report(shop, kind="week", day=HAND_MADE_WEEK, lang="en", settings=Settings(time_zone="UTC"))
+    html = render_html(report).decode("utf-8")
+    assert "<img src=x" not in html and "shop&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count('<div class="chart">') >= 3 and "Plotly.newPlot" in html
+    written = write_report(report, "html", tmp_path / "out")
+    assert written.stat().st_mode & 0o777 == 0o600

@@ -4,10 +4,11 @@ image) and in the page CSS."""
 
 from collections.abc import Callable
 from datetime import datetime
-from html import escape
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from shop_analytics.charts.report import (
     ChartSpec,
@@ -65,67 +66,77 @@ def _cell_class(table: ReportTable, row: int, column: str) -> str:
     return " ".join(classes)
 
 
-def _table(table: ReportTable, report: Report) -> str:
+def _table(table: ReportTable, report: Report) -> dict:
     currency, lang = report.settings.currency, report.lang
-    head = "".join(f"<th>{escape(table.labels[column])}</th>" for column in table.shown)
-    rows = []
-    for row in range(table.frame.height):
-        cells = "".join(
-            f'<td class="{_cell_class(table, row, column)}">'
-            f"{escape(cell_text(table.frame[column][row], table.unit(row, column), lang, currency))}</td>"
+    rows = [
+        [
+            {"css": _cell_class(table, row, column), "text": cell_text(table.frame[column][row], table.unit(row, column), lang, currency)}
             for column in table.shown
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f'<table class="{table.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        ]
+        for row in range(table.frame.height)
+    ]
+    return {"kind": "table", "table": {"name": table.name, "head": [table.labels[column] for column in table.shown], "rows": rows}}
 
 
-def _vertical(table: ReportTable, report: Report) -> str:
+def _vertical(table: ReportTable, report: Report) -> dict:
     """A one-row table as label | value lines."""
-    lines = "".join(
-        f"<tr><th>{escape(table.labels[column])}</th><td class=\"num\">"
-        f"{escape(cell_text(table.frame[column][0], table.unit(0, column), report.lang, report.settings.currency))}</td></tr>"
+    lines = [
+        {"label": table.labels[column], "text": cell_text(table.frame[column][0], table.unit(0, column), report.lang, report.settings.currency)}
         for column in table.shown
-    )
-    return f'<table class="{table.name}">{lines}</table>'
+    ]
+    return {"kind": "vertical", "table": {"name": table.name, "lines": lines}}
 
 
-def _words_by_band(table: ReportTable, report: Report) -> str:
-    lines = []
+def _words_by_band(table: ReportTable, report: Report) -> dict:
+    bands = []
     for (band,), words_of_band in table.frame.group_by("group", maintain_order=True):
         listed = words("list_separator", report.lang).join(
             words("named_value", report.lang, name=row["word"], value=row["count"]) for row in words_of_band.iter_rows(named=True)
         )
-        lines.append(f"<tr><th>{escape(band)}</th><td>{escape(listed)}</td></tr>")
-    return f'<table class="words">{"".join(lines)}</table>'
+        bands.append({"label": band, "text": listed})
+    return {"kind": "bands", "bands": bands}
 
 
-def _section(key: str, lang: str, *parts: str) -> str:
-    return f'<section id="{key}"><h2>{escape(words(f"sections.{key}", lang))}</h2>{"".join(parts)}</section>'
+def _section(key: str, lang: str, *parts: dict) -> dict:
+    return {"key": key, "title": words(f"sections.{key}", lang), "parts": list(parts)}
 
 
-def _caption(text: str) -> str:
-    return f'<p class="caption">{escape(text)}</p>'
+def _caption(text: str) -> dict:
+    return {"kind": "caption", "text": text}
+
+
+def _chart(markup: str) -> dict:
+    """A chart's markup (a Plotly div or an embedded image), made by our own renderer: the one
+    part of the document that is not escaped."""
+    return {"kind": "chart", "markup": Markup(markup)}
+
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("shop_analytics.reports", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
+    undefined=StrictUndefined,
+)
 
 
 def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "", for_print: bool = False) -> str:
-    """The whole report as HTML; `chart` turns a chart's spec into the markup that embeds it and
-    `head` goes into <head> (the HTML file's inlined plotly.js)."""
+    """The whole report as HTML, from the Jinja2 template templates/report.html.j2 (every text
+    escaped); `chart` turns a chart's spec into the markup that embeds it and `head` goes into
+    <head> (the HTML file's inlined plotly.js)."""
     lang, settings, period = report.lang, report.settings, report.period
     currency = settings.currency
     tables = report_tables(report)
     title = words(f"title_{period.kind}", lang, span=days_span(period.start, period.end, lang))
     generated = datetime.now(ZoneInfo(period.tz))
     meta = words("meta", lang, tz=period.tz, source=report.source, generated=f"{generated:%Y-%m-%d %H:%M}")
-    note = "" if period.cut is None else f'<p class="note">{escape(words("in_progress", lang, cut=f"{period.cut:%Y-%m-%d %H:%M}"))}</p>'
-    highlights = "".join(f"<li>{escape(sentence)}</li>" for sentence in report.highlights)
+    note = None if period.cut is None else words("in_progress", lang, cut=f"{period.cut:%Y-%m-%d %H:%M}")
 
     channel_table = tables["channels"]
     channel_parts = [_caption(words("targets", lang, roi=f"{settings.roi_target:.0%}", cpc=f"{currency}{settings.cpc_target:g}"))]
     if report.has_ad_spend and channel_table.frame.filter(pl.col("roi").is_not_null() | pl.col("cpc").is_not_null()).height:
-        channel_parts.append(chart(channel_targets(channel_table.frame, settings.roi_target, settings.cpc_target, currency, lang)))
+        channel_parts.append(_chart(chart(channel_targets(channel_table.frame, settings.roi_target, settings.cpc_target, currency, lang))))
     elif not report.has_ad_spend:
         channel_parts.append(_caption(words("no_ad_spend", lang)))
-    channel_parts += [chart(gmv_change_by_channel(channel_table.frame, currency, lang)), _table(channel_table, report)]
+    channel_parts += [_chart(chart(gmv_change_by_channel(channel_table.frame, currency, lang))), _table(channel_table, report)]
 
     if "campaigns" in tables:
         lead = "campaigns_in_period" if report.campaigns_in_period else "campaigns_latest"
@@ -133,9 +144,9 @@ def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "
     else:
         campaign_parts = [_caption(words("no_campaigns", lang))]
 
-    cohort_parts = [chart(retention_heatmap(report.retention, period.kind, lang, currency)), _caption(words("incomplete_cells", lang))]
+    cohort_parts = [_chart(chart(retention_heatmap(report.retention, period.kind, lang, currency))), _caption(words("incomplete_cells", lang))]
     if report.ltv.height:
-        cohort_parts.append(chart(ltv_lines(report.ltv, currency, lang)))
+        cohort_parts.append(_chart(chart(ltv_lines(report.ltv, currency, lang))))
     if report.predicted_ltv is not None:
         predicted = report.predicted_ltv
         cohort_parts.append(_caption(words(
@@ -146,26 +157,24 @@ def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "
 
     service_parts = [_vertical(tables["service"], report)] if "service" in tables else [_caption(words("no_tickets", lang))]
     if "words" in tables:
-        service_parts += [f"<h3>{escape(tables['words'].title)}</h3>", _words_by_band(tables["words"], report)]
+        service_parts += [{"kind": "heading", "text": tables["words"].title}, _words_by_band(tables["words"], report)]
     else:
         service_parts.append(_caption(words("no_reviews", lang)))
 
     alert_parts = [_table(tables["alerts"], report)] if report.alerts.height else [_caption(words("highlights.no_alerts", lang))]
 
-    body = "".join((
-        f"<header><h1>{escape(title)}</h1><p class=\"meta\">{escape(meta)} {escape(words('footer', lang))}</p>{note}</header>",
-        _section("highlights", lang, f'<ul class="highlights">{highlights}</ul>'),
+    sections = [
+        _section("highlights", lang, {"kind": "highlights", "sentences": list(report.highlights)}),
         _section("kpis", lang, _caption(period_line(report)), _table(tables["kpis"], report)),
-        _section("trends", lang, chart(kpi_trends(report.daily, TREND_KPIS, currency, lang))),
+        _section("trends", lang, _chart(chart(kpi_trends(report.daily, TREND_KPIS, currency, lang)))),
         _section("channels", lang, *channel_parts),
         _section("campaigns", lang, *campaign_parts),
         _section("cohorts", lang, *cohort_parts),
         _section("service", lang, *service_parts),
         _section("alerts", lang, *alert_parts),
-    ))
-    style = STYLE + (PRINT_STYLE if for_print else "")
-    return (
-        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
-        f"<style>{style % {'font': FONT_STACK}}</style>{head}</head><body>{body}</body></html>"
+    ]
+    style = (STYLE + (PRINT_STYLE if for_print else "")) % {"font": FONT_STACK}
+    return _TEMPLATES.get_template("report.html.j2").render(
+        html_lang="zh-CN" if lang == "zh" else "en", title=title, meta=meta, footer=words("footer", lang), note=note,
+        sections=sections, style=Markup(style), head=Markup(head),
     )

@@ -10,6 +10,7 @@ other scheme, so a stray link can never make it wait on the network.
 
 import base64
 import io
+import os
 import logging
 import re
 from datetime import date
@@ -156,14 +157,19 @@ def file_name(report: Report, output_format: str) -> str:
 
 
 def write_report(report: Report, output_format: str, folder: Path) -> Path:
-    """Render the report in `output_format` into `folder` (made if absent); the file's path."""
+    """Render the report in `output_format` into `folder` (made if absent); the file's path.
+    The file is readable by its owner only, whatever the umask: a report holds the shop's
+    numbers."""
     if output_format not in RENDERERS:
         raise ReportError(f"unknown report format {output_format!r}: use one of {', '.join(RENDERERS)}")
     content = RENDERERS[output_format](report)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / file_name(report, output_format)
-        path.write_bytes(content)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # an older file of the same name keeps its mode otherwise
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
     except OSError as error:
         raise ReportError(f"cannot write the report into {folder}: {error.strerror or error}") from None
     return path
