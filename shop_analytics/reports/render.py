@@ -10,8 +10,8 @@ other scheme, so a stray link can never make it wait on the network.
 
 import base64
 import io
-import os
 import logging
+import os
 import re
 from datetime import date
 from pathlib import Path
