@@ -28,7 +28,7 @@ SECTIONS = {
         ("service", ":material/support_agent:"),
         ("explore", ":material/pivot_table_chart:"),
     ],
-    "management": [("alerts", ":material/notifications:"), ("reports", ":material/description:")],
+    "management": [("alerts", ":material/notifications:"), ("reports", ":material/description:"), ("targets", ":material/flag:")],
     "settings": [("data_source", ":material/database:")],
 }
 

@@ -199,11 +199,11 @@ def basis_words(code: str, lang: str = DEFAULT_LANGUAGE) -> str:
 
 
 def kpi_help(kpi: Kpi, lang: str = DEFAULT_LANGUAGE, basis: str | None = None) -> str:
-    """A KPI's one-line definition for its help, with the GMV basis it is counted under named
-    when it reads orders (SPEC, Definitions: the basis is shown in every KPI's help)."""
+    """A KPI's one-line definition as a sentence for its help, with the GMV basis it is counted
+    under named when it reads orders (SPEC, Definitions: the basis is shown in every KPI's help)."""
     description = kpi.description_in(lang)
     if basis is None or "orders" not in kpi.reads:
-        return description
+        return text("definitions.sentence", lang, description=description)
     return text("definitions.help", lang, description=description, basis=basis_words(basis, lang))
 
 

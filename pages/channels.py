@@ -1,8 +1,13 @@
 """Traffic & channels: per channel traffic, sales and spend against the CPC and ROI targets,
-spend and ROAS per day; click a channel to filter every page to it."""
+spend and ROAS per day, GMV, ROAS and ROI under each attribution model; click a channel to
+filter every page to it."""
 
+import polars as pl
 import streamlit as st
 
+from metrics.attribution import DEFAULT_MODEL, MODELS
+from metrics.registry import KPIS, format_value
+from shop_analytics.charts.attribution import models_side_by_side
 from shop_analytics.charts.channels import channel_quality, spend_and_roas
 from shop_analytics.ui import data, filters
 from shop_analytics.ui.frame import open_page
@@ -54,3 +59,23 @@ if trend is not None and trend.height:
     st.plotly_chart(spend_and_roas(trend, settings.currency, lang), width="stretch")
     with st.expander(t("channels.spend_table")):
         kpi_table(trend, settings.currency, name=f"channel_spend_{chosen.start}_{chosen.end}")
+
+# Attribution (SPEC: an order's channel credit over its buyer's sessions in the lookback).
+span = f"{chosen.start}_{chosen.end}"
+st.subheader(t("channels.attribution"))
+model = st.selectbox(
+    t("channels.model"), MODELS, index=MODELS.index(DEFAULT_MODEL), format_func=lambda name: t(f"channels.model_{name}"),
+    key="attribution_model",
+)
+models = data.attribution_models(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
+attributed = models.filter(pl.col("model") == model).drop("model")
+st.caption(t(
+    "channels.attribution_caption", days=settings.attribution_lookback_days,
+    gmv=format_value(KPIS["gmv"], attributed["gmv"].sum(), settings.currency, lang=lang),
+))
+kpi_table(attributed, settings.currency, name=f"attribution_{model}_{span}")
+st.markdown(f"**{t('channels.models_side_by_side')}**")
+st.plotly_chart(models_side_by_side(models, settings.currency, lang), width="stretch")
+with st.expander(t("channels.models_table")):
+    model_words = {name: t(f"channels.model_{name}") for name in MODELS}
+    kpi_table(models.with_columns(pl.col("model").replace_strict(model_words)), settings.currency, name=f"attribution_models_{span}")

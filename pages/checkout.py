@@ -1,13 +1,16 @@
 """Search & checkout: what shoppers search for and what they do not find, how they pay and
-how often paying fails, and what coupons do for repeat purchase."""
+how often paying fails, what coupons do for repeat purchase, and how many carts and checkouts
+are abandoned (by channel and device, with who abandoned them for analysts)."""
 
 import streamlit as st
 
-from metrics.registry import KPIS, format_value
+from metrics.abandonment import STAGES
+from metrics.registry import KPIS, format_value, kpi_help
+from shop_analytics.charts.repeat_orders import rate_bars
 from shop_analytics.ui import data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
-from shop_analytics.ui.tables import kpi_table
+from shop_analytics.ui.tables import download_buttons, kpi_table, may_show_users
 
 settings, shop, chosen = open_page("checkout")
 lang = language()
@@ -49,3 +52,33 @@ cells[0].metric(t("checkout.redemption"), _share(coupons["redemption_rate"]), he
 cells[1].metric(t("checkout.discount_cost"), format_value(KPIS["gmv"], coupons["discount_cost"], settings.currency, lang=lang))
 cells[2].metric(t("checkout.coupon_orders"), f"{coupons['coupon_orders']:,} / {coupons['orders']:,}")
 kpi_table(views["coupon_repeat"], settings.currency, name=f"coupon_repeat_purchase_{span}")
+
+# Cart and checkout abandonment (SPEC: sessions with an add_to_cart and no purchase / sessions
+# with an add_to_cart; checkout likewise).
+st.subheader(t("checkout.abandonment"))
+if not shop.has("events"):
+    st.info(t("checkout.abandonment_needs_events"))
+    st.stop()
+abandoned = data.abandonment_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
+total = abandoned["total"].row(0, named=True)
+st.caption(t("checkout.abandonment_caption", unpriced=f"{total['unpriced_cart_products']:,}"))
+cells = st.columns(3)
+for cell, name in zip(cells, ("cart_abandonment_rate", "checkout_abandonment_rate", "abandoned_cart_value")):
+    kpi = KPIS[name]
+    cell.metric(kpi.label_in(lang), format_value(kpi, total[name], settings.currency, lang=lang), help=kpi_help(kpi, lang), border=True)
+rates = {name: KPIS[name].label_in(lang) for name in ("cart_abandonment_rate", "checkout_abandonment_rate")}
+by_channel, by_device = st.tabs([t("checkout.by_channel"), t("checkout.by_device")])
+for tab, breakdown in ((by_channel, "channel"), (by_device, "device")):
+    with tab:
+        st.plotly_chart(rate_bars(abandoned[breakdown], breakdown, rates, lang), width="stretch", key=f"abandonment_{breakdown}")
+        kpi_table(abandoned[breakdown], settings.currency, name=f"abandonment_by_{breakdown}_{span}")
+
+st.markdown(f"**{t('checkout.audience')}**")
+stage = st.segmented_control(t("checkout.stage"), tuple(STAGES), format_func=lambda name: t(f"checkout.stage_{name}"),
+                             default="cart", key="abandonment_stage") or "cart"
+audience = abandoned[f"{stage}_users"]
+st.caption(t("checkout.audience_caption", users=f"{audience.height:,}", stage=t(f"checkout.stage_{stage}"),
+             came_back=f"{audience['bought_since'].sum():,}"))
+if may_show_users():
+    kpi_table(audience, settings.currency, user_level=True)
+    download_buttons(audience, f"abandoning_users_{stage}_{span}", user_level=True)

@@ -1,5 +1,6 @@
 """Cohorts: retention by cohort (heatmap and curves), lifecycle of the active base,
-historical LTV curves, and CAC payback per acquisition channel."""
+historical LTV curves, CAC payback per acquisition channel, and new and repeat orders with
+repurchase within 30 and 90 days per week or month."""
 
 import streamlit as st
 
@@ -10,7 +11,8 @@ from shop_analytics.charts.cohorts import (
     retention_curves,
     retention_heatmap,
 )
-from shop_analytics.ui import data
+from shop_analytics.charts.repeat_orders import repurchase_lines
+from shop_analytics.ui import data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import kpi_table
@@ -62,3 +64,11 @@ else:
     st.caption(t("cohorts.payback_caption", margin=f"{settings.default_margin:.0%}", period=t(f"cohorts.{period}")))
     st.plotly_chart(payback_lines(payback["curves"], payback["channels"], settings.default_margin, settings.currency, lang), width="stretch")
     kpi_table(payback["channels"], settings.currency, name=f"cac_payback_{period}_{span}")
+
+st.subheader(t("cohorts.repurchase"))
+repurchase = data.repurchase_by_period(key, chosen.start, chosen.end, chosen.tz, segment, period)
+st.caption(t("cohorts.repurchase_caption", period=t(f"cohorts.{period}")))
+st.plotly_chart(repurchase_lines(repurchase, lang), width="stretch")
+with st.expander(t("cohorts.repurchase_table")):
+    kpi_table(repurchase, settings.currency, name=f"repurchase_{period}_{span}")
+operations.draw_new_and_repeat(settings, chosen)

@@ -104,8 +104,10 @@ for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
             shown(kpi, row["current"], compact=True),
             delta=None if change is None else f"{change:+.1%}",
             delta_color="normal" if kpi.higher_is_better else "inverse",
-            help=t("overview.card_help", description=kpi_help(kpi, lang, settings.gmv_basis), value=shown(kpi, row["current"]), others=others)
-            + " " + band_words(kpi, card_bands[name]),
+            help=" ".join((
+                kpi_help(kpi, lang, settings.gmv_basis), t("overview.card_values", value=shown(kpi, row["current"]), others=others),
+                band_words(kpi, card_bands[name]),
+            )),
             border=True,
         )
 

@@ -35,6 +35,7 @@ from metrics.time import previous_period
 from models.forecast import demand_forecast
 from models.ltv import DEFAULT_HORIZON_DAYS, ltv_analysis
 from models.rfm import rfm_table, segment_summary
+from shop_analytics import operations_exports
 from shop_analytics.config import AppConfig, Settings
 from shop_analytics.loading import Shop
 from shop_analytics.views import anomaly_settings, configured_channel_table
@@ -295,10 +296,25 @@ _RETENTION_OPTIONS = (
     Option("retention_mode", "retention: active in period n, or in n or later (default on)", ("on", "on_or_after")),
 )
 _NOT_BY_CHANNEL = tuple(option for option in SEGMENT_OPTIONS if option.name != "channel")
+_ATTRIBUTION_OPTION = Option(
+    "attribution", "channels: GMV, ROAS and ROI per channel under this attribution model over [settings] "
+    "attribution_lookback_days (default: the channel table, each order on its own channel)", operations_exports.MODELS,
+)
+
+
+def _channels_under_model(shop: Shop, request: ExportRequest) -> pl.DataFrame:
+    """The channel table, or with --attribution the channels' GMV, ROAS and ROI under that model."""
+    if request.options.get("attribution") is not None:
+        return operations_exports.attributed_channels(shop, request)
+    return _channels(shop, request)
+
 
 EXPORTS: dict[str, Export] = {
     "kpis": Export("the daily KPI table", _kpis, (daily_kpis,), SEGMENT_OPTIONS),
-    "channels": Export("per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags", _channels, (channel_table,), _NOT_BY_CHANNEL),
+    "channels": Export(
+        "per channel traffic, sales, spend, CPC, CAC, ROAS and ROI with target flags (--attribution MODEL: GMV, ROAS and ROI under an attribution model)",
+        _channels_under_model, (channel_table, *operations_exports.ATTRIBUTION_METRICS), (*_NOT_BY_CHANNEL, _ATTRIBUTION_OPTION),
+    ),
     "products": Export("per product impressions, CTR, views, conversion, units, GMV and refund rate", _products, (product_table,), SEGMENT_OPTIONS),
     "funnel": Export("users per step (--steps a,b,c --window 7d --mode ordered|strict|unordered)", _funnel, (funnel,), (*_FUNNEL_OPTIONS, *SEGMENT_OPTIONS), funnel_spec),
     "funnel-drop-offs": Export(
@@ -327,6 +343,33 @@ EXPORTS: dict[str, Export] = {
     ),
     "segments": Export("RFM segments as of --to: customers, means and GMV per named segment", _segments, (rfm_table, segment_summary)),
     "forecast": Export("weekly units per category for the 8 weeks after the last whole week up to --to, beside the seasonal naive forecast", _forecast, (demand_forecast,)),
+    # issue 19 (shop_analytics/operations_exports.py)
+    "decomposition": Export(
+        "visitors, visitor conversion, orders per buyer and AOV of the period and the compared one, each factor's part of the GMV change (--by shop|channel|category, --compare previous|week_before|year_before)",
+        operations_exports.decomposition, operations_exports.DECOMPOSITION_METRICS,
+        (Option("by", "decomposition: the whole shop, per channel or per category (default shop)", ("shop", "channel", "category")),
+         Option("compare", "decomposition: the period compared with (default previous)", operations_exports.COMPARISONS), *SEGMENT_OPTIONS),
+    ),
+    "repeat-orders": Export("orders, buyers, GMV and AOV of new-buyer and repeat-buyer orders", operations_exports.repeat_orders,
+                            operations_exports.REPEAT_METRICS, SEGMENT_OPTIONS),
+    "repurchase": Export(
+        "repurchase within 30 and 90 days of the period's buyers, pending buyers apart (--period week|month: per week or month)",
+        operations_exports.repurchase, operations_exports.REPURCHASE_METRICS,
+        (Option("period", "repurchase: per week or month of the period (default: the whole period)", ("week", "month")), *SEGMENT_OPTIONS),
+    ),
+    "abandonment": Export(
+        "cart and checkout abandonment rates and the abandoned carts' value (--by channel|device)", operations_exports.abandonment_table,
+        operations_exports.ABANDONMENT_METRICS, (Option("by", "abandonment: per channel or device (default: the whole period)", operations_exports.BREAKDOWNS), *SEGMENT_OPTIONS),
+    ),
+    "abandoning-users": Export(
+        "the users who abandoned a cart or a checkout in the period, with their carts' value and whether they bought since (user-level rows; --stage cart|checkout)",
+        operations_exports.abandoning, operations_exports.AUDIENCE_METRICS,
+        (Option("stage", "abandoning-users: who abandoned a cart or a checkout (default cart)", operations_exports.STAGES), *SEGMENT_OPTIONS),
+    ),
+    "attribution": Export("GMV, ROAS and ROI per channel under every attribution model, side by side", operations_exports.attribution,
+                          operations_exports.ATTRIBUTION_METRICS, _NOT_BY_CHANNEL),
+    "targets": Export("each stored target whose month or week overlaps the period, paced after its last day with data (the whole shop)",
+                      operations_exports.targets, operations_exports.PACING_METRICS),
 }
 
 

@@ -1,18 +1,22 @@
 """What every surface (the dashboard's cached edge, the CLI's exports, the report, alerts and
-the API) decides the same way: the channel table under the configured margin and targets,
+the API) decides the same way: the channel table under the configured margin and targets, the
+GMV decomposition against a compared period cut as the period is,
 the anomaly settings of `[alerts]` that the one anomaly pipeline
 (metrics.anomalies.anomaly_verdicts) runs with, the tables each view reads (VIEW_NEEDS), and
 which KPIs a partial shop cannot give (mask_unavailable)."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 
 from connectors import SourceError
 from metrics.anomalies import AnomalySettings
 from metrics.channels import channel_table
+from metrics.decomposition import category_gmv_factors, decompose_gmv, gmv_factors
+from metrics.periods import comparison_periods, elapsed_part
 from metrics.registry import unavailable
+from metrics.time import as_utc, utc_bounds
 from shop_analytics.config import AppConfig, Settings
 from shop_analytics.loading import Shop
 
@@ -77,10 +81,11 @@ VIEW_NEEDS: dict[str, ViewNeeds] = {
     "cohorts": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "ad_spend")),
     "segments": ViewNeeds(required=("orders",), optional=("events", "users", "order_items", "products")),
     "demand": ViewNeeds(required=("orders", "order_items", "products"), optional=("campaigns",)),
-    "checkout": ViewNeeds(any_of=ORDERS_OR_EVENTS),
+    "checkout": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("products",)),
     "service": ViewNeeds(any_of=("orders", "tickets", "reviews"), optional=("products",)),
     "explore": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "order_items", "products")),
     "data_source": ViewNeeds(),
+    "targets": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
     # exports of `cli.py export` and the API
     "export:kpis": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
     "export:periods": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
@@ -101,6 +106,13 @@ VIEW_NEEDS: dict[str, ViewNeeds] = {
     "export:segments": ViewNeeds(required=("orders",)),
     "export:forecast": ViewNeeds(required=("orders", "order_items", "products"), optional=("campaigns",)),
     "export:ltv": ViewNeeds(required=("orders",)),
+    "export:decomposition": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users", "order_items", "products")),
+    "export:repeat-orders": ViewNeeds(required=("orders",)),
+    "export:repurchase": ViewNeeds(required=("orders",)),
+    "export:abandonment": ViewNeeds(required=("events",), optional=("products",)),
+    "export:abandoning-users": ViewNeeds(required=("events",), optional=("products",)),
+    "export:attribution": ViewNeeds(required=("orders",), optional=("events", "users", "ad_spend", "order_items", "products")),
+    "export:targets": ViewNeeds(any_of=ORDERS_OR_EVENTS, optional=("users",)),
 }
 """Per view, the tables its definitions read, written once: the pages (ui.frame.open_page),
 the exports, the report, alerts and the Data sources page all read it."""
@@ -145,3 +157,57 @@ def all_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
     """Events, sessions, orders and users, with an empty stand-in for a table the shop lacks
     (events in memory: NeedsEvents with push-down)."""
     return shop.or_empty("events"), shop.sessions, shop.or_empty("orders"), shop.or_empty("users")
+
+
+def _cut_before(frame: pl.DataFrame, column: str, instant: datetime | None) -> pl.DataFrame:
+    return frame if instant is None else as_utc(frame, column).filter(pl.col(column) < instant)
+
+
+def gmv_decomposition(
+    activity: pl.DataFrame,
+    sessions: pl.DataFrame,
+    orders: pl.DataFrame,
+    users: pl.DataFrame,
+    *,
+    start: date,
+    end: date,
+    tz: str,
+    compared_with: str = "previous",
+    events: pl.DataFrame | None = None,
+    order_items: pl.DataFrame | None = None,
+    products: pl.DataFrame | None = None,
+) -> dict:
+    """The GMV decomposition of start..end against the period `compared_with` (previous,
+    week_before or year_before: metrics.periods.comparison_periods), as every surface shows it.
+
+    While the period is in progress the compared period is cut at the same elapsed point
+    (SPEC, Period comparison: never a whole period against part of one). Keys:
+    comparison_period (its first and last day), current and comparison (gmv_factors of the
+    shop), parts (decompose_gmv of the shop), channels (by channel) and categories (by
+    category; None without `events` carrying session_id, `order_items` and `products`).
+    """
+    other_start, other_end = comparison_periods(start, end)[compared_with]
+    elapsed = elapsed_part(activity, orders, start=start, end=end, tz=tz)
+    cut = None if elapsed is None else utc_bounds(other_start, other_end, tz)[0] + elapsed
+    other_sessions, other_orders = _cut_before(sessions, "started_at", cut), _cut_before(orders, "created_at", cut)
+    now = {"start": start, "end": end, "tz": tz}
+    then = {"start": other_start, "end": other_end, "tz": tz}
+    current = gmv_factors(sessions, orders, **now)
+    comparison = gmv_factors(other_sessions, other_orders, **then)
+    channels_now = gmv_factors(sessions, orders, by="channel", users=users, **now)
+    channels_then = gmv_factors(other_sessions, other_orders, by="channel", users=users, **then)
+    categories = None
+    if events is not None and order_items is not None and products is not None:
+        categories = decompose_gmv(
+            category_gmv_factors(events, sessions, orders, order_items, products, **now),
+            category_gmv_factors(_cut_before(events, "event_time", cut), other_sessions, other_orders, order_items, products, **then),
+            keys=["category"],
+        )
+    return {
+        "comparison_period": (other_start, other_end),
+        "current": current,
+        "comparison": comparison,
+        "parts": decompose_gmv(current, comparison),
+        "channels": decompose_gmv(channels_now, channels_then, keys=["channel"]),
+        "categories": categories,
+    }

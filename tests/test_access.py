@@ -44,8 +44,8 @@ class Clock:
 
 def test_each_role_opens_the_pages_of_the_one_before_and_its_own():
     assert pages_for("viewer") == DASHBOARDS
-    assert sorted(pages_for("manager")) == sorted([*DASHBOARDS, "reports"])
-    assert sorted(pages_for("analyst")) == sorted([*DASHBOARDS, "reports", *EXPLORATION])
+    assert sorted(pages_for("manager")) == sorted([*DASHBOARDS, "reports", "targets"])
+    assert sorted(pages_for("analyst")) == sorted([*DASHBOARDS, "reports", "targets", *EXPLORATION])
     assert sorted(pages_for("admin")) == sorted(PAGE_ROLES)
     assert [may_see_users(role) for role in ROLES] == [False, False, True, True]
     assert not may_see_users(None) and not may_see_users("owner")

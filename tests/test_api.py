@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, redirect_stderr
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -21,11 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from shop_analytics.alerts.store import AlertStore
 from shop_analytics.api.app import create_app
 from shop_analytics.api.catalog import TABLES
 from shop_analytics.api.tokens import digest
 from shop_analytics.cli import main
 from shop_analytics.exports import EXPORTS
+from shop_analytics.targets import TargetStore, checked_target
 
 START, END = "2026-10-01", "2026-10-14"
 PROBLEM = "application/problem+json"
@@ -97,6 +100,8 @@ def api(small_shop_db, tmp_path_factory):
     """The API over the small shop with a token per role; yields (base URL, secrets, tokens)."""
     folder = tmp_path_factory.mktemp("api")
     secrets = write_secrets(folder, f"sqlite:///{small_shop_db}", api="requests_per_minute = 100000")
+    # a month's GMV target, so that the targets table has a row to serve
+    TargetStore(AlertStore(folder / "alerts.db").engine).set(checked_target("gmv", "month", date.fromisoformat(START), 50_000.0), set_by="api-test")
     tokens = {role: new_token(secrets, f"{role}-bot", role) for role in ROLES}
     with serve_app(create_app(secrets)) as url:
         yield url, secrets, tokens
@@ -144,6 +149,15 @@ CASES = [
     ("review-words", {"by": "product"}),
     ("segments", {}),
     ("forecast", {}),
+    ("decomposition", {}),
+    ("decomposition", {"by": "category", "compare": "week_before", "device": "app"}),
+    ("repeat-orders", {"channel": "email"}),
+    ("repurchase", {"period": "week"}),
+    ("abandonment", {"by": "device"}),
+    ("abandoning-users", {"stage": "cart", "region": "Guangdong,Zhejiang,Beijing,Shanghai"}),
+    ("attribution", {}),
+    ("channels", {"attribution": "position_based"}),
+    ("targets", {}),
 ]
 
 

@@ -2,9 +2,10 @@
 user-level export are checked against.
 
 Each role adds to the one before it: a viewer reads the dashboards; a manager also the
-reports; an analyst also every exploratory view and the rows of single users, on screen and
-in downloads (who dropped off a funnel step, a segment's audience, the orders of a day); an
-admin also the data sources and the alert rules.
+reports and the targets (set on the Targets page); an analyst also every exploratory view and
+the rows of single users, on screen and in downloads (who dropped off a funnel step, a
+segment's audience, the orders of a day, who abandoned a cart); an admin also the data
+sources and the alert rules.
 """
 
 ROLES = ("viewer", "manager", "analyst", "admin")
@@ -18,6 +19,7 @@ PAGE_ROLES = {
     "service": "viewer",
     "checkout": "viewer",
     "reports": "manager",
+    "targets": "manager",
     "funnel": "analyst",
     "paths": "analyst",
     "cohorts": "analyst",

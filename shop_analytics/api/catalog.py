@@ -34,11 +34,18 @@ TABLE_PAGES = {
     "segments": "segments",
     "ltv": "segments",
     "forecast": "demand",
+    "decomposition": "overview",
+    "repeat-orders": "overview",
+    "repurchase": "cohorts",
+    "abandonment": "checkout",
+    "abandoning-users": "checkout",
+    "attribution": "channels",
+    "targets": "targets",
 }
 """The dashboard page (access/roles.py PAGE_ROLES) each table is read on: its role opens the
 table here too. A table without a page is not served, as a page without a role opens for
 nobody."""
-USER_LEVEL = frozenset({"funnel-drop-offs", "ltv"})
+USER_LEVEL = frozenset({"funnel-drop-offs", "ltv", "abandoning-users"})
 """Tables whose rows are users (ids with what they did or are predicted to do): an analyst's."""
 
 UNIT_WORDS = {

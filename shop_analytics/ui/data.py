@@ -22,7 +22,6 @@ from metrics import (
     bands,
     channels,
     cohorts,
-    decomposition,
     drilldown,
     kpis,
     payments,
@@ -38,7 +37,7 @@ from metrics import lifecycle as lifecycle_metric
 from metrics import repeat_orders as repeat_orders_metric
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
-from metrics.time import as_utc, in_days, utc_bounds
+from metrics.time import in_days, utc_bounds
 from shop_analytics import targets as targets_module
 from shop_analytics.config import AppConfig, ConfigError, Settings, config_from_mapping, plain
 from shop_analytics.loading import Shop
@@ -46,6 +45,7 @@ from shop_analytics.opening import configured_source, extract_for, load_configur
 from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_path
 from shop_analytics.ui.lang import t
 from shop_analytics.views import activity_frames, all_frames, anomaly_settings, configured_channel_table, mask_unavailable
+from shop_analytics.views import gmv_decomposition as gmv_decomposition_of
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -357,10 +357,6 @@ __all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis"
 # targets and pacing, the own-history band).
 
 
-def _cut_before(frame: pl.DataFrame, column: str, instant: datetime | None) -> pl.DataFrame:
-    return frame if instant is None else as_utc(frame, column).filter(pl.col(column) < instant)
-
-
 def _comparison_cut(key: str, start: date, end: date, tz: str, segment: Segment, other_start: date, other_end: date) -> datetime | None:
     """Where another period is cut so that it is compared with the same elapsed part as the
     current one while that is in progress (SPEC, Period comparison); None when it is not."""
@@ -402,56 +398,26 @@ def trend_band(key: str, start: date, end: date, tz: str, segment: Segment, kpi:
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def gmv_decomposition(key: str, start: date, end: date, tz: str, segment: Segment, compared_with: str) -> dict:
-    """The GMV factors of the period and of the period it is compared with (`compared_with`:
-    previous, week_before or year_before, cut at the same elapsed point while the period is in
-    progress), and each factor's part of the change (metrics.decomposition): for the shop, by
-    channel and, where the shop has items, products and its events in memory, by category."""
+    """The GMV factors of the period and of the period it is compared with, and each factor's
+    part of the change, for the shop, by channel and, where the shop has items, products and its
+    events in memory, by category (views.gmv_decomposition)."""
     shop = _load(key)
-    _, sessions, orders, users = _activity_frames(key, segment)
-    other_start, other_end = periods.comparison_periods(start, end)[compared_with]
-    cut = _comparison_cut(key, start, end, tz, segment, other_start, other_end)
-    other_sessions, other_orders = _cut_before(sessions, "started_at", cut), _cut_before(orders, "created_at", cut)
-    now = {"start": start, "end": end, "tz": tz}
-    then = {"start": other_start, "end": other_end, "tz": tz}
-    current = decomposition.gmv_factors(sessions, orders, **now)
-    comparison = decomposition.gmv_factors(other_sessions, other_orders, **then)
-    channels_now = decomposition.gmv_factors(sessions, orders, by="channel", users=users, **now)
-    channels_then = decomposition.gmv_factors(other_sessions, other_orders, by="channel", users=users, **then)
-    result = {
-        "comparison_period": (other_start, other_end),
-        "current": current,
-        "comparison": comparison,
-        "parts": decomposition.decompose_gmv(current, comparison),
-        "channels": decomposition.decompose_gmv(channels_now, channels_then, keys=["channel"]),
-        "categories": None,
-    }
-    if shop.has("order_items", "products") and shop.pushed is None:
-        events = _segment_frames(shop, segment)[0]
-        items = (shop.order_items, shop.products)
-        categories_now = decomposition.category_gmv_factors(events, sessions, orders, *items, **now)
-        categories_then = decomposition.category_gmv_factors(
-            _cut_before(events, "event_time", cut), other_sessions, other_orders, *items, **then
-        )
-        result["categories"] = decomposition.decompose_gmv(categories_now, categories_then, keys=["category"])
-    return result
-
-
-def _data_end(shop: Shop) -> datetime | None:
-    """The shop's last order: whether a buyer's repurchase window has passed is judged
-    against the whole shop's data, whatever the filters keep."""
-    orders = shop.or_empty("orders")
-    return as_utc(orders, "created_at")["created_at"].max() if orders.height else None
+    by_category = {}
+    if shop.has("events", "order_items", "products") and shop.pushed is None:
+        by_category = {"events": _segment_frames(shop, segment)[0], "order_items": shop.order_items, "products": shop.products}
+    return gmv_decomposition_of(*_activity_frames(key, segment), start=start, end=end, tz=tz, compared_with=compared_with, **by_category)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """New-buyer and repeat-buyer orders of the period, and its buyers' repurchase within 30
-    and 90 days, the buyers whose days have not passed shown as pending (metrics.repeat_orders)."""
+    and 90 days, the buyers whose days have not passed by the last order shown as pending
+    (metrics.repeat_orders; the export and the report judge it the same way)."""
     _, _, orders, _ = _activity_frames(key, segment)
     period = {"start": start, "end": end, "tz": tz}
     return {
         "orders": repeat_orders_metric.new_and_repeat_orders(orders, **period),
-        "repurchase": repeat_orders_metric.repurchase_rates(orders, data_end=_data_end(_load(key)), **period),
+        "repurchase": repeat_orders_metric.repurchase_rates(orders, **period),
     }
 
 
@@ -459,7 +425,7 @@ def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -
 def repurchase_by_period(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
     """Repurchase within 30 and 90 days of the buyers of each week or month of the period."""
     _, _, orders, _ = _activity_frames(key, segment)
-    return repeat_orders_metric.repurchase_rates(orders, start=start, end=end, tz=tz, period=period, data_end=_data_end(_load(key)))
+    return repeat_orders_metric.repurchase_rates(orders, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
