@@ -466,3 +466,23 @@ def test_a_missing_table_is_a_409_naming_it(tmp_path, small_shop_db):
         answer = httpx.get(f"{url}/v1/service", params={"from": START, "to": END}, timeout=60)
         assert answer.status_code == 409 and "tickets" in answer.json()["detail"]
         assert httpx.get(f"{url}/v1/payments", params={"from": START, "to": END}).status_code == 200
+
+
+def test_the_kpi_table_is_the_export_whether_sliced_from_the_history_or_computed(small_shop_db, tmp_path):
+    from datetime import date
+
+    from shop_analytics.api.state import ShopState
+    from shop_analytics.exports import ExportRequest, build_export
+
+    state = ShopState(write_secrets(tmp_path, f"sqlite:///{small_shop_db}"))
+    served = state.current()
+    request = ExportRequest(date(2026, 10, 1), date(2026, 10, 30), "Asia/Shanghai", {"channel": ("social", "email")}, served.config)
+    expected = build_export("kpis", served.shop, request)
+    computed = state.daily_kpis(served, request.start, request.end, request.tz, request.segment)  # no history yet
+    history = state.kpi_history(served, request.tz, request.segment)  # what the background prepared, or now
+    sliced = state.daily_kpis(served, request.start, request.end, request.tz, request.segment)
+    assert history.height == 365 and state.histories.peek((served.key, request.tz, request.segment.__class__(("email", "social")))) is history
+    assert_frame_equal(computed, expected, rtol=1e-12)
+    assert_frame_equal(sliced, expected, rtol=1e-12)
+    outside = ExportRequest(date(2026, 11, 15), date(2026, 12, 14), "Asia/Shanghai", {}, served.config)  # past the data's end
+    assert_frame_equal(state.daily_kpis(served, outside.start, outside.end, outside.tz, outside.segment), build_export("kpis", served.shop, outside), rtol=1e-12)

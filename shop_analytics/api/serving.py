@@ -156,14 +156,12 @@ def parse_offset(value) -> int:
 
 def build_table(state: ShopState, served: Served, query: TableQuery) -> pl.DataFrame:
     """The whole table, as `cli.py export` builds it for the same parameters: the daily KPIs
-    as a slice of the segment's cached history when the data covers the period, any other
+    from the segment's cached activity frames and history (ShopState.daily_kpis), any other
     table built once per parameters and kept for the next page."""
     request = ExportRequest(query.start, query.end, query.tz, query.options, served.config)
     try:
         if query.table.name == "kpis":
-            sliced = state.daily_kpis(served, query.start, query.end, query.tz, request.segment)
-            if sliced is not None:
-                return sliced
+            return state.daily_kpis(served, query.start, query.end, query.tz, request.segment)
         return state.results.get(
             (served.key, *query.cache_key),
             lambda: EXPORTS[query.table.name].build(state.segment_shop(served, request.segment), request),

@@ -16,6 +16,7 @@ days before) and recent tables, for paging through them.
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -68,31 +69,69 @@ class Served:
 
 
 class LruCache:
-    """A thread-safe dictionary of at most `size` entries that forgets the least recently used."""
+    """A thread-safe dictionary of at most `size` entries that forgets the least recently used.
+    An absent entry is computed once: whoever asks for it meanwhile waits for that computation
+    instead of repeating it (twenty clients asking for a new segment at once cost one)."""
 
     def __init__(self, size: int):
         self.size = size
         self._entries: OrderedDict = OrderedDict()
+        self._computing: dict[Hashable, threading.Event] = {}
         self._mutex = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable):
-        """The entry of `key`, computed (outside the lock, so two first askers may both compute
-        it) when absent."""
+        """The entry of `key`, computed by the first asker when absent (an error is raised to
+        that asker, and the next asker computes again)."""
+        while True:
+            with self._mutex:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+                running = self._computing.get(key)
+                if running is None:
+                    running = self._computing[key] = threading.Event()
+                    break
+            running.wait()
+        try:
+            value = compute()
+            with self._mutex:
+                self._entries[key] = value
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+            return value
+        finally:
+            with self._mutex:
+                del self._computing[key]
+            running.set()
+
+    def peek(self, key: Hashable):
+        """The entry of `key` if it is there, else None (computing nothing)."""
         with self._mutex:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        value = compute()
+            return self._entries.get(key)
+
+    def prepare(self, key: Hashable, compute: Callable) -> None:
+        """Compute the entry of `key` in a background thread unless it is there or being
+        computed (a failure is logged; the next asker computes again)."""
         with self._mutex:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return value
+            if key in self._entries or key in self._computing:
+                return
+
+        def run():
+            try:
+                self.get(key, compute)
+            except Exception:  # noqa: BLE001 - a background computation has nobody to raise to
+                logger.exception("preparing %s failed", key)
+
+        threading.Thread(target=run, name="prepare", daemon=True).start()
 
     def clear(self) -> None:
         with self._mutex:
             self._entries.clear()
+
+
+def canonical(segment: Segment) -> Segment:
+    """The segment with each list sorted and without repeats: the same filter, one cache key."""
+    return Segment(*(tuple(sorted(set(values))) for values in (segment.channels, segment.devices, segment.regions)))
 
 
 @dataclass
@@ -185,13 +224,26 @@ class ShopState:
         return Served(config, loaded.shop, (config.fingerprint, generation), loaded.loaded_at, refreshed_at, stale)
 
     def start_loading(self) -> threading.Thread:
-        """Load the shop in the background now, so that the first request finds it loaded
-        (a failure is logged and said again to whoever asks)."""
+        """Load the shop in the background now, then the daily KPI histories of the whole shop
+        and of each channel and device (what most requests filter by), so that the first
+        requests find them ready (a failure is logged and said again to whoever asks)."""
         def load():
             try:
-                self.current()
+                served = self.current()
             except ProblemError as problem:
                 logger.warning("the shop cannot be loaded yet: %s", problem.detail)
+                return
+            started = time.perf_counter()
+            tz = served.config.settings.time_zone
+            segments = [Segment()] + [Segment(channels=(value,)) for value in served.shop.labels("channel")]
+            segments += [Segment(devices=(value,)) for value in served.shop.labels("device")]
+            try:
+                for segment in segments:
+                    self.kpi_history(served, tz, segment)
+            except (SourceError, ValueError) as error:
+                logger.warning("no daily KPI history to prepare: %s", error)
+                return
+            logger.info("daily KPI histories of %d segments ready in %.1f s", len(segments), time.perf_counter() - started)
 
         thread = threading.Thread(target=load, name="shop-load", daemon=True)
         thread.start()
@@ -201,30 +253,39 @@ class ShopState:
 
     def segment_shop(self, served: Served, segment: Segment) -> Shop:
         """The shop restricted to `segment` (exports.segmented), kept for the next request."""
+        segment = canonical(segment)
         return self.shops.get((served.key, segment), lambda: segmented(served.shop, segment))
 
     def activity_frames(self, served: Served, segment: Segment) -> tuple[pl.DataFrame, ...]:
         """The segment's activity events, sessions, orders and users (Shop.activity: what
         the daily KPIs read, and what they give on every event)."""
-        shop = served.shop
+        shop, segment = served.shop, canonical(segment)
         return self.activity.get((served.key, segment), lambda: segment.apply(shop.activity, shop.sessions, shop.orders, shop.users))
 
-    def kpi_history(self, served: Served, tz: str, segment: Segment) -> pl.DataFrame | None:
-        """The segment's daily KPIs over every day of the data in zone `tz` (None without
-        activity)."""
+    def _history(self, served: Served, tz: str, segment: Segment) -> tuple[tuple, Callable]:
         def compute():
             span = served.shop.date_span(tz)
             if span is None:
-                return None
+                return pl.DataFrame()
             return daily_kpis(*self.activity_frames(served, segment), start=span[0], end=span[1], tz=tz)
 
-        return self.histories.get((served.key, tz, segment), compute)
+        return (served.key, tz, canonical(segment)), compute
 
-    def daily_kpis(self, served: Served, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame | None:
-        """metrics.kpis.daily_kpis for start..end as a slice of the segment's history, None
-        when the period reaches outside the data (then it is computed as the export does)."""
-        history = self.kpi_history(served, tz, segment)
-        if history is None or history.height == 0 or not (history["date"][0] <= start and end <= history["date"][-1]):
-            return None
-        return history.filter(pl.col("date").is_between(start, end))
+    def kpi_history(self, served: Served, tz: str, segment: Segment) -> pl.DataFrame:
+        """The segment's daily KPIs over every day of the data in zone `tz` (no rows without
+        activity)."""
+        return self.histories.get(*self._history(served, tz, segment))
+
+    def daily_kpis(self, served: Served, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
+        """metrics.kpis.daily_kpis of the segment for start..end: a slice of the segment's
+        history when it is ready and covers the period, else computed for the period from the
+        segment's activity frames (as the dashboard does) while the history is prepared in the
+        background: a year's history of a new segment costs some ten times a month's table."""
+        key, compute = self._history(served, tz, segment)
+        history = self.histories.peek(key)
+        if history is None:
+            self.histories.prepare(key, compute)
+        elif history.height and history["date"][0] <= start and end <= history["date"][-1]:
+            return history.filter(pl.col("date").is_between(start, end))
+        return daily_kpis(*self.activity_frames(served, segment), start=start, end=end, tz=tz)
 
