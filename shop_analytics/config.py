@@ -19,9 +19,9 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -34,6 +34,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 SECRETS_FILE = PROJECT / ".streamlit" / "secrets.toml"
 SECRETS_ENV = "SHOP_ANALYTICS_SECRETS"
 """An environment variable naming another secrets file (for cron and services)."""
+
+
+SectionModel = TypeVar("SectionModel", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -133,6 +136,8 @@ class SourceConfig(_Section):
     preset: str | None = None
     extract_ttl_minutes: float | None = Field(None, gt=0)
     extract_folder: str | None = None
+    refresh_window_days: float = Field(3, gt=0)
+    full_refresh_hours: float = Field(24, gt=0)
     pushdown: Literal["auto", "always", "never"] = "auto"
     pushdown_threshold: int = Field(20_000_000, gt=0)
     pushdown_engine: Literal["native", "spark"] = "native"
@@ -275,6 +280,27 @@ class AccessSection(_Section):
     emails: dict[str, str] = Field(default_factory=dict)
 
 
+class SchedulerSection(_Section):
+    """`[scheduler]`: the report subscriptions' sender (`python cli.py schedule`, started by
+    `make run`) and its daily alerts check."""
+
+    catch_up_days: float = Field(2, ge=0)
+    send_attempts: int = Field(5, ge=1)
+    retry_minutes: float = Field(1, gt=0)
+    alerts_check_at: time | None = None
+    poll_seconds: float = Field(30, gt=0)
+
+    def runner_settings(self):
+        """The scheduler's own settings object (shop_analytics.scheduler.runner)."""
+        from shop_analytics.scheduler.runner import SchedulerSettings
+
+        return SchedulerSettings(
+            catch_up=timedelta(days=self.catch_up_days), attempts=self.send_attempts,
+            first_wait=timedelta(minutes=self.retry_minutes), alerts_check_at=self.alerts_check_at,
+            poll_seconds=self.poll_seconds,
+        )
+
+
 class ApiSection(_Section):
     """`[api]`: the read-only HTTP API (`python cli.py api`) and the MCP server's HTTP
     transport (`python cli.py mcp --http`), served beside the dashboard: where they listen,
@@ -302,6 +328,7 @@ class AppConfig(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     access: AccessSection | None = None
     api: ApiSection = Field(default_factory=ApiSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     auth: dict[str, Any] | None = Field(None, repr=False)
     origin: str = Field("", exclude=True)
     """Where it was read from (a file, Streamlit's secrets, or the defaults), for messages."""
@@ -411,7 +438,7 @@ def _where(section: str, location: tuple) -> tuple[str, bool]:
 SECRET_KEYS = ("password", "secret", "url", "password_hash", "cookie_secret", "client_secret")
 
 
-def validated_section(model: type[BaseModel], values: dict, section: str):
+def validated_section(model: type[SectionModel], values: dict, section: str) -> SectionModel:
     try:
         return model.model_validate(values)
     except ValidationError as error:
@@ -454,9 +481,10 @@ def config_from_mapping(secrets: Mapping | None, origin: str = "the defaults") -
         "settings": values.get("settings", {}),
         "alerts": values.get("alerts", {}),
         "api": values.get("api", {}),
+        "scheduler": values.get("scheduler", {}),
     }
-    names = {"source": "connections.shop", "settings": "settings", "alerts": "alerts", "api": "api", "access": "access"}
-    models = dict(_MODELS, access=AccessSection)
+    names = {"source": "connections.shop", "settings": "settings", "alerts": "alerts", "api": "api", "access": "access", "scheduler": "scheduler"}
+    models: dict[str, type[BaseModel]] = {**_MODELS, "access": AccessSection}
     if "access" in values:
         sections["access"] = values["access"]
     checked: dict[str, Any] = {}
@@ -473,7 +501,7 @@ def config_from_mapping(secrets: Mapping | None, origin: str = "the defaults") -
     return AppConfig(**checked, origin=origin)
 
 
-_MODELS: dict[str, type[BaseModel]] = {"source": SourceConfig, "settings": Settings, "alerts": AlertsSection, "api": ApiSection}
+_MODELS: dict[str, type[BaseModel]] = {"source": SourceConfig, "settings": Settings, "alerts": AlertsSection, "api": ApiSection, "scheduler": SchedulerSection}
 
 
 def secrets_path(path: str | Path | None = None) -> Path:

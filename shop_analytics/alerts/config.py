@@ -104,12 +104,13 @@ def alert_config(
     """The alert settings from the `[alerts]` table (None or empty: every default, no
     notification targets) and the deployment's `[settings]`. `with_targets` False leaves the
     targets out, so that listing alerts needs no SMTP password or webhook URL."""
-    if not isinstance(values, AlertsSection):
+    if isinstance(values, AlertsSection):
+        section = values
+    else:
         try:
-            values = validated_section(AlertsSection, dict(values or {}), "alerts")
+            section = validated_section(AlertsSection, dict(values or {}), "alerts")
         except ConfigError as error:
             raise AlertConfigError(str(error)) from None
-    section = values
     targets: list[Target] = []
     if with_targets:
         if section.smtp is not None:
