@@ -3,11 +3,12 @@
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME, DType
 
 
 class SourceError(Exception):
@@ -148,7 +149,12 @@ def conform(
         if column in frame.columns and dtype is not None and dtype.is_integer() and frame.schema[column].is_float()
     ]
     if fractions and frame.select(pl.any_horizontal((pl.col(column) != pl.col(column).floor()).any() for column in fractions)).item():
-        raise unfit_values(name, frame, origin, zone)  # a cast to whole numbers would drop the fraction
+        # a cast to whole numbers would drop the fraction; unfit_values names the rows
+        # (the fallback says the same when it finds none to name)
+        raise unfit_values(name, frame, origin, zone) or SourceError(
+            f"{origin}: table '{name}' has fractions in whole-number column(s) {', '.join(fractions)}; "
+            "correct them at the source, or map the column(s) to ones that hold whole numbers."
+        )
     try:
         return frame.with_columns(conversions)
     except pl.exceptions.PolarsError as error:
@@ -159,7 +165,7 @@ def conform(
 
 
 # What a canonical dtype holds, as the message about values that are not that says it.
-_KINDS = {pl.Float64: "a number", pl.Int64: "a whole number", pl.Int32: "a whole number", pl.Date: "a date"}
+_KINDS: dict[DType, str] = {pl.Float64: "a number", pl.Int64: "a whole number", pl.Int32: "a whole number", pl.Date: "a date"}
 SHOWN_ROWS = 5
 
 
@@ -196,7 +202,7 @@ def unfit_values(name: str, frame: pl.DataFrame, origin: str, zone: str = "UTC")
     return None
 
 
-def canonical_value(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC") -> pl.Expr:
+def canonical_value(column: str, current: pl.DataType, target: DType, zone: str = "UTC") -> pl.Expr:
     """`column` (now of dtype `current`) as its canonical dtype `target`; zoneless times in `zone`."""
     return _cast(column, current, target, zone) if current != target else pl.col(column)
 
@@ -216,14 +222,14 @@ def _unix_time(expression: pl.Expr, *, strict: bool) -> pl.Expr:
     value = expression.cast(pl.Float64)
     magnitude = value.abs()
     (first_bound, first_factor), *others = _UNIX_TIME_UNITS
-    micros = pl.when(magnitude < first_bound).then(value * first_factor)
+    by_size: Then | ChainedThen = pl.when(magnitude < first_bound).then(value * first_factor)
     for bound, factor in others:
-        micros = micros.when(magnitude < bound).then(value * factor)
-    micros = micros.otherwise(value / 1_000)
+        by_size = by_size.when(magnitude < bound).then(value * factor)
+    micros = by_size.otherwise(value / 1_000)
     return micros.round().cast(pl.Int64, strict=strict).cast(UTC_DATETIME)
 
 
-def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "UTC", *, strict: bool = True) -> pl.Expr:
+def _cast(column: str, current: pl.DataType, target: DType, zone: str = "UTC", *, strict: bool = True) -> pl.Expr:
     """`column` as `target`; with `strict` False a value that does not convert is empty."""
     expression = pl.col(column)
     if target == UTC_DATETIME:
@@ -240,7 +246,7 @@ def _cast(column: str, current: pl.DataType, target: pl.DataType, zone: str = "U
         else:
             return expression.cast(target, strict=strict)
         # a local time that a clock change repeats is read as the first of the two
-        skipped = "raise" if strict else "null"
+        skipped: Literal["raise", "null"] = "raise" if strict else "null"
         return expression.dt.replace_time_zone(zone, ambiguous="earliest", non_existent=skipped).dt.convert_time_zone("UTC")
     elif target == pl.Date and current == pl.String:
         return expression.str.to_date(strict=strict)

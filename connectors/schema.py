@@ -6,8 +6,13 @@ strings in a shop's database; they keep the dtype they arrive with.
 """
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import polars as pl
+
+# A canonical dtype as the tables below write it: a Polars dtype class (pl.Int64) or an
+# instance with parameters (pl.Datetime("us", "UTC")); Polars takes both wherever a dtype goes.
+DType: TypeAlias = pl.DataType | type[pl.DataType]
 
 UTC_DATETIME = pl.Datetime("us", "UTC")
 # Low-cardinality labels are categorical: a tenth of the memory of strings at 10M events.
@@ -20,11 +25,11 @@ class CanonicalTable:
     """One table of the canonical model: required and optional columns with their dtypes."""
 
     name: str
-    required: dict[str, pl.DataType | None]
-    optional: dict[str, pl.DataType | None]
+    required: dict[str, DType | None]
+    optional: dict[str, DType | None]
 
     @property
-    def columns(self) -> dict[str, pl.DataType | None]:
+    def columns(self) -> dict[str, DType | None]:
         return {**self.required, **self.optional}
 
 

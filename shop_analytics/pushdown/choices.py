@@ -13,25 +13,25 @@ from connectors.base import conform
 from shop_analytics.pushdown.engines import Pushdown, QueryEngine, StreamingPushdown
 
 
-def _scan(events: Pushdown | pl.LazyFrame) -> pl.LazyFrame | None:
-    """The events as a LazyFrame when Polars reads them, None when an engine runs SQL."""
+def _reader(events: Pushdown | pl.LazyFrame) -> pl.LazyFrame | QueryEngine:
+    """The events as a LazyFrame when Polars reads them, the engine when it runs SQL."""
     if isinstance(events, pl.LazyFrame):
         return events
     if isinstance(events, StreamingPushdown):
         return events.scan("events")  # the engine's own scan: labels as categoricals
     if isinstance(events, QueryEngine):
-        return None
+        return events
     raise TypeError(f"no event choices from {type(events).__name__}: give a QueryEngine, a StreamingPushdown or a LazyFrame")
 
 
 def event_types(events: Pushdown | pl.LazyFrame) -> list[str]:
     """The distinct event types of the events, sorted (nulls left out)."""
-    scan = _scan(events)
-    if scan is None:
-        table = events.table("events")
-        read = events.read(sa.select(table.c.event_type).where(table.c.event_type.is_not(None)).distinct())
+    reader = _reader(events)
+    if isinstance(reader, QueryEngine):
+        table = reader.table("events")
+        read = reader.read(sa.select(table.c.event_type).where(table.c.event_type.is_not(None)).distinct())
     else:
-        read = scan.select(pl.col("event_type").drop_nulls().unique()).collect(engine="streaming")
+        read = reader.select(pl.col("event_type").drop_nulls().unique()).collect(engine="streaming")
     return sorted(str(value) for value in read["event_type"].to_list())
 
 
@@ -39,9 +39,9 @@ def commonest_values(events: Pushdown | pl.LazyFrame, event_type: str, column: s
     """The `limit` commonest non-null values of event column `column` among the events of
     type `event_type`, sorted by value; ties at the cut go to the smaller value. Values have
     the canonical dtype's Python type (text for labels, the source's ids as they are)."""
-    scan = _scan(events)
-    if scan is None:
-        table = events.table("events")
+    reader = _reader(events)
+    if isinstance(reader, QueryEngine):
+        table = reader.table("events")
         value, count = table.c[column], sa.func.count().label("occurrences")
         query = (
             sa.select(value, count)
@@ -50,12 +50,12 @@ def commonest_values(events: Pushdown | pl.LazyFrame, event_type: str, column: s
             .order_by(count.desc(), value)
             .limit(limit)
         )
-        read = conform("events", events.read(query).select(column), events.description, [column])
+        read = conform("events", reader.read(query).select(column), reader.description, [column])
     else:
         # labels are categoricals: grouped and ordered as text
-        values = pl.col(column).cast(pl.String) if scan.collect_schema()[column] == pl.Categorical else pl.col(column)
+        values = pl.col(column).cast(pl.String) if reader.collect_schema()[column] == pl.Categorical else pl.col(column)
         read = (
-            scan.filter(pl.col("event_type").cast(pl.String) == event_type)
+            reader.filter(pl.col("event_type").cast(pl.String) == event_type)
             .select(values.drop_nulls())
             .group_by(column)
             .agg(pl.len().alias("occurrences"))

@@ -57,7 +57,10 @@ def zone_offsets(zone: str, start: datetime, end: datetime) -> ZoneOffsets:
     tz = ZoneInfo(zone)
 
     def offset(moment: datetime) -> int:
-        return int(moment.astimezone(tz).utcoffset().total_seconds())
+        utc_offset = moment.astimezone(tz).utcoffset()
+        if utc_offset is None:  # an aware datetime in a ZoneInfo zone always has one
+            raise ValueError(f"time zone {zone} gives no UTC offset at {moment.isoformat()}")
+        return int(utc_offset.total_seconds())
 
     start, end = start.astimezone(UTC).replace(microsecond=0), end.astimezone(UTC)
     first = current = offset(start)

@@ -20,20 +20,20 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from connectors.base import canonical_value
-from connectors.schema import LABEL, UTC_DATETIME
+from connectors.schema import LABEL, UTC_DATETIME, DType
 from metrics.funnel_spec import FunnelSpec
 from metrics.time import as_utc, business_day, in_days
 from shop_analytics.pushdown.queries import DAILY_ACTIVE_COLUMNS, SESSION_DAY_COLUMNS
 
 ACTIVITY_COLUMNS = ("user_id", "event_time", "session_id", "session_channel", "session_device")
 SESSION_COLUMNS = ("session_id", "user_id", "started_at", "event_count", "has_purchase", "channel", "device")
-_SESSION_DAY_TYPES = {
+_SESSION_DAY_TYPES: dict[str, DType] = {
     "session_number": pl.Int64, "date": pl.Date, "first_at": UTC_DATETIME, "last_at": UTC_DATETIME,
     "events": pl.Int64, "purchases": pl.Int64, "starts_session": pl.Int64,
 }
 
 
-def typed(frame: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFrame:
+def typed(frame: pl.DataFrame, types: dict[str, DType]) -> pl.DataFrame:
     """`frame` with the named columns in the given dtypes, whatever a database gave: text
     times and dates from SQLite, zoneless UTC times from MySQL, decimals from MySQL's SUM."""
     return frame.with_columns(
@@ -204,7 +204,7 @@ def with_data_end(funnel_rows: pl.DataFrame, latest: pl.DataFrame) -> pl.DataFra
     the window (else the query would have kept it), so adding it changes no match and only
     sets the data's end.
     """
-    if latest.is_empty() or (funnel_rows.height and funnel_rows["event_time"].max() >= latest["event_time"].max()):
+    if latest.is_empty() or (funnel_rows["event_time"] >= latest["event_time"].max()).any():
         return funnel_rows
     return pl.concat([funnel_rows, latest.select(funnel_rows.columns)], how="vertical_relaxed")
 

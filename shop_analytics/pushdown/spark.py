@@ -14,15 +14,16 @@ runtime.
 
 import uuid
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from connectors.schema import TABLES, UTC_DATETIME
+from connectors.schema import TABLES, UTC_DATETIME, DType
 from shop_analytics.pushdown.engines import QueryEngine
 
-_SQL_TYPES = {pl.Int64: sa.BigInteger(), pl.Int32: sa.Integer(), pl.Float64: sa.Double(), pl.Date: sa.Date(), UTC_DATETIME: sa.DateTime(timezone=True)}
+_SQL_TYPES: dict[DType | None, sa.types.TypeEngine] = {pl.Int64: sa.BigInteger(), pl.Int32: sa.Integer(), pl.Float64: sa.Double(), pl.Date: sa.Date(), UTC_DATETIME: sa.DateTime(timezone=True)}
 
 
 def spark_session(master: str = "local[2]"):
@@ -83,4 +84,6 @@ class SparkPushdown(QueryEngine):
         return self._tables[name]
 
     def read(self, query: sa.Select) -> pl.DataFrame:
-        return pl.from_arrow(self.spark.sql(spark_sql(query)).toArrow())
+        # Spark's toArrow gives a pyarrow Table, which Polars reads as a DataFrame; from_arrow's
+        # annotation says DataFrame | Series whatever its input
+        return cast(pl.DataFrame, pl.from_arrow(self.spark.sql(spark_sql(query)).toArrow()))
