@@ -149,6 +149,7 @@ class ShopState:
     secrets: Path | None = None
     _config: AppConfig | None = field(default=None, init=False)
     _config_stamp: tuple | None = field(default=None, init=False)
+    _fingerprints: tuple[str, str] = field(default=("", ""), init=False)
     _extracts: dict[str, ExtractSource | None] = field(default_factory=dict, init=False)
     _loaded: _Loaded | None = field(default=None, init=False)
     _load_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -163,6 +164,10 @@ class ShopState:
     def config(self) -> AppConfig:
         """The configuration, read again when the secrets file changed (a wrong one is a 503
         problem naming the key and the fix)."""
+        return self._read_config()[0]
+
+    def _read_config(self) -> tuple[AppConfig, str, str]:
+        """The configuration with its fingerprint and shop fingerprint."""
         path = secrets_path(self.secrets)
         try:
             stat = path.stat()
@@ -176,27 +181,29 @@ class ShopState:
                 except ConfigError as error:
                     raise source_unavailable(f"the configuration {path} is wrong: {error}") from None
                 self._config_stamp = stamp
-            return self._config
+                # digests of the whole configuration, taken once per reading rather than per request
+                self._fingerprints = (self._config.fingerprint, self._config.shop_fingerprint)
+            return self._config, *self._fingerprints
 
-    def _extract(self, config: AppConfig) -> ExtractSource | None:
+    def _extract(self, config: AppConfig, shop_fingerprint: str) -> ExtractSource | None:
         """The extract of the configured source, one per shop fingerprint (it remembers why
         its last refresh failed)."""
-        if config.shop_fingerprint not in self._extracts:
+        if shop_fingerprint not in self._extracts:
             try:
-                self._extracts[config.shop_fingerprint] = extract_for(config)
+                self._extracts[shop_fingerprint] = extract_for(config)
             except SourceError as error:
                 raise source_unavailable(str(error), RETRY_AFTER_SECONDS) from None
-        return self._extracts[config.shop_fingerprint]
+        return self._extracts[shop_fingerprint]
 
     # -- the shop ----------------------------------------------------------------------------
 
     def current(self) -> Served:
         """The configuration and loaded shop to answer from now (see the module docstring)."""
-        config = self.config()
+        config, fingerprint, shop_fingerprint = self._read_config()
         if not self._load_lock.acquire(timeout=LOAD_WAIT_SECONDS):
             raise source_unavailable("the shop is still being loaded: try again shortly", RETRY_AFTER_SECONDS)
         try:
-            extract = self._extract(config)
+            extract = self._extract(config, shop_fingerprint)
             refreshed_at, stale = None, None
             generation = None
             if extract is not None:
@@ -207,7 +214,7 @@ class ShopState:
                 generation, refreshed_at = manifest.generation, manifest.refreshed_at
                 if extract.stale is not None:
                     stale = f"the last refresh failed at {extract.stale.failed_at.isoformat()} ({extract.stale.reason}); serving the extract of {manifest.refreshed_at.isoformat()}"
-            shop_key = (config.shop_fingerprint, generation)
+            shop_key = (shop_fingerprint, generation)
             if self._loaded is None or self._loaded.shop_key != shop_key:
                 self._loaded = None
                 for cache in (self.activity, self.shops, self.histories, self.results):
@@ -221,7 +228,7 @@ class ShopState:
             loaded = self._loaded
         finally:
             self._load_lock.release()
-        return Served(config, loaded.shop, (config.fingerprint, generation), loaded.loaded_at, refreshed_at, stale)
+        return Served(config, loaded.shop, (fingerprint, generation), loaded.loaded_at, refreshed_at, stale)
 
     def start_loading(self) -> threading.Thread:
         """Load the shop in the background now, then the daily KPI histories of the whole shop

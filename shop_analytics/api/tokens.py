@@ -11,6 +11,7 @@ right for passwords, would cost every request some 50 ms of CPU and needs the na
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,11 +48,18 @@ def digest(token: str) -> str:
 
 class TokenStore:
     """The tokens in the SQLite file `path`. Reading a file that does not exist finds no
-    tokens (and creates nothing); adding a token creates the file and its folder."""
+    tokens (and creates nothing); adding a token creates the file and its folder.
+
+    Every request asks whose token it carries: the answers come from the tokens as last read,
+    read again whenever the file changed (a `token add` or `token revoke` by another process
+    writes it), so a revoked token is refused at its next request at the cost of a stat."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._engine: sa.Engine | None = None
+        self._holders: dict[str, TokenHolder] = {}
+        self._stamp: tuple | None = None
+        self._mutex = threading.Lock()
 
     def _connect(self, *, create: bool) -> sa.Engine | None:
         if self._engine is None:
@@ -98,19 +106,27 @@ class TokenStore:
             rows = connection.execute(sa.select(TOKENS.c.name, TOKENS.c.role, TOKENS.c.created_at).order_by(TOKENS.c.name))
             return [{"name": row.name, "role": row.role, "created_at": row.created_at.replace(tzinfo=UTC)} for row in rows]
 
+    def _current(self) -> dict[str, TokenHolder]:
+        """Every token's holder by digest, as the file holds them now."""
+        try:
+            stat = self.path.stat()
+            stamp: tuple | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        with self._mutex:
+            if stamp != self._stamp:
+                engine = self._connect(create=False) if stamp is not None else None
+                holders = {}
+                if engine is not None:
+                    with engine.connect() as connection:
+                        holders = {row.digest: TokenHolder(row.name, row.role) for row in connection.execute(sa.select(TOKENS.c.digest, TOKENS.c.name, TOKENS.c.role))}
+                self._holders, self._stamp = holders, stamp
+            return self._holders
+
     def any(self) -> bool:
         """Whether any token exists (without tokens the API answers this machine only)."""
-        engine = self._connect(create=False)
-        if engine is None:
-            return False
-        with engine.connect() as connection:
-            return connection.execute(sa.select(TOKENS.c.name).limit(1)).first() is not None
+        return bool(self._current())
 
     def holder(self, token: str) -> TokenHolder | None:
         """Whose `token` is, None when no stored token has its digest."""
-        engine = self._connect(create=False)
-        if engine is None:
-            return None
-        with engine.connect() as connection:
-            row = connection.execute(sa.select(TOKENS.c.name, TOKENS.c.role).where(TOKENS.c.digest == digest(token))).first()
-        return None if row is None else TokenHolder(row.name, row.role)
+        return self._current().get(digest(token))
