@@ -153,7 +153,7 @@ def report(results: dict) -> str:
         "CPU seconds are the process's own: on this shared 2-core machine the wall time also",
         "measures everyone else's load (the 1-minute load average when the size was measured is given).",
         "",
-        "| events | GA4 rows (files) | canonical s | GA4 s | GA4 / canonical | canonical CPU s | GA4 CPU s | canonical peak MiB | GA4 peak MiB | GA4 / canonical | same numbers | refresh s (events) | load |",
+        "| events | GA4 rows (files) | canonical s | GA4 s | canonical CPU s | GA4 CPU s | GA4 / canonical CPU | canonical peak MiB | GA4 peak MiB | GA4 / canonical memory | same numbers | refresh s (events) | load |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(results, key=float):
@@ -161,7 +161,7 @@ def report(results: dict) -> str:
         c, g = r["canonical"], r["ga4"]
         lines.append(
             f"| {r['millions']:g}M | {r['export']['rows']:,} ({r['export']['files']}) | {c['seconds']:.2f} | {g['seconds']:.2f} | "
-            f"{g['seconds'] / c['seconds']:.2f} | {c['cpu_seconds']:.2f} | {g['cpu_seconds']:.2f} | {c['peak_mib']:,.0f} | "
+            f"{c['cpu_seconds']:.2f} | {g['cpu_seconds']:.2f} | {g['cpu_seconds'] / c['cpu_seconds']:.1f} | {c['peak_mib']:,.0f} | "
             f"{g['peak_mib']:,.0f} | {g['peak_mib'] / c['peak_mib']:.2f} | {'yes' if r['agree'] else 'NO'} | "
             f"{r[REFRESH]['seconds']:.2f} ({r[REFRESH]['loaded']['events']:,}) | {r['load']:.1f} |"
         )

@@ -172,15 +172,23 @@ _DESKTOP = ("desktop", "computer", "pc", "laptop")
 def device_of(category: pl.Expr, *, app: pl.Expr | None = None) -> pl.Expr:
     """The canonical device: "app" for the shop's native app (`app` true), else the
     tracker's device category as "mobile_web" (mobile, tablet) or "desktop"; another
-    category is kept, lower case; none -> null."""
-    category = category.cast(pl.String).str.strip_chars().str.to_lowercase()
-    rules = [] if app is None else [(app.fill_null(False), "app")]
-    rules += [
-        (category.is_in(_MOBILE), "mobile_web"),
-        (category.is_in(_DESKTOP), "desktop"),
-        (category != "", category),
-    ]
-    return first_match(rules)
+    category is kept, lower case; none -> null. Worked out once per distinct pair."""
+    inputs = pl.struct(category=category.cast(pl.String), app=pl.lit(False) if app is None else app.fill_null(False))
+    return inputs.map_batches(_devices, return_dtype=pl.String)
+
+
+def _devices(inputs: pl.Series) -> pl.Series:
+    pairs = inputs.struct.unnest()
+    category = pl.col("category").str.strip_chars().str.to_lowercase()
+    distinct = pairs.unique().with_columns(
+        device=first_match([
+            (pl.col("app"), "app"),
+            (category.is_in(_MOBILE), "mobile_web"),
+            (category.is_in(_DESKTOP), "desktop"),
+            (category != "", category),
+        ])
+    )
+    return pairs.join(distinct, on=["category", "app"], how="left", nulls_equal=True, maintain_order="left").get_column("device")
 
 
 def user_agent_category(user_agent: pl.Expr) -> pl.Expr:
@@ -301,10 +309,10 @@ def field_of(schema: pl.Schema, column: str, *path: str) -> pl.Expr:
 
 
 def text_of(schema: pl.Schema, column: str) -> pl.Expr:
-    """A column as trimmed text, empty text as null; null where the file lacks the column."""
+    """A column as text, empty text as null; null where the file lacks the column."""
     if column not in schema:
         return pl.lit(None, pl.String)
-    value = pl.col(column).cast(pl.String).str.strip_chars()
+    value = pl.col(column).cast(pl.String)
     return pl.when(value != "").then(value)
 
 

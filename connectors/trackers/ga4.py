@@ -44,7 +44,9 @@ from connectors.trackers.source import EventPart
 from connectors.trackers.store import ROW, DatabaseStore, FolderStore, RawTable, RawWindow
 
 _DAY_TABLE = re.compile(r"events_(intraday_)?(\d{8})")
-_VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.String, "float_value": pl.Float64, "double_value": pl.Float64})
+# float_value and double_value are not read: no parameter read holds a fraction, and a
+# Parquet file is read for the fields asked for only
+_VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.String})
 # The columns read, with the dtypes a JSON lines file or a database's JSON text is read as.
 COLUMNS = {
     "event_timestamp": pl.String,
@@ -65,7 +67,7 @@ COLUMNS = {
 }
 # The same columns as a Parquet export holds them: a year of daily tables whose columns fit
 # these is read in one scan.
-_PARQUET_VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.Int64, "float_value": pl.Float64, "double_value": pl.Float64})
+_PARQUET_VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.Int64})
 PARQUET_COLUMNS = {
     **COLUMNS,
     "event_timestamp": pl.Int64,
@@ -218,8 +220,10 @@ def event_params(params: pl.Series) -> pl.Series:
     fields = []
     for key, dtype in PARAMS.items():
         matches = (keys == key).arg_true().to_numpy()
-        events, first = np.unique(owner[matches], return_index=True)
-        chosen = pl.Series(matches[first])
+        # owners ascend, so an event's first match is where its owner changes
+        owners = owner[matches]
+        first = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else owners
+        events, chosen = owners[first], pl.Series(matches[first])
         if dtype == pl.Int64:
             values = whole.gather(chosen).cast(pl.Int64, strict=False).fill_null(text.gather(chosen).cast(pl.Int64, strict=False))
         else:
