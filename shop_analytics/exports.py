@@ -20,7 +20,7 @@ from metrics.channels import channel_table
 from metrics.cohorts import retention
 from metrics.compare import before_after, campaign_effect
 from metrics.funnel import drop_offs, funnel
-from metrics.funnel_spec import MODES, FunnelSpec
+from metrics.funnel_spec import MODES, FunnelSpec, FunnelStep
 from metrics.kpis import daily_kpis
 from metrics.lifecycle import lifecycle
 from metrics.paths import path_flows
@@ -152,7 +152,7 @@ class Export:
     build: Callable[[Shop, ExportRequest], pl.DataFrame]
     metrics: tuple[Callable, ...] = ()
     options: tuple[Option, ...] = ()
-    check: Callable[[dict], None] | None = None
+    check: Callable[[dict], object] | None = None
 
 
 def _kpis(shop: Shop, request: ExportRequest) -> pl.DataFrame:
@@ -215,7 +215,7 @@ def funnel_spec(options: dict) -> FunnelSpec:
         raise OptionError("window", str(error)) from None
     steps = [step.strip() for step in (options.get("steps") or DEFAULT_FUNNEL_STEPS).split(",") if step.strip()]
     try:
-        return FunnelSpec(steps=tuple(steps), window=window, mode=options.get("mode") or "ordered")
+        return FunnelSpec(steps=tuple(FunnelStep(step) for step in steps), window=window, mode=options.get("mode") or "ordered")
     except ValueError as error:
         raise OptionError("steps", f"{error}: give the steps' event types in order, comma-separated, like {DEFAULT_FUNNEL_STEPS}") from None
 

@@ -229,10 +229,10 @@ def _add_table_route(app: FastAPI, state: ShopState, table: Table, currency: str
         config = state.config()
         if table.document:
             negotiate(request.headers.get("accept"), ("json",))
-            query = read_document_query(table, values, config.settings.time_zone)
+            document_query = read_document_query(table, values, config.settings.time_zone)
             served = state.current()
-            document = build_document(state, served, query)
-            body = {"document": table.name, "parameters": query.echo(), "data": served.freshness, "result": document}
+            document = build_document(state, served, document_query)
+            body = {"document": table.name, "parameters": document_query.echo(), "data": served.freshness, "result": document}
             return Response(json.dumps(body, allow_nan=False, ensure_ascii=False), media_type=FORMATS["json"], headers=_data_headers(served.freshness))
         output = negotiate(request.headers.get("accept"), ("json", "csv", "parquet"))
         query = read_table_query(table, values, config.settings.time_zone)

@@ -87,6 +87,13 @@ PAGING = (
 )
 
 
+LTV_PARAMS = (
+    Param("calibration_end", "calibration_end", "the last day the models learn from, YYYY-MM-DD", "day", required=True),
+    Param("holdout_end", "holdout_end", "the last day of the holdout check, YYYY-MM-DD (default: the data's last day)", "day"),
+    Param("horizon_days", "horizon_days", "days of predicted purchases and value (default 365)", "count"),
+)
+
+
 def option_param(option: Option) -> Param:
     kind = "list" if option.many else "choice" if option.choices else "text"
     return Param(option.name, option.name, option.help, kind, option.choices, option=option.name)
@@ -164,16 +171,11 @@ def unit_lines(units: dict[str, str], currency: str) -> list[str]:
 
 def _table(name: str) -> Table:
     if name in DOCUMENTS:
-        entry = DOCUMENTS[name]
-        params = (
-            Param("calibration_end", "calibration_end", "the last day the models learn from, YYYY-MM-DD", "day", required=True),
-            Param("holdout_end", "holdout_end", "the last day of the holdout check, YYYY-MM-DD (default: the data's last day)", "day"),
-            Param("horizon_days", "horizon_days", "days of predicted purchases and value (default 365)", "count"),
-        )
-        return Table(name, TABLE_PAGES[name], name in USER_LEVEL, entry.description, entry.metrics, params, document=True)
-    entry = EXPORTS[name]
-    params = (*PERIOD, *(option_param(option) for option in entry.options), *PAGING)
-    return Table(name, TABLE_PAGES[name], name in USER_LEVEL, entry.description, entry.metrics, params)
+        document = DOCUMENTS[name]
+        return Table(name, TABLE_PAGES[name], name in USER_LEVEL, document.description, document.metrics, LTV_PARAMS, document=True)
+    export = EXPORTS[name]
+    params = (*PERIOD, *(option_param(option) for option in export.options), *PAGING)
+    return Table(name, TABLE_PAGES[name], name in USER_LEVEL, export.description, export.metrics, params)
 
 
 TABLES: dict[str, Table] = {name: _table(name) for name in (*EXPORTS, *DOCUMENTS) if name in TABLE_PAGES}

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from shop_analytics.api.alerts import alert_table
 from shop_analytics.api.catalog import TABLES, Param, Table
@@ -53,14 +54,14 @@ def _annotation(param: Param, *, tool_rows: int):
     whose message a wrong one gets), choices as literals, lists of segment values."""
     description = param.description if param.name != "limit" else f"rows to return (default {tool_rows}); total says how many there are"
     if param.kind == "choice":
-        kind: Any = Literal[param.choices]  # type: ignore[valid-type]
+        kind: Any = Literal[param.choices]
     elif param.kind == "list":
         kind = list[str]
     elif param.kind == "count":
         kind = int
     else:
         kind = str
-    extra = {"format": "date"} if param.kind == "day" else None
+    extra: JsonDict | None = {"format": "date"} if param.kind == "day" else None
     field = Field(description=description, json_schema_extra=extra, ge=(0 if param.name == "offset" else 1) if param.kind == "count" else None)
     return Annotated[kind if param.required else kind | None, field]
 
@@ -95,9 +96,10 @@ def _table_tool(state: ShopState, table: Table, stdio: Identity | None):
             require(identity_of(context, stdio), table.page, user_level=table.user_level, what=f"the {table.name} table")
             config = state.config()
             if table.document:
-                query = read_document_query(table, values, config.settings.time_zone)
+                document_query = read_document_query(table, values, config.settings.time_zone)
                 served = state.current()
-                return {"document": table.name, "parameters": query.echo(), "data": served.freshness, "result": build_document(state, served, query)}
+                document = build_document(state, served, document_query)
+                return {"document": table.name, "parameters": document_query.echo(), "data": served.freshness, "result": document}
             values = {"limit": TOOL_ROWS} | {key: value for key, value in values.items() if value is not None}
             query = read_table_query(table, values, config.settings.time_zone)
             served = state.current()

@@ -7,6 +7,7 @@ a traceback, only a problem whose detail names the log line to look for.
 """
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -98,7 +99,7 @@ def problem_json(error: ProblemError, instance: str | None) -> bytes:
     return error.body(instance).model_dump_json(exclude_none=True).encode()
 
 
-PROBLEM_RESPONSES = {
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description, "content": {PROBLEM_MEDIA_TYPE: {}}}
     for status, description in (
         (401, "no token, or a token that is not (or no longer) valid"),

@@ -130,7 +130,7 @@ def read_table_query(table: Table, values: Mapping[str, Any], default_tz: str) -
             options = check_options(table.name, options)
         except OptionError as error:
             problems.append(ParameterProblem(parameter=error.option, detail=str(error)))
-    if problems:
+    if problems or start is None or end is None:
         raise bad_parameters(problems)
     return TableQuery(table, start, end, tz, options, limit, offset)
 
@@ -208,7 +208,7 @@ def read_document_query(table: Table, values: Mapping[str, Any], tz: str) -> Doc
         calibration_end = _checked(problems, params["calibration_end"], parse_served_day, raw["calibration_end"])
     holdout_end = _checked(problems, params["holdout_end"], parse_served_day, raw["holdout_end"]) if raw["holdout_end"] is not None else None
     horizon = _checked(problems, params["horizon_days"], lambda value: parse_positive(str(value)), raw["horizon_days"]) if raw["horizon_days"] is not None else None
-    if problems:
+    if problems or calibration_end is None:
         raise bad_parameters(problems)
     return DocumentQuery(table, calibration_end, holdout_end, horizon, tz)
 

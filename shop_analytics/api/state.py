@@ -266,8 +266,10 @@ class ShopState:
     def activity_frames(self, served: Served, segment: Segment) -> tuple[pl.DataFrame, ...]:
         """The segment's activity events, sessions, orders and users (Shop.activity: what
         the daily KPIs read, and what they give on every event)."""
-        shop, segment = served.shop, canonical(segment)
-        return self.activity.get((served.key, segment), lambda: segment.apply(shop.activity, shop.sessions, shop.orders, shop.users))
+        shop, segment, sessions = served.shop, canonical(segment), served.shop.sessions
+        if sessions is None:
+            raise SourceError(f"{shop.description} has no events, so no activity to count")
+        return self.activity.get((served.key, segment), lambda: segment.apply(shop.activity, sessions, shop.orders, shop.users))
 
     def _history(self, served: Served, tz: str, segment: Segment) -> tuple[tuple, Callable]:
         def compute():

@@ -62,6 +62,7 @@ class TokenStore:
         self._mutex = threading.Lock()
 
     def _connect(self, *, create: bool) -> sa.Engine | None:
+        """The file's engine; None when the file does not exist and `create` is false."""
         if self._engine is None:
             if not self.path.exists():
                 if not create:
@@ -73,6 +74,12 @@ class TokenStore:
             self.path.chmod(0o600)
         return self._engine
 
+    def _writable(self) -> sa.Engine:
+        engine = self._connect(create=True)
+        if engine is None:
+            raise OSError(f"cannot create the tokens file {self.path}")
+        return engine
+
     def add(self, name: str, role: str, *, now: datetime | None = None) -> str:
         """Make a token for `name` with `role` and return it (the only time it is seen).
         ValueError when the name is taken or not a name, or the role is not one."""
@@ -80,8 +87,7 @@ class TokenStore:
             raise ValueError(f"{name!r} is not a token name: use 1 to 64 letters, digits or _ . @ -")
         check_role(role)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        engine = self._connect(create=True)
-        with engine.begin() as connection:
+        with self._writable().begin() as connection:
             if connection.execute(sa.select(TOKENS.c.name).where(TOKENS.c.name == name)).first() is not None:
                 raise ValueError(f"there is already a token named {name}: revoke it first (`python cli.py token revoke {name}`) or choose another name")
             connection.execute(sa.insert(TOKENS).values(
