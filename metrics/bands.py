@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from metrics.registry import KPIS
-from metrics.time import calendar, previous_period
+from metrics.time import calendar, day_span, previous_period
 
 HISTORY_LENGTH = 8
 MIN_HISTORY = 4
@@ -99,9 +99,9 @@ def daily_bands(
             "date": pl.Date, "kpi": pl.String, "value": pl.Float64, "typical": pl.Float64,
             "excellent": pl.Float64, "history_days": pl.Int64, "standing": pl.String,
         })
-    days = calendar(daily["date"].min(), daily["date"].max())
-    full = days.join(daily.select("date", *kpis), on="date", how="left").sort("date")
-    first_shown = start or daily["date"].min()
+    first_day, last_day = day_span(daily["date"])
+    full = calendar(first_day, last_day).join(daily.select("date", *kpis), on="date", how="left").sort("date")
+    first_shown = start or first_day
     shown = full.with_columns(shown=pl.col("date").is_in(daily["date"].implode()) & (pl.col("date") >= first_shown))
     long = pl.concat(
         [

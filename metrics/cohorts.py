@@ -22,7 +22,7 @@ import polars as pl
 
 from metrics.orders import attribute_orders, is_valid_order
 from metrics.registry import ratio
-from metrics.time import as_utc, business_day, utc_bounds
+from metrics.time import as_utc, business_day, latest_instant, utc_bounds
 
 Period = Literal["day", "week", "month"]
 CohortPeriod = Literal["week", "month"]
@@ -84,8 +84,7 @@ def resolve_data_end(data_end: datetime | None, *times: pl.Series) -> datetime |
     of `times`; None when there is no data at all."""
     if data_end is not None:
         return (data_end if data_end.tzinfo else data_end.replace(tzinfo=UTC)).astimezone(UTC)
-    latest = [column.max() for column in times if column.len() and column.max() is not None]
-    return max(latest) if latest else None
+    return latest_instant(*times)
 
 
 def last_period_index(data_end: datetime | None, tz: str, period: Period) -> int | None:

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from metrics.registry import KPIS, Kpi
-from metrics.time import calendar
+from metrics.time import calendar, day_span
 
 HISTORY_WEEKS = 8
 RECENT_DAYS = 7
@@ -43,7 +43,11 @@ def _kpi(name: str) -> Kpi:
 
 def _measures(kpi: Kpi) -> list[str]:
     """The daily columns a KPI is paced from: itself (a total) or its two measures (a level)."""
-    return [kpi.numerator, kpi.denominator] if kpi.is_ratio else [kpi.name]
+    if kpi.denominator is None:
+        return [kpi.name]
+    if kpi.numerator is None:
+        raise ValueError(f"{kpi.name} has a denominator but no numerator, so it cannot be paced")
+    return [kpi.numerator, kpi.denominator]
 
 
 def _daily(daily: pl.DataFrame, columns: list[str], first: date, last: date) -> pl.DataFrame:
@@ -99,7 +103,8 @@ def expected_path(
     For a total: expected_share = the day's share of the period's usual total (the median of
     the same weekday over the `weeks` weeks before `start`; equal shares without history),
     expected_to_date = target x the shares up to the day, actual_to_date = the KPI summed up
-    to the day (null after `as_of`, default the table's last day). For a level: the target
+    to the day (null after `as_of`, default the table's last day; with no day in the table,
+    nothing is observed and it is null throughout). For a level: the target
     on every day (expected_share is the day's share of the usual denominator), and the pooled
     level up to the day.
 
@@ -107,14 +112,16 @@ def expected_path(
     """
     definition = _kpi(kpi)
     columns = _measures(definition)
-    as_of = as_of if as_of is not None else daily["date"].max()
+    if as_of is None:
+        # with no day in the table nothing is observed yet: as of the day before the period
+        as_of = start - timedelta(days=1) if daily.is_empty() else day_span(daily["date"])[1]
     weights = _period_weights(daily, columns[-1], start, end, weeks)
     observed = _daily(daily, columns, start, min(end, as_of))
     path = weights.join(observed, on="date", how="left").sort("date")
     if definition.is_ratio:
         numerator, denominator = (pl.col(name).cum_sum() for name in columns)
         expected = pl.lit(float(target))
-        actual = pl.when(denominator > 0).then(numerator / denominator)
+        actual: pl.Expr = pl.when(denominator > 0).then(numerator / denominator)
     else:
         expected = float(target) * pl.col("share").cum_sum()
         actual = pl.col(columns[0]).cum_sum()
@@ -143,7 +150,7 @@ def _weekly_changes(daily: pl.DataFrame, columns: list[str], as_of: date, weeks:
         .sort("block")
     )
     if len(columns) == 2:
-        value = pl.when(pl.col(columns[1]) > 0).then(pl.col(columns[0]) / pl.col(columns[1]))
+        value: pl.Expr = pl.when(pl.col(columns[1]) > 0).then(pl.col(columns[0]) / pl.col(columns[1]))
     else:
         value = pl.col(columns[0])
     blocks = blocks.with_columns(value=value).with_columns(before=pl.col("value").shift(-1), block_before=pl.col("block").shift(-1))

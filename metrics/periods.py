@@ -8,7 +8,7 @@ import polars as pl
 from metrics.kpis import utc_frames
 from metrics.orders import is_valid_order, refund_lines
 from metrics.registry import KPIS, with_ratios
-from metrics.time import between, business_day, previous_period, utc_bounds
+from metrics.time import between, business_day, latest_instant, previous_period, utc_bounds
 
 PERIOD_COLUMNS = (
     "active_users", "new_users", "orders", "buyers", "gmv", "refunds", "net_revenue",
@@ -133,7 +133,7 @@ def compare_periods(
     table = pl.DataFrame(
         {"kpi": list(PERIOD_COLUMNS)}
         | {
-            column: [None if summary[k] is None else float(summary[k]) for k in PERIOD_COLUMNS]
+            column: [None if value is None else float(value) for value in (summary[k] for k in PERIOD_COLUMNS)]
             for column, summary in values.items()
         },
         schema={"kpi": pl.String} | {column: pl.Float64 for column in values},
@@ -156,10 +156,9 @@ def elapsed_part(
     """How much of the period start..end the data covers, when it ends inside the period
     (None when the period is complete). The data end is included: its instant counts."""
     if data_end is None:
-        latest = [frame[column].max() for frame, column in ((events, "event_time"), (orders, "created_at")) if frame.height]
-        if not latest:
+        data_end = latest_instant(*(frame[column] for frame, column in ((events, "event_time"), (orders, "created_at")) if frame.height))
+        if data_end is None:
             return None
-        data_end = max(latest)
     lower, upper = utc_bounds(start, end, tz)
     covered_until = data_end + timedelta(microseconds=1)
     if covered_until >= upper:

@@ -36,6 +36,20 @@ def calendar(start: date, end: date, name: str = "date") -> pl.DataFrame:
     return pl.DataFrame({name: pl.date_range(start, end, eager=True)})
 
 
+def day_span(days: pl.Series) -> tuple[date, date]:
+    """The first and last day of the Date column `days`; ValueError when it holds none."""
+    first, last = days.min(), days.max()
+    if not isinstance(first, date) or not isinstance(last, date):
+        raise ValueError(f"column '{days.name}' holds no day")
+    return first, last
+
+
+def latest_instant(*times: pl.Series) -> datetime | None:
+    """The latest instant in the datetime columns `times`; None when they hold none."""
+    latest = [value for value in (column.max() for column in times) if isinstance(value, datetime)]
+    return max(latest) if latest else None
+
+
 def previous_period(start: date, end: date) -> tuple[date, date]:
     """The period of the same length that ends the day before `start`."""
     length = end - start + timedelta(days=1)

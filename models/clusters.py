@@ -89,7 +89,7 @@ class RfmClusters:
                 k: float(silhouette_score(scaled, fit.labels_, sample_size=sample, random_state=self.random_state))
                 for k, fit in fits.items()
             }
-        self.k_ = max(self.silhouettes_, key=self.silhouettes_.get)
+        self.k_ = max(self.silhouettes_, key=self.silhouettes_.__getitem__)
         self.model_ = fits[self.k_]
         self.centres_ = self.model_.cluster_centers_
         return self

@@ -34,6 +34,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from metrics.time import day_span
 from models.features import valid_order_days
 
 SEASON_WEEKS = 52
@@ -55,8 +56,8 @@ def weekly_units(
         valid = valid.filter(pl.col("day") <= end)
     if valid.height == 0:
         raise ValueError("the demand forecast needs valid orders; there are none up to the chosen end")
-    first_day = valid["day"].min()
-    last_day = end or valid["day"].max()
+    first_day, last_order_day = day_span(valid["day"])
+    last_day = end or last_order_day
     first_week = first_day + timedelta(days=(7 - first_day.weekday()) % 7)
     last_week = last_day - timedelta(days=last_day.weekday() + (0 if last_day.weekday() == 6 else 7))
     if last_week < first_week:
@@ -93,7 +94,8 @@ def campaign_weeks(campaigns: pl.DataFrame | None, weeks: list[date]) -> pl.Data
         per_day=(pl.col("budget").fill_null(0.0) if has_budget else pl.lit(0.0))
         / ((pl.col("end_date") - pl.col("start_date")).dt.total_days() + 1),
     )
-    median_per_day = plans["per_day"].median() or 0.0
+    median = plans["per_day"].median()
+    median_per_day = median if isinstance(median, float) else 0.0  # no budgets: no median
     overlap = (
         frame.join(plans, how="cross")
         .with_columns(
@@ -182,7 +184,7 @@ def seasonal_naive(units: pl.DataFrame, weeks_ahead: list[date]) -> pl.DataFrame
     week, category, seasonal_naive (see the module docstring for the season)."""
     table = units.pivot(on="category", index="week", values="units").sort("week")
     history_weeks = table.height
-    last_week = table["week"].max()
+    _, last_week = day_span(table["week"])
     rows = []
     for week in weeks_ahead:
         ahead = (week - last_week).days // 7

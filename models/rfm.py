@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from models.features import valid_order_days
 
@@ -68,7 +69,7 @@ def score(column: str, *, higher_is_better: bool = True) -> pl.Expr:
 
 def segment() -> pl.Expr:
     """The name of the first rule of SEGMENT_RULES the r_score and f_score match."""
-    expression = pl.when(SEGMENT_RULES[0].matches()).then(pl.lit(SEGMENT_RULES[0].name))
+    expression: Then | ChainedThen = pl.when(SEGMENT_RULES[0].matches()).then(pl.lit(SEGMENT_RULES[0].name))
     for rule in SEGMENT_RULES[1:]:
         expression = expression.when(rule.matches()).then(pl.lit(rule.name))
     return expression.otherwise(pl.lit(None, pl.String))

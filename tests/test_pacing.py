@@ -83,6 +83,20 @@ def test_without_history_the_target_is_spread_evenly_and_has_no_interval():
     assert path["actual_to_date"][10:].null_count() == 21
 
 
+def test_a_path_without_as_of_reads_to_the_tables_last_day_and_observes_nothing_of_an_empty_table():
+    # as_of defaults to the table's last day (5 March here)
+    path = expected_path(shop_days(first=MARCH["start"], last=date(2026, 3, 5)), kpi="gmv", target=3100.0, **MARCH)
+    assert path["actual_to_date"][:5].to_list() == [200.0, 300.0, 400.0, 500.0, 600.0]
+    assert path["actual_to_date"][5:].null_count() == 26
+    # a table with no day yet: the expected course in full, nothing observed (it raised a
+    # TypeError comparing the period's end with the missing last day)
+    empty = shop_days().clear()
+    path = expected_path(empty, kpi="gmv", target=3100.0, **MARCH)
+    assert path.height == 31 and path["expected_share"].to_list() == pytest.approx([1 / 31] * 31)
+    assert path["expected_to_date"][-1] == pytest.approx(3100.0)
+    assert path["actual_to_date"].null_count() == 31
+
+
 def test_lower_is_better_is_behind_above_the_margin():
     daily = shop_days().with_columns(refunds=pl.lit(10.0))
     # flat refunds: 10 a day against a target of 155 for the month (5 a day): pace 2
