@@ -4,7 +4,8 @@ of each mapped table, and the data-quality report."""
 import streamlit as st
 
 from connectors import SourceError
-from shop_analytics.ui import access, data, sources
+from connectors.schema import TABLES
+from shop_analytics.ui import access, coverage, data, sources
 from shop_analytics.ui.frame import ensure_app_frame
 from shop_analytics.ui.lang import t
 
@@ -20,6 +21,7 @@ except (SourceError, ValueError) as error:
     # The admin comes here to fix a source that cannot be read: say why, keep the form.
     shop = source = None
     st.error(t("nav.cannot_load", error=sources.error_line(error)))
+in_use = None  # the mapping the shop is read through, when it can be read
 if shop is not None:
     st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
     st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
@@ -36,10 +38,12 @@ if shop is not None:
     notice = sources.current_write_notice(data.current_config().shop_fingerprint)
     if notice is not None:
         getattr(st, notice[0])(notice[1])
-    mapping = sources.mapping_of(source)
-    if mapping.unavailable:
-        with st.expander(t("data_source.unavailable", mapping=mapping.name), expanded=True):
-            st.markdown("\n".join(f"- **{what}**: {why}" for what, why in mapping.unavailable.items()))
+    in_use = sources.mapping_in_use(source)
+    if in_use is not None:
+        coverage.show(
+            in_use, t("data_source.coverage", mapping=in_use.name),
+            shop_has={name for name in TABLES if shop.has(name)}, expanded=bool(shop.missing),
+        )
 
 st.subheader(t("data_source.connection"))
 saved = sources.saved_connection()
@@ -53,6 +57,20 @@ kind = st.radio(
     t("data_source.kind"), sources.KINDS, index=sources.KINDS.index(saved_kind),
     format_func=lambda value: t(f"data_source.kind_{value}"), horizontal=True, key="source_kind",
 )
+if kind != "sample":
+    # outside the form, so that the chosen preset's coverage shows as soon as it is chosen
+    names = sources.presets()
+    chosen = saved.get("preset", "canonical")
+    preset = st.selectbox(
+        t("data_source.preset"), list(names), format_func=names.get,
+        index=list(names).index(chosen) if chosen in names else 0, key="source_preset",
+    )
+    mapping_file = st.text_input(
+        t("data_source.mapping"), value=saved.get("mapping", ""), help=t("data_source.mapping_help"), key="source_mapping",
+    )
+    shown_above = shop is not None and in_use is not None and coverage.preset_of(in_use) == preset
+    if not mapping_file.strip() and not shown_above:
+        coverage.show(sources.preset(preset), t("data_source.chosen_coverage", mapping=names[preset]))
 with st.form("connection"):
     if kind == "database":
         dialects = list(sources.DIALECTS)
@@ -77,14 +95,6 @@ with st.form("connection"):
         )
     elif kind in ("sqlite", "folder"):
         st.text_input(t("data_source.path"), value=sources.saved_path(saved), key="source_path")
-    if kind != "sample":
-        names = sources.presets()
-        chosen = saved.get("preset", "canonical")
-        st.selectbox(
-            t("data_source.preset"), list(names), format_func=names.get,
-            index=list(names).index(chosen) if chosen in names else 0, key="source_preset",
-        )
-        st.text_input(t("data_source.mapping"), value=saved.get("mapping", ""), help=t("data_source.mapping_help"), key="source_mapping")
     # the action runs in the buttons' callback, before the page reruns inside the app frame
     st.form_submit_button(
         t("data_source.test"), icon=":material/lan:", key="source_test", on_click=sources.submit, args=("test",),

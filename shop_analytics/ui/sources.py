@@ -18,7 +18,7 @@ import tomlkit
 
 from connectors import Source, SourceError, source_from_settings
 from connectors.base import conform
-from connectors.mapping import Mapping, identity_mapping, preset_names
+from connectors.mapping import Mapping, identity_mapping, load_preset, preset_names
 from connectors.privileges import write_access
 from connectors.quality import quality_report
 from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
@@ -256,6 +256,19 @@ def current_source() -> Source:
 def mapping_of(source: Source) -> Mapping:
     """The mapping `source` reads through (the canonical layout for a source without one)."""
     return getattr(source, "mapping", identity_mapping())
+
+
+def mapping_in_use(source: Source) -> Mapping | None:
+    """The mapping `source` reads through, None for a source that maps in its own way (a
+    tracker's export, read through a tracker preset)."""
+    mapping = getattr(source, "mapping", None)
+    return mapping if isinstance(mapping, Mapping) else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def preset(name: str) -> Mapping:
+    """The shipped preset `name`, read once."""
+    return load_preset(name)
 
 
 def preview(source: Source, name: str) -> pl.DataFrame:
