@@ -494,3 +494,44 @@ def test_segment_tables_in_postgresql_read_as_the_warehouse_export():
         assert window.height == 12 and window["event_time"].min() > since
     finally:
         metadata.drop_all(engine)
+
+
+def test_snowplow_shredded_entities_read_as_the_wide_columns(tmp_path):
+    """Redshift and PostgreSQL loaders keep each self-describing event and entity in a
+    table of its own, joined to atomic events on root_id = event_id (the shredded tables of
+    snowplow/dbt-snowplow-ecommerce integration_tests/data/source/com_snowplowanalytics_snowplow_ecommerce_*_1.csv:
+    root_id, root_tstamp, the schema's fields, schema_name); the fixture's entities moved
+    there read the same."""
+    events = pl.read_csv(FIXTURES / "snowplow" / "events.csv", infer_schema=False)
+    prefix = "com_snowplowanalytics_snowplow_"
+    action = f"unstruct_event_{prefix}ecommerce_snowplow_ecommerce_action_1_0_0"
+    product = f"contexts_{prefix}ecommerce_product_1_0_0"
+    transaction = f"contexts_{prefix}ecommerce_transaction_1_0_0"
+    search = f"unstruct_event_{prefix}site_search_1_0_0"
+    entity_rows = {
+        f"{prefix}ecommerce_snowplow_ecommerce_action_1": [
+            {"root_id": row["event_id"], "root_tstamp": row["collector_tstamp"], **json.loads(row[action]), "schema_name": "snowplow_ecommerce_action"}
+            for row in events.iter_rows(named=True) if row[action]
+        ],
+        f"{prefix}ecommerce_product_1": [
+            {"root_id": row["event_id"], "root_tstamp": row["collector_tstamp"], "id": item["id"], "category": item["category"], "schema_name": "product"}
+            for row in events.iter_rows(named=True) for item in json.loads(row[product])
+        ],
+        f"{prefix}ecommerce_transaction_1": [
+            {"root_id": row["event_id"], "root_tstamp": row["collector_tstamp"], "transaction_id": item["transaction_id"], "schema_name": "snowplow_ecommerce_transaction"}
+            for row in events.iter_rows(named=True) for item in json.loads(row[transaction])
+        ],
+        f"{prefix}site_search_1": [
+            {"root_id": row["event_id"], "root_tstamp": row["collector_tstamp"], "terms": json.dumps(json.loads(row[search])["terms"]), "schema_name": "site_search"}
+            for row in events.iter_rows(named=True) if row[search]
+        ],
+    }
+    folder = tmp_path / "snowplow"
+    folder.mkdir()
+    events.drop(action, product, transaction, search).write_csv(folder / "events.csv")
+    for name, rows in entity_rows.items():
+        pl.DataFrame(rows).unique(maintain_order=True).write_csv(folder / f"{name}.csv")
+    ordered = ["event_time", "event_type", "product_id"]
+    shredded = TrackerSource(folder, preset="snowplow").read_table("events").drop("session_id").sort(ordered)
+    wide = TrackerSource(FIXTURES / "snowplow", preset="snowplow").read_table("events").drop("session_id").sort(ordered)
+    assert_frame_equal(shredded, wide)
