@@ -49,7 +49,7 @@ class Measure:
     label: str
     fact: str
     value: pl.Expr
-    dtype: pl.DataType
+    dtype: pl.DataType | type[pl.DataType]
     additive: bool
     value_over_items: pl.Expr | None = None
 
@@ -66,7 +66,7 @@ class Lookup:
 
     def needs(self) -> list[tuple[str, str]]:
         """The (table, column) pairs this lookup reads."""
-        own_key = [(self.key_table, self.key)] if self.key_table else []
+        own_key = [(self.key_table, self.key)] if self.key_table is not None and self.key is not None else []
         return [*own_key, (self.table, self.column)]
 
 
@@ -227,6 +227,8 @@ def _plan(measure: Measure, dimensions: list[Dimension]) -> tuple[str, pl.Expr]:
             )
     if all(measure.fact in dimension.lookups for dimension in dimensions):
         return measure.fact, measure.value
+    if measure.value_over_items is None:  # _splits let a dimension without the fact through only by items
+        raise PivotError(f"{measure.name} cannot be counted over order items")
     return "items", measure.value_over_items
 
 

@@ -44,13 +44,18 @@ __all__ = ["FunnelSpec", "FunnelStep", "funnel", "funnel_users", "drop_offs", "t
 MATCHERS = {"ordered": match_ordered, "strict": match_strict, "unordered": match_unordered}
 
 
-def _require_columns(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame | None) -> None:
+def _user_breakdown(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Checks that the events hold the columns the spec reads; returns user_id and the
+    breakdown of `users` when the breakdown is a users column, None when it is none or an
+    events column."""
     missing = sorted(spec.columns_used() - set(events.columns))
     if missing:
         raise ValueError(f"the funnel's step filters need event columns the events do not have: {', '.join(missing)}")
-    if spec.breakdown and spec.breakdown not in events.columns:
-        if users is None or spec.breakdown not in users.columns:
-            raise ValueError(f"the breakdown {spec.breakdown!r} is neither an events column nor a users column")
+    if not spec.breakdown or spec.breakdown in events.columns:
+        return None
+    if users is None or spec.breakdown not in users.columns:
+        raise ValueError(f"the breakdown {spec.breakdown!r} is neither an events column nor a users column")
+    return users.select("user_id", spec.breakdown)
 
 
 def _scoped_events(events: pl.DataFrame, spec: FunnelSpec, lower: datetime, upper: datetime) -> pl.DataFrame:
@@ -88,13 +93,13 @@ def _entries(scoped: pl.DataFrame, spec: FunnelSpec, lower: datetime, upper: dat
     )
 
 
-def _entrants_schema(events: pl.DataFrame, spec: FunnelSpec, users: pl.DataFrame | None) -> dict:
+def _entrants_schema(events: pl.DataFrame, spec: FunnelSpec, user_breakdown: pl.DataFrame | None) -> dict:
     time = events.schema["event_time"]
     schema = {"user_id": events.schema["user_id"], "entry_time": time, "furthest_step": pl.Int64}
     schema |= {step_at(step): time for step in range(1, len(spec.steps) + 1)}
     schema["in_progress"] = pl.Boolean
     if spec.breakdown:
-        source = events if spec.breakdown in events.columns else users
+        source = events if user_breakdown is None else user_breakdown
         schema[spec.breakdown] = source.schema[spec.breakdown]
     return schema
 
@@ -118,8 +123,8 @@ def funnel_users(
     user whose every entry is voided is not listed. Sorted by user_id.
     """
     events = as_utc(events, "event_time")
-    _require_columns(events, spec, users)
-    schema = _entrants_schema(events, spec, users)
+    user_breakdown = _user_breakdown(events, spec, users)
+    schema = _entrants_schema(events, spec, user_breakdown)
     lower, upper = utc_bounds(start, end, tz)
     scoped = _scoped_events(events, spec, lower, upper)
     entries = _entries(scoped, spec, lower, upper)
@@ -145,8 +150,8 @@ def funnel_users(
         .rename({"reached": "furthest_step"})
         .with_columns(in_progress=pl.col("entry_time") + spec.window > data_end)
     )
-    if spec.breakdown and spec.breakdown not in events.columns:
-        entrants = entrants.join(users.select("user_id", spec.breakdown), on="user_id", how="left")
+    if user_breakdown is not None:
+        entrants = entrants.join(user_breakdown, on="user_id", how="left")
     return entrants.select(*schema).cast(schema)
 
 

@@ -9,6 +9,8 @@ order. Events and entries carry the `_instant` numbers of `numbered_instants` an
 them (the events maybe filtered after numbering).
 """
 
+from typing import Literal
+
 import polars as pl
 
 from metrics.funnel_matching import (
@@ -174,7 +176,9 @@ def match_unordered(matcher: StepMatcher, events: pl.DataFrame, entries: pl.Data
     ).with_columns(excluded=pl.col("reached") < pl.col("_reached_freely")).drop("_reached_freely")
 
 
-def _asof_exclusion(frame: pl.DataFrame, on: str, exclusions: pl.DataFrame, strategy: str) -> pl.DataFrame:
+def _asof_exclusion(
+    frame: pl.DataFrame, on: str, exclusions: pl.DataFrame, strategy: Literal["forward", "backward"]
+) -> pl.DataFrame:
     """`frame` plus `_excluded_at`: the user's excluded event strictly after (or before) `on`."""
     return frame.sort("user_id", on).join_asof(
         exclusions.rename({"event_time": "_excluded_at"}),

@@ -30,7 +30,7 @@ from metrics.paths import (
 )
 from metrics.registry import ratio
 
-PATH_SCHEMA = {"path": pl.List(pl.String), "steps": pl.Int64, "sessions": pl.Int64, "share": pl.Float64}
+PATH_SCHEMA = pl.Schema({"path": pl.List(pl.String), "steps": pl.Int64(), "sessions": pl.Int64(), "share": pl.Float64()})
 
 
 def step_labels(events: pl.DataFrame) -> list[str]:

@@ -18,8 +18,8 @@ OTHER = "other"
 EXIT = "exit"
 ENTRANCE = "entrance"
 _ROOT = ""
-NODE_SCHEMA = {"id": pl.Int64, "step": pl.Int64, "label": pl.String, "sessions": pl.Int64}
-LINK_SCHEMA = {"source": pl.Int64, "target": pl.Int64, "sessions": pl.Int64}
+NODE_SCHEMA = pl.Schema({"id": pl.Int64, "step": pl.Int64, "label": pl.String, "sessions": pl.Int64})
+LINK_SCHEMA = pl.Schema({"source": pl.Int64, "target": pl.Int64, "sessions": pl.Int64})
 
 
 def _step_label(events: pl.DataFrame) -> pl.Expr:

@@ -16,8 +16,9 @@ def user_time_order(events: pl.DataFrame) -> pl.Series:
     `arg_sort_by(..., maintain_order=True)` took 3.8 s of CPU at 10,000,000 events and
     14.0 s at 20,000,000 (3.7x); these two take 0.7 s and 1.7 s (bench/RESULTS.md).
     """
-    by_time = events.get_column("event_time").rechunk().to_frame().select(pl.arg_sort_by("event_time", maintain_order=True))
-    by_time = by_time.to_series()
+    by_time = (
+        events.get_column("event_time").rechunk().to_frame().select(pl.arg_sort_by("event_time", maintain_order=True)).to_series()
+    )
     users_by_time = events.get_column("user_id").rechunk().gather(by_time)
     by_user = users_by_time.to_frame().select(pl.arg_sort_by("user_id", maintain_order=True)).to_series()
     return by_time.gather(by_user)
