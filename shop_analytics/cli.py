@@ -17,7 +17,7 @@ from tqdm import tqdm
 from connectors import SAMPLE_SHOP, SourceError
 from connectors.mapping import preset_names
 from shop_analytics.access.roles import ROLES
-from shop_analytics.config import AppConfig, check_time_zone, load_config
+from shop_analytics.config import AppConfig, check_time_zone, load_config, secrets_path
 from shop_analytics.exports import (
     DOCUMENTS,
     EXPORTS,
@@ -119,10 +119,11 @@ def build_parser() -> OneLineParser:
 
     user = commands.add_parser("user", help="dashboard users: print the [access] lines of a new one")
     user_commands = user.add_subparsers(dest="user_command", required=True, parser_class=OneLineParser)
-    add_user = user_commands.add_parser("add", help="ask for a password and print the user's lines for .streamlit/secrets.toml")
+    add_user = user_commands.add_parser("add", help="ask for a password and add the user to the configuration (.streamlit/secrets.toml, or --secrets)")
     add_user.add_argument("name", help="the user name to sign in with (letters, digits, _ . @ -)")
     add_user.add_argument("--role", required=True, choices=ROLES, help="viewer: dashboards; manager: + reports; analyst: + exploration and user lists; admin: + data sources and alerts")
     add_user.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)")
+    add_user.add_argument("--print", dest="print_only", action="store_true", help="print the user's lines instead of writing them into the file")
 
     token = commands.add_parser("token", help="API tokens for the HTTP API and the MCP server (only their hashes are kept)")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=OneLineParser)
@@ -150,7 +151,9 @@ def build_parser() -> OneLineParser:
         command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
         command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
         command.add_argument("--tz", type=_time_zone, help="business time zone (default: [settings] time_zone)")
-    for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp):
+    schedule = commands.add_parser("schedule", help="send report subscriptions when due and run the daily alerts check ([scheduler]); a service, or --once for cron")
+    schedule.add_argument("--once", action="store_true", help="one round (due reports, retries, the daily check), then exit")
+    for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp, schedule):
         command.add_argument("--secrets", type=Path, metavar="FILE", help="the configuration (default: $SHOP_ANALYTICS_SECRETS, else .streamlit/secrets.toml)")
     return parser
 
@@ -237,9 +240,9 @@ def write_report(config: AppConfig, kind: str, day: date, output_format: str, ou
     return path
 
 
-def add_user(name: str, role: str, password_stdin: bool) -> str:
-    """The `[access.users.NAME]` lines for a new user, the password asked twice on the
-    terminal (or read once from stdin) and stored only as its argon2 hash."""
+def new_user(name: str, role: str, password_stdin: bool) -> dict[str, str]:
+    """A new user's `[access.users.NAME]` keys, the password asked twice on the terminal (or
+    read once from stdin) and kept only as its argon2 hash."""
     from getpass import getpass
 
     from shop_analytics.access.config import USER_NAME
@@ -253,7 +256,36 @@ def add_user(name: str, role: str, password_stdin: bool) -> str:
         password = getpass(f"Password for {name}: ")
         if getpass("Again: ") != password:
             raise ValueError("the two passwords differ")
-    return f'[access.users."{name}"]\npassword_hash = \'{hash_password(password)}\'\nrole = "{role}"\n'
+    return {"password_hash": hash_password(password), "role": role}
+
+
+def user_lines(name: str, user: dict[str, str]) -> str:
+    """The user as TOML lines to paste into the configuration."""
+    import tomlkit
+
+    document = tomlkit.document()
+    document.add("access", tomlkit.table(is_super_table=True))
+    document["access"].add("users", tomlkit.table(is_super_table=True))
+    document["access"]["users"].add(name, user)
+    return tomlkit.dumps(document)
+
+
+def write_user(path: Path, name: str, user: dict[str, str]) -> None:
+    """Add (or replace) `[access.users.NAME]` in the secrets file with tomlkit, keeping every
+    other line, comment and section as it was; the file stays readable by its owner only."""
+    import tomlkit
+
+    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    access = document.setdefault("access", tomlkit.table())
+    users = access.setdefault("users", tomlkit.table(is_super_table=True))
+    table = tomlkit.table()
+    table.update(user)
+    table.add(tomlkit.nl())
+    users[name] = table
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,8 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "alerts":
             run_alerts(arguments, config)
         elif arguments.command == "user":
-            lines = add_user(arguments.name, arguments.role, arguments.password_stdin)
-            print(f"# Add to .streamlit/secrets.toml (the password itself is kept nowhere):\n{lines}", end="")
+            user = new_user(arguments.name, arguments.role, arguments.password_stdin)
+            if arguments.print_only:
+                print(f"# Add to .streamlit/secrets.toml (the password itself is kept nowhere):\n{user_lines(arguments.name, user)}", end="")
+            else:
+                path = secrets_path(arguments.secrets)
+                write_user(path, arguments.name, user)
+                print(f"{arguments.name} ({arguments.role}) added to {path}; the password itself is kept nowhere")
         elif arguments.command == "export" and arguments.table in DOCUMENTS:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")
@@ -298,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
             run_mcp(arguments.secrets, configured(arguments), http=arguments.http, port=arguments.port, role=arguments.role)
         elif arguments.command == "report":
             print(write_report(config, arguments.period, arguments.day, arguments.format, arguments.out))
+        elif arguments.command == "schedule":
+            from shop_analytics.scheduler.command import schedule_command
+
+            schedule_command(config, once=arguments.once, settings=config.scheduler.runner_settings())
     except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")
     return 0
