@@ -146,12 +146,13 @@ def main() -> None:
                 threading.Thread(target=client_run, args=(f"http://127.0.0.1:{port}", token, arguments.seed + number, arguments.requests, first, last, channels, results))
                 for number, token in enumerate(tokens)
             ]
-            began, cpu_before = time.perf_counter(), cpu_seconds(server.pid)
+            began, cpu_before, clients_cpu_before = time.perf_counter(), cpu_seconds(server.pid), time.process_time()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             elapsed, server_cpu = time.perf_counter() - began, cpu_seconds(server.pid) - cpu_before
+            clients_cpu = time.process_time() - clients_cpu_before
             load_average_after = os.getloadavg()[0]
         finally:
             server.terminate()
@@ -171,6 +172,7 @@ def main() -> None:
         "requests_per_second": round(len(results) / elapsed, 1), "server_ready_seconds": round(load_seconds, 1),
         "segments": len(first_of_segment), "segment_first_request_median_ms": round(statistics.median(first_of_segment.values()), 1),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / len(results), 1),
+        "clients_cpu_ms_per_request": round(clients_cpu * 1000 / len(results), 1),
         "load_average_before": round(load_average, 2), "load_average_after": round(load_average_after, 2), "requests_logged": logged,
     }
     print(json.dumps(summary, indent=2))

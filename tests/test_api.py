@@ -355,7 +355,7 @@ PARAMETER_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_hypothesis_bad_parameters_always_get_a_4xx_problem(api, data):
     table = data.draw(st.sampled_from([*TABLES.values()]), label="table")
