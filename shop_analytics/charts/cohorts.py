@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.colors import qualitative
 
-from shop_analytics.i18n import DEFAULT_LANGUAGE, text
+from shop_analytics.charts.axes import date_axis
+from shop_analytics.i18n import DEFAULT_LANGUAGE, label, text
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 30, "b": 10}}
 _COLOURS = qualitative.Plotly
@@ -13,7 +14,8 @@ _COLOURS = qualitative.Plotly
 def retention_heatmap(retention: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Cohorts down, offsets across, colour = retention rate; incomplete cells carry a `*`."""
     cohorts = retention["cohort"].unique().sort().to_list()
-    offsets = list(range(int(retention["offset"].max() or 0) + 1)) if retention.height else []
+    last_offset = retention["offset"].max()
+    offsets = list(range(last_offset + 1)) if isinstance(last_offset, int) else []
     cells = {(row["cohort"], row["offset"]): row for row in retention.iter_rows(named=True)}
     rates, labels = [], []
     for cohort in cohorts:
@@ -42,14 +44,16 @@ def retention_heatmap(retention: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> 
     return figure
 
 
-def lifecycle_bars(lifecycle: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """New, returning and resurrecting users stacked up, dormant users below zero."""
+def lifecycle_bars(lifecycle: pl.DataFrame, lang: str = DEFAULT_LANGUAGE, period_grain: str = "week") -> go.Figure:
+    """New, returning and resurrecting users stacked up, dormant users below zero, per
+    `period_grain` (day, week, month) on a date axis in `lang`."""
     periods = lifecycle["period"].to_list()
     figure = go.Figure()
     for column, colour in (("new", "#2e7d32"), ("returning", "#1565c0"), ("resurrecting", "#f9a825")):
         figure.add_bar(x=periods, y=lifecycle[column].to_list(), name=text(f"charts.{column}", lang), marker_color=colour)
     figure.add_bar(x=periods, y=(-lifecycle["dormant"]).to_list(), name=text("charts.dormant", lang), marker_color="#c62828")
-    figure.update_layout(**_LAYOUT, barmode="relative", height=340, yaxis={"title": text("charts.users", lang)}, legend={"orientation": "h"})
+    figure.update_layout(**_LAYOUT, barmode="relative", height=340, yaxis={"title": text("charts.users", lang)}, legend={"orientation": "h"},
+                         xaxis=date_axis(lang, periods, grain=period_grain))
     return figure
 
 
@@ -85,13 +89,14 @@ def payback_lines(curves: pl.DataFrame, channels: pl.DataFrame, margin: float, c
     cac = dict(zip(channels["channel"], channels["cac"]))
     for index, ((channel,), curve) in enumerate(curves.sort("offset").group_by("channel", maintain_order=True)):
         colour = _COLOURS[index % len(_COLOURS)]
+        name = label("channel", channel, lang)
         offsets = curve["offset"].to_list()
         figure.add_scatter(x=offsets, y=(curve["cumulative_revenue_per_buyer"] * margin).to_list(), mode="lines+markers",
-                           name=str(channel), legendgroup=str(channel), line={"color": colour})
+                           name=name, legendgroup=str(channel), line={"color": colour})
         if cac.get(channel) and offsets:
             figure.add_scatter(x=[offsets[0], offsets[-1]], y=[cac[channel]] * 2, mode="lines", showlegend=False,
                                legendgroup=str(channel), line={"color": colour, "dash": "dash"},
-                               hovertemplate=f"{channel} {text('charts.cac', lang)} {currency}%{{y:,.2f}}<extra></extra>")
+                               hovertemplate=f"{name} {text('charts.cac', lang)} {currency}%{{y:,.2f}}<extra></extra>")
     figure.update_layout(**_LAYOUT, height=360, xaxis={"title": text("charts.offset", lang), "dtick": 1},
                          yaxis={"title": text("charts.profit_per_buyer", lang), "tickprefix": currency})
     return figure

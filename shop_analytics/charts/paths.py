@@ -19,7 +19,8 @@ def _colour(label: str, labels: list[str]) -> str:
 def _positions(nodes: pl.DataFrame) -> tuple[list[float], list[float]]:
     """Each node's centre: its step's column across, stacked by the node order down, so that
     a path that begins late (from "entrance") still sits in its own step's column."""
-    depth = max(nodes["step"].max() or 1, 2)
+    last_step = nodes["step"].max()
+    depth = max(last_step if isinstance(last_step, int) else 1, 2)
     xs, ys = [], []
     for (step,), column in nodes.group_by("step", maintain_order=True):
         total = column["sessions"].sum()

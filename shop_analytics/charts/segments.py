@@ -7,7 +7,7 @@ import polars as pl
 
 from models.ltv import FREQUENCY_GROUP_CAP
 from models.tags import CATEGORY_TAG_PREFIX
-from shop_analytics.i18n import DEFAULT_LANGUAGE, text
+from shop_analytics.i18n import DEFAULT_LANGUAGE, label, text
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 _PREDICTED, _ACTUAL, _OTHER = "#1565c0", "#ef6c00", "#9e9e9e"
@@ -18,9 +18,10 @@ def segment_label(segment: str, lang: str = DEFAULT_LANGUAGE) -> str:
 
 
 def tag_label(tag: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """A tag's name: a base tag's words, or "Category: NAME" for a category tag."""
+    """A tag's name: a base tag's words, or "Category: NAME" for a category tag (the category
+    in `lang`)."""
     if tag.startswith(CATEGORY_TAG_PREFIX):
-        return text("segments.tag.category", lang, category=tag.removeprefix(CATEGORY_TAG_PREFIX))
+        return text("segments.tag.category", lang, category=label("category", tag.removeprefix(CATEGORY_TAG_PREFIX), lang))
     return text(f"segments.tag.{tag}", lang)
 
 
@@ -55,13 +56,16 @@ def cluster_bubbles(clusters: pl.DataFrame, currency: str = "¥", lang: str = DE
     customers (`RfmClusters.clusters`)."""
     words = [traits_label(traits, lang) for traits in clusters["traits"].to_list()]
     sizes = clusters["customers"]
+    largest = sizes.max()
+    if not isinstance(largest, int):  # customers is a whole number per cluster
+        raise ValueError("there are no clusters to draw")
     figure = go.Figure(go.Scatter(
         x=clusters["recency_days_mean"].to_list(), y=clusters["monetary_mean"].to_list(), mode="markers+text",
         text=[str(cluster) for cluster in clusters["cluster"]], textposition="top center",
         customdata=list(zip(words, clusters["share"].to_list(), clusters["frequency_mean"].to_list())),
         hovertemplate=text("segments.chart.cluster_hover", lang)
         + f"<br>{text('segments.chart.monetary_mean', lang)}: {currency}%{{y:,.0f}}<extra></extra>",
-        marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * sizes.max() / 60**2, "sizemin": 8,
+        marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * largest / 60**2, "sizemin": 8,
                 "color": _PREDICTED, "opacity": 0.6, "line": {"width": 1, "color": "#0d47a1"}},
         cliponaxis=False,
     ))
@@ -117,12 +121,14 @@ def churn_calibration(calibration: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -
     """Observed churn against the classifier's predicted probability, per band of prediction
     (marker area = customers); on the diagonal the predictions are calibrated."""
     sizes = calibration["customers"]
+    largest = sizes.max()
+    size_ref = 2.0 * max(largest if isinstance(largest, int) else 1, 1) / 30**2
     figure = go.Figure()
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": _OTHER, "dash": "dot"}, name=text("segments.chart.perfect", lang), hoverinfo="skip")
     figure.add_scatter(
         x=calibration["predicted_mean"].to_list(), y=calibration["observed_rate"].to_list(), mode="markers+lines",
         name=text("segments.chart.classifier", lang), line={"color": _PREDICTED}, customdata=sizes.to_list(),
-        marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": 2.0 * max(sizes.max() or 1, 1) / 30**2, "sizemin": 5},
+        marker={"size": sizes.to_list(), "sizemode": "area", "sizeref": size_ref, "sizemin": 5},
         hovertemplate=text("segments.chart.calibration_hover", lang) + "<extra></extra>",
     )
     figure.update_layout(**_LAYOUT, height=360, title=text("segments.chart.calibration_title", lang),
