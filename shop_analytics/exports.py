@@ -9,7 +9,7 @@ parsers and `check_options`, so a bad value gets the same one-line answer everyw
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ from models.rfm import rfm_table, segment_summary
 from shop_analytics import operations_exports
 from shop_analytics.config import AppConfig, Settings
 from shop_analytics.loading import Shop
-from shop_analytics.views import anomaly_settings, configured_channel_table
+from shop_analytics.views import activity_frames, all_frames, anomaly_settings, check_view, configured_channel_table, mask_unavailable
 
 FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -156,11 +156,11 @@ class Export:
 
 
 def _kpis(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
+    return daily_kpis(*activity_frames(shop), start=request.start, end=request.end, tz=request.tz)
 
 
 def _periods(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return compare_periods(shop.events, shop.sessions, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz)
+    return compare_periods(*activity_frames(shop), start=request.start, end=request.end, tz=request.tz)
 
 
 def _campaign_id(campaigns: pl.DataFrame, text: str) -> int | str:
@@ -175,7 +175,7 @@ def _campaign_id(campaigns: pl.DataFrame, text: str) -> int | str:
 
 
 def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    frames = (shop.events, shop.sessions, shop.orders, shop.users)
+    frames = all_frames(shop)
     campaign = request.options.get("campaign")
     if campaign is not None:
         return campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=_campaign_id(shop.campaigns, campaign), tz=request.tz)
@@ -186,22 +186,22 @@ def _anomalies(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     span = shop.date_span(request.tz)
     # a segment without any activity has no history before the period
     history_start = request.start if span is None else min(span[0], request.start)
-    daily = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=history_start, end=request.end, tz=request.tz)
-    verdicts = anomaly_verdicts(daily, shop.tables.get("campaigns"), anomaly_settings(request.config))
+    daily = mask_unavailable(daily_kpis(*activity_frames(shop), start=history_start, end=request.end, tz=request.tz), shop)
+    verdicts = anomaly_verdicts(daily, shop.optional("campaigns"), anomaly_settings(request.config))
     return verdicts.filter(pl.col("date") >= request.start)
 
 
 def _retention(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     options = request.options
     return retention(
-        shop.events, shop.orders, shop.users, start=request.start, end=request.end, tz=request.tz,
+        shop.activity, shop.or_empty("orders"), shop.users, start=request.start, end=request.end, tz=request.tz,
         period=options.get("period") or "week", cohort_by=options.get("cohort") or "activity",
         measure=options.get("measure") or "activity", mode=options.get("retention_mode") or "on",
     )
 
 
 def _lifecycle(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return lifecycle(shop.events, shop.users, start=request.start, end=request.end, tz=request.tz, period=request.options.get("period") or "day")
+    return lifecycle(shop.activity, shop.users, start=request.start, end=request.end, tz=request.tz, period=request.options.get("period") or "day")
 
 
 DEFAULT_FUNNEL_STEPS = "product_view,add_to_cart,checkout,purchase"
@@ -232,14 +232,14 @@ def _drop_offs(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 
 def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
+    optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
     return configured_channel_table(
-        shop.events, shop.sessions, shop.orders, shop.users, optional, start=request.start, end=request.end, settings=request.settings,
+        *all_frames(shop), optional, start=request.start, end=request.end, settings=request.settings,
     )
 
 
 def _products(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return product_table(shop.events, shop.orders, shop.order_items, shop.products, start=request.start, end=request.end, tz=request.tz)
+    return product_table(shop.or_empty("events"), shop.or_empty("orders"), shop.or_empty("order_items"), shop.products, start=request.start, end=request.end, tz=request.tz)
 
 
 def _paths(shop: Shop, request: ExportRequest) -> pl.DataFrame:
@@ -266,11 +266,11 @@ def _coupons(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 
 def _service(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    return service_summary(shop.tickets, shop.orders, start=request.start, end=request.end, tz=request.tz, by="category")
+    return service_summary(shop.tickets, shop.or_empty("orders"), start=request.start, end=request.end, tz=request.tz, by="category")
 
 
 def _review_words(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    products = shop.products if shop.has("products") else None
+    products = shop.optional("products")
     by = request.options.get("by") or "rating_band"
     return review_words(shop.reviews, start=request.start, end=request.end, tz=request.tz, by=by, products=products)
 
@@ -280,7 +280,7 @@ def _segments(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 
 
 def _forecast(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    campaigns = shop.campaigns if shop.has("campaigns") else None
+    campaigns = shop.optional("campaigns")
     return demand_forecast(shop.orders, shop.order_items, shop.products, campaigns, tz=request.tz, end=request.end).forecast
 
 
@@ -403,13 +403,16 @@ def segmented(shop: Shop, segment: Segment) -> Shop:
     itself when the segment keeps everything), as the dashboard's filters restrict them."""
     if segment.is_everything:
         return shop
-    events, sessions, orders, users = segment.apply(shop.events, shop.sessions, shop.orders, shop.users)
-    return replace(shop, tables={**shop.tables, "events": events, "orders": orders, "users": users}, sessions=sessions)
+    events, sessions, orders, users = segment.apply(*all_frames(shop))
+    return shop.replaced(events=events, orders=orders, users=users, sessions=sessions)
 
 
 def build_export(name: str, shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    """The table `name` of `shop` for the request, in the segment its options keep."""
-    return EXPORTS[name].build(segmented(shop, request.segment), request)
+    """The table `name` of `shop` for the request, in the segment its options keep; a KPI
+    whose table the shop lacks is null (views.mask_unavailable), and a table the view cannot
+    do without is a SourceError saying which (views.VIEW_NEEDS)."""
+    check_view(f"export:{name}", shop)
+    return mask_unavailable(EXPORTS[name].build(segmented(shop, request.segment), request), shop)
 
 
 @dataclass(frozen=True)
