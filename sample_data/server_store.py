@@ -11,6 +11,7 @@ and as UTC `DATETIME(6)` in MariaDB, which has no zoned type.
 import os
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -69,12 +70,20 @@ def _as_csv_values(frame: pl.DataFrame, backend: str) -> pl.DataFrame:
     return frame.with_columns(conversions)
 
 
+def _driver_cursor(connection: sa.Connection) -> Any:
+    """A cursor of the database driver's own connection (psycopg's or PyMySQL's), for its bulk loading."""
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise sa.exc.InvalidRequestError("the connection to the database was closed while writing the sample shop")
+    return driver.cursor()
+
+
 def _copy_postgresql(connection: sa.Connection, table: sa.Table, frame: pl.DataFrame) -> None:
     """COPY in CSV: an unquoted empty field is NULL, a quoted one ("") an empty string."""
     preparer = connection.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(column) for column in frame.columns)
     statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN (FORMAT csv)"
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = _driver_cursor(connection)
     with cursor.copy(statement) as copy:
         for chunk in frame.iter_slices(_ROWS_PER_SLICE):
             copy.write(_as_csv_values(chunk, "postgresql").write_csv(include_header=False))
@@ -85,7 +94,7 @@ def _load_data_mysql(connection: sa.Connection, table: sa.Table, frame: pl.DataF
     character, NULL as the unquoted word NULL (a quoted "NULL" stays text)."""
     preparer = connection.dialect.identifier_preparer
     columns = ", ".join(preparer.quote(column) for column in frame.columns)
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = _driver_cursor(connection)
     for chunk in frame.iter_slices(_ROWS_PER_SLICE):
         with tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False) as handle:
             _as_csv_values(chunk, "mysql").write_csv(handle, include_header=False, null_value="NULL", quote_style="non_numeric")

@@ -27,7 +27,7 @@ _PRIMARY_KEYS = {
     "tickets": "ticket_id",
 }
 # The app reads events by time and a user's events in order; orders by time; items by order.
-_INDEXES = {
+_INDEXES: dict[str, list[tuple[str, ...]]] = {
     "events": [("event_time",), ("user_id", "event_time")],
     "orders": [("created_at",), ("user_id",)],
     "order_items": [("order_id",)],

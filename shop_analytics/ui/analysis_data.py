@@ -16,18 +16,18 @@ from metrics.compare import before_after
 from metrics.segments import Segment
 from shop_analytics.ui import data
 
-_CACHE = {"ttl": 3600, "max_entries": 64, "show_spinner": False}
+_cached = st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 # The confidence level of a campaign's before/after intervals and tests.
 CONFIDENCE = 0.95
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def step_labels(source: str) -> list[str]:
     """The steps a path can start or end at."""
     return path_tables.step_labels(data.current_shop().events)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def path_views(
     source: str, start: date, end: date, tz: str, segment: Segment,
     start_at: str | None, end_at: str | None, depth: int, min_share: float, top_n: int | None,
@@ -48,7 +48,7 @@ def _segment_frames(shop, segment: Segment) -> tuple[pl.DataFrame, ...]:
     return segment.apply(shop.events, shop.sessions, shop.tables.get("orders", empty), shop.tables.get("users", empty))
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def campaign_table(source: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
     """Each campaign running in the period with its spend and return
     (`metrics.campaigns.campaign_table`). Orders follow every filter; spend, which has a
@@ -73,7 +73,7 @@ def _data_end(shop) -> datetime:
     return max(end for end in ends if end is not None)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def campaign_comparison(
     source: str, window: tuple[date, date], baseline: tuple[date, date], tz: str, segment: Segment
 ) -> pl.DataFrame:
@@ -99,27 +99,26 @@ def _explore_frames(shop, segment: Segment, measure: str) -> dict[str, pl.DataFr
     return tables
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def explore_options(source: str) -> dict[str, list[str]]:
     """Each measure the source can pivot, with the dimensions that split it."""
     frames = _explore_frames(data.current_shop(), Segment(), "")
     return {measure: explore_rows.available_dimensions(frames, measure) for measure in explore_rows.available_measures(frames)}
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def explore_pivot(
     source: str, start: date, end: date, tz: str, segment: Segment, measure: str, rows: str, columns: str | None
 ) -> tuple[pl.DataFrame, int | float]:
     """The pivot (long form, `metrics.explore.pivot`) and the measure's total for the period."""
     frames = _explore_frames(data.current_shop(), segment, measure)
-    period = {"start": start, "end": end, "tz": tz}
     return (
-        explore.pivot(frames, measure=measure, rows=rows, columns=columns, **period),
-        explore.measure_total(frames, measure=measure, **period),
+        explore.pivot(frames, measure=measure, rows=rows, columns=columns, start=start, end=end, tz=tz),
+        explore.measure_total(frames, measure=measure, start=start, end=end, tz=tz),
     )
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def explore_cell(
     source: str, start: date, end: date, tz: str, segment: Segment,
     measure: str, rows: str, columns: str | None, values: tuple[str, ...],

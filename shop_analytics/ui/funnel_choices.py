@@ -12,7 +12,7 @@ import streamlit as st
 from shop_analytics.pushdown import Pushdown, choices
 from shop_analytics.ui import data
 
-_CACHE = {"ttl": 3600, "max_entries": 64, "show_spinner": False}
+_cached = st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 
 
 def _events() -> Pushdown | pl.LazyFrame:
@@ -20,13 +20,13 @@ def _events() -> Pushdown | pl.LazyFrame:
     return shop.pushed.engine if shop.pushed is not None else shop.events.lazy()
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def event_types(source: str) -> list[str]:
     """The event types the shop's events hold, sorted."""
     return choices.event_types(_events())
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def event_columns(source: str, names: tuple[str, ...]) -> list[str]:
     """Those of the canonical event columns `names` that the shop's events have, in order."""
     shop = data.current_shop()
@@ -35,7 +35,7 @@ def event_columns(source: str, names: tuple[str, ...]) -> list[str]:
     return [name for name in names if name in shop.events.columns]
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def property_values(source: str, event_type: str, column: str, limit: int) -> list:
     """The `limit` commonest values of `column` among the events of type `event_type`, sorted."""
     return choices.commonest_values(_events(), event_type, column, limit)

@@ -24,7 +24,7 @@ from models.tags import user_tags
 from models.value_regression import ValueComparison, compare_value_predictors
 from shop_analytics.ui import data
 
-_CACHE = {"ttl": 3600, "max_entries": 16, "show_spinner": False}
+_cached = st.cache_data(ttl=3600, max_entries=16, show_spinner=False)
 
 
 def _frames(shop) -> tuple:
@@ -33,22 +33,33 @@ def _frames(shop) -> tuple:
     return shop.events, shop.sessions, shop.orders, shop.users, shop.tables.get("order_items"), shop.tables.get("products")
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def data_end(source: str, tz: str) -> date | None:
     """The shop's last business day with data (events, else orders): the as-of day of every model."""
     span = data.current_shop().date_span(tz)
     return None if span is None else span[1]
 
 
-@st.cache_data(**_CACHE)
+def _as_of(source: str, tz: str) -> date:
+    """`data_end`, which every model is fitted up to; ValueError when the shop has no data."""
+    end = data_end(source, tz)
+    if end is None:
+        raise ValueError("the models need events or orders, and the shop has none")
+    return end
+
+
+@_cached
 def segment_users(source: str, segment: Segment) -> pl.Series | None:
     """The user_ids in `segment` (a user is in it by acquisition channel, device and region,
     as `Segment` says); None when the segment is everyone."""
     if segment.is_everything:
         return None
     shop = data.current_shop()
+    events, sessions = shop.events, shop.sessions
+    if sessions is None:  # loading derives the sessions of every shop with events
+        raise ValueError(f"{shop.description} has events but no sessions derived from them")
     # only the users are wanted: the other frames go in empty, with their columns
-    return segment.apply(shop.events.clear(), shop.sessions.clear(), shop.orders.clear(), shop.users)[3]["user_id"]
+    return segment.apply(events.clear(), sessions.clear(), shop.orders.clear(), shop.users)[3]["user_id"]
 
 
 def customers_in(frame: pl.DataFrame, users: pl.Series | None) -> pl.DataFrame:
@@ -56,10 +67,10 @@ def customers_in(frame: pl.DataFrame, users: pl.Series | None) -> pl.DataFrame:
     return frame if users is None else frame.filter(pl.col("user_id").is_in(users.implode()))
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def rfm(source: str, tz: str) -> pl.DataFrame:
     """Every customer's RFM scores and segment as of the data's last day (`models.rfm.rfm_table`)."""
-    return rfm_table(data.current_shop().orders, as_of=data_end(source, tz), tz=tz)
+    return rfm_table(data.current_shop().orders, as_of=_as_of(source, tz), tz=tz)
 
 
 @st.cache_resource(ttl=3600, max_entries=16, show_spinner=False)
@@ -68,43 +79,43 @@ def cluster_model(source: str, tz: str, n_clusters: int | None) -> RfmClusters:
     return RfmClusters(n_clusters=n_clusters).fit(rfm(source, tz))
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def tags(source: str, tz: str) -> pl.DataFrame:
     """Every user's tags as of the data's last day (`models.tags.user_tags`, default rules)."""
     events, _, orders, users, order_items, products = _frames(data.current_shop())
-    return user_tags(events, orders, users, order_items, products, as_of=data_end(source, tz), tz=tz)
+    return user_tags(events, orders, users, order_items, products, as_of=_as_of(source, tz), tz=tz)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def ltv_validation(source: str, tz: str, holdout_days: int) -> LtvAnalysis:
     """BG/NBD and Gamma-Gamma fitted up to `holdout_days` before the data's last day and
     checked on the days after (`models.ltv.ltv_analysis`)."""
-    end = data_end(source, tz)
+    end = _as_of(source, tz)
     return ltv_analysis(data.current_shop().orders, calibration_end=end - timedelta(days=holdout_days), holdout_end=end, tz=tz)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def ltv_prediction(source: str, tz: str, horizon_days: int) -> LtvAnalysis:
     """BG/NBD and Gamma-Gamma fitted on every valid order up to the data's last day: each
     customer's expected purchases, P(alive) and value over the `horizon_days` after it."""
-    return ltv_analysis(data.current_shop().orders, calibration_end=data_end(source, tz), tz=tz, horizon_days=horizon_days)
+    return ltv_analysis(data.current_shop().orders, calibration_end=_as_of(source, tz), tz=tz, horizon_days=horizon_days)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def value_comparison(source: str, tz: str, holdout_days: int) -> ValueComparison:
     """Gradient boosting, BG/NBD + Gamma-Gamma, the naive baseline and zero predicting each
     customer's GMV in the last `holdout_days` days of data (`compare_value_predictors`)."""
-    end = data_end(source, tz)
+    end = _as_of(source, tz)
     return compare_value_predictors(
         *_frames(data.current_shop()), calibration_end=end - timedelta(days=holdout_days), holdout_end=end, tz=tz
     )
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def churn(source: str, tz: str, horizon_days: int) -> ChurnRisk:
     """The churn classifier, validated and scoring every customer as of the data's last day
     (`models.churn.churn_risk`)."""
-    return churn_risk(*_frames(data.current_shop()), as_of=data_end(source, tz), tz=tz, horizon_days=horizon_days)
+    return churn_risk(*_frames(data.current_shop()), as_of=_as_of(source, tz), tz=tz, horizon_days=horizon_days)
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,7 @@ class Demand:
     units: pl.DataFrame
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def demand(source: str, tz: str, horizon_weeks: int) -> Demand:
     """Weekly units per category for the `horizon_weeks` after the last whole week of data,
     backtested against the seasonal naive forecast (`models.forecast.demand_forecast`)."""
@@ -129,14 +140,14 @@ def demand(source: str, tz: str, horizon_weeks: int) -> Demand:
     )
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def basket_items(source: str, tz: str, level: str) -> pl.DataFrame:
     """Each valid order's distinct products or categories (`models.basket.baskets`)."""
     shop = data.current_shop()
     return baskets(shop.orders, shop.order_items, shop.tables.get("products"), tz=tz, level=level)
 
 
-@st.cache_data(**_CACHE)
+@_cached
 def basket_rules(source: str, tz: str, level: str, min_support: float, min_confidence: float) -> pl.DataFrame:
     """Pair rules A -> B over every valid order (`models.basket.association_rules`); at the
     product level with each product's name beside its id when the products table has one."""
