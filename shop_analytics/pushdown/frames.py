@@ -15,6 +15,7 @@ session and business day, pushdown.queries.session_days):
 the queries, for Parquet processed by Polars' streaming engine (pushdown.engines).
 """
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -33,7 +34,7 @@ _SESSION_DAY_TYPES: dict[str, DType] = {
 }
 
 
-def typed(frame: pl.DataFrame, types: dict[str, DType]) -> pl.DataFrame:
+def typed(frame: pl.DataFrame, types: Mapping[str, DType]) -> pl.DataFrame:
     """`frame` with the named columns in the given dtypes, whatever a database gave: text
     times and dates from SQLite, zoneless UTC times from MySQL, decimals from MySQL's SUM."""
     return frame.with_columns(
