@@ -32,6 +32,7 @@ every file in it is created readable and writable by its owner only (0600; a uma
 take bits away from that, never open it to others).
 """
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -279,6 +280,7 @@ class ExtractSource:
         self.full_every = full_every
         self._clock = clock
         self._pinned: Manifest | None = None
+        self._fixed = False  # a pinned() copy: current() keeps its generation
         self.stale: Staleness | None = None
 
     # -- the committed state -------------------------------------------------------------
@@ -313,6 +315,8 @@ class ExtractSource:
         how old it is and why; with no extract at all, SourceError says the source cannot be
         read.
         """
+        if self._fixed:
+            return self._pinned
         manifest = self.manifest()
         if self._due(manifest, self._clock()):
             try:
@@ -418,9 +422,13 @@ class ExtractSource:
         kept_files = [file for file in before.files if name == "events" and (_month_of(file) or "~") < f"{cut:%Y-%m}"]
         rewritten = pl.scan_parquet([self.folder / file for file in before.files if file not in kept_files])
         schema = rewritten.collect_schema()
-        if set(schema.names()) != set(changes.columns) or changes.select(schema.names()).schema != schema:
+        if set(schema.names()) != set(changes.columns):
             return None
-        changes = changes.select(schema.names())
+        try:
+            # a read of a few rows may type a column otherwise (an id column without values)
+            changes = changes.select(schema.names()).cast(dict(schema))
+        except pl.exceptions.PolarsError:
+            return None
         column = pl.col(TIME_COLUMN[name])
         kept = rewritten.filter(column <= (cut.date() if _is_date(name) else cut))
         if not hasattr(source, "read_changes"):
@@ -505,6 +513,15 @@ class ExtractSource:
         # a filter on the time reads only the files (row groups) whose statistics can hold it
         return pl.scan_parquet([self.folder / file for file in manifest.tables[name].files])
 
+    def pinned(self) -> "ExtractSource":
+        """This extract with its reads pinned for good to the generation they are pinned to
+        now (refreshing first when due), whoever moves this one's pin meanwhile: the source
+        one load reads from start to end."""
+        manifest = self._manifest_to_read()
+        fixed = copy.copy(self)
+        fixed._pinned, fixed._fixed = manifest, True
+        return fixed
+
     @property
     def generation(self) -> int | None:
         """The generation reads are pinned to, None before the first read."""
@@ -530,7 +547,7 @@ class ExtractSource:
     def time_span(self, name: str) -> tuple[datetime, datetime] | None:
         """The first and last value of table `name`'s time column."""
         column = pl.col(TIME_COLUMN[name])
-        first, last = self.scan(name).select(column.min(), column.max()).collect().row(0)
+        first, last = self.scan(name).select(column.min().alias("first"), column.max().alias("last")).collect().row(0)
         return None if first is None else (_as_instant(first), _as_instant(last))
 
 

@@ -77,6 +77,7 @@ class SqlSource:
         self._engine: sa.Engine | None = None
         self._platform_tables: set[str] | None = None
         self._bases: dict[str, sa.FromClause] = {}
+        self._metadata: sa.MetaData | None = None
         self.problems: dict[str, str] = {}
 
     @property
@@ -116,6 +117,17 @@ class SqlSource:
                 ) from None
         return self._platform_tables
 
+    def _reflected(self) -> sa.MetaData:
+        """Every platform table the mapping reads `from`, reflected at once: a few catalogue
+        queries for all of them (SQLAlchemy's bulk reflection) instead of a few per table,
+        which is most of what a refresh by changes costs."""
+        if self._metadata is None:
+            wanted = sorted({table.source for table in self.mapping.tables.values() if table.source is not None} & self.platform_tables())
+            metadata = sa.MetaData()
+            metadata.reflect(self.engine, only=wanted, views=True)
+            self._metadata = metadata
+        return self._metadata
+
     def _base(self, table: MappedTable) -> sa.FromClause:
         """The platform table (reflected) or the mapping's SELECT (wrapped) behind `table`."""
         if table.name not in self._bases:
@@ -123,7 +135,7 @@ class SqlSource:
                 raise SourceError(f"{self.description} has no table '{table.source}' (mapped to {table.name}).")
             try:
                 if table.source is not None:
-                    self._bases[table.name] = sa.Table(table.source, sa.MetaData(), autoload_with=self.engine)
+                    self._bases[table.name] = self._reflected().tables[table.source]
                 else:
                     # the query as checked in this database's dialect, and only that, runs
                     sql = executable_select(table.query, f"{self.mapping.origin}: [tables.{table.name}].query", self.engine.dialect.name)
@@ -252,8 +264,11 @@ class SqlSource:
                 changed.append(sa.and_(*window_conditions(stamped, stamp, sqlite, zone)))
             query = query.where(sa.or_(*changed))
         plain = isinstance(base, sa.Table) and all(isinstance(e, sa.Column) for e in expressions.values())
+        # connectorx opens connections of its own for each read, which costs more than the few
+        # changed rows: those come over the engine's pooled connection
+        connectorx = since is None and self._reads_with_connectorx() and (plain or not self._is_sqlite())
         try:
-            frame = self._read(query, self._reads_with_connectorx() and (plain or not self._is_sqlite()))
+            frame = self._read(query, connectorx)
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:
             message = str(getattr(error, "orig", None) or error).splitlines()[0]
             raise SourceError(f"cannot read {name} from {self.description}: {message}") from None

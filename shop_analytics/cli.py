@@ -140,6 +140,9 @@ def build_parser() -> OneLineParser:
     mcp.add_argument("--port", type=_port, help="with --http: the port (default: [api] mcp_port, 8503)")
     mcp.add_argument("--role", choices=ROLES, default="admin", help="over stdio: the role the assistant reads with (default admin, the command line's own reach)")
 
+    refresh = commands.add_parser("refresh", help="refresh the local extract of a database server now: what changed since the last refresh (cron, or after a bulk load)")
+    refresh.add_argument("--full", action="store_true", help="read every table whole again (after edits older than refresh_window_days)")
+
     report = commands.add_parser("report", help="write the weekly or monthly management report")
     report.add_argument("--period", choices=["week", "month"], default="week", help="the week (Monday to Sunday) or calendar month to report")
     report.add_argument("--date", dest="day", type=_day, required=True, metavar="YYYY-MM-DD", help="a day inside the period")
@@ -153,7 +156,7 @@ def build_parser() -> OneLineParser:
         command.add_argument("--tz", type=_time_zone, help="business time zone (default: [settings] time_zone)")
     schedule = commands.add_parser("schedule", help="send report subscriptions when due and run the daily alerts check ([scheduler]); a service, or --once for cron")
     schedule.add_argument("--once", action="store_true", help="one round (due reports, retries, the daily check), then exit")
-    for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp, schedule):
+    for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp, schedule, refresh):
         command.add_argument("--secrets", type=Path, metavar="FILE", help="the configuration (default: $SHOP_ANALYTICS_SECRETS, else .streamlit/secrets.toml)")
     return parser
 
@@ -173,15 +176,16 @@ def configured(arguments: argparse.Namespace) -> AppConfig:
     )
 
 
-def load_with_progress(config: AppConfig, bar: tqdm | None = None):
-    """The configured shop, opened as the dashboard opens it, with a progress bar on stderr."""
+def load_with_progress(config: AppConfig, bar: tqdm | None = None, scope=None):
+    """The configured shop, opened as the dashboard opens it, with a progress bar on stderr;
+    with a `scope` (bounds.Scope), only what that view reads."""
     from shop_analytics.loading import LOAD_ORDER
     from shop_analytics.opening import open_shop
 
     if bar is not None:
-        return open_shop(config, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()))
+        return open_shop(config, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()), scope=scope)
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as own:
-        return open_shop(config, progress=lambda _: own.update())
+        return open_shop(config, progress=lambda _: own.update(), scope=scope)
 
 
 def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
@@ -207,7 +211,9 @@ def run_alerts(arguments: argparse.Namespace, config: AppConfig) -> None:
 
 def export_table(name: str, config: AppConfig, request: ExportRequest, output_format: str) -> None:
     """Print the table `name` of the configured shop for the request's period."""
-    table = build_export(name, load_with_progress(config), request)
+    from shop_analytics.bounds import Scope
+
+    table = build_export(name, load_with_progress(config, scope=Scope(f"export:{name}", request.start, request.end, request.options)), request)
     if output_format == "csv":
         sys.stdout.write(table.write_csv())
     elif output_format == "json":
@@ -218,26 +224,44 @@ def export_table(name: str, config: AppConfig, request: ExportRequest, output_fo
 
 def export_document(name: str, config: AppConfig, request: DocumentRequest) -> None:
     """Print the JSON object `name` (ltv) of the configured shop."""
-    sys.stdout.write(json.dumps(DOCUMENTS[name].build(load_with_progress(config), request), allow_nan=False) + "\n")
+    from shop_analytics.bounds import Scope
+
+    shop = load_with_progress(config, scope=Scope(f"export:{name}"))
+    sys.stdout.write(json.dumps(DOCUMENTS[name].build(shop, request), allow_nan=False) + "\n")
 
 
 def write_report(config: AppConfig, kind: str, day: date, output_format: str, out: Path) -> Path:
     """Load the configured shop, build the report of the `kind` (week or month) holding `day`
     in the configured language and write it into `out`, with one progress bar on stderr for
     loading, building and rendering."""
+    from shop_analytics.bounds import Scope
     from shop_analytics.loading import LOAD_ORDER
-    from shop_analytics.reports.content import BUILD_STEPS, build_report
+    from shop_analytics.reports.content import BUILD_STEPS, build_report, report_period
     from shop_analytics.reports.render import write_report as write_file
     from shop_analytics.views import anomaly_settings
 
     with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
-        shop = load_with_progress(config, bar)
+        shop = load_with_progress(config, bar, scope=Scope("reports", *report_period(kind, day), {"kind": kind}))
         report = build_report(shop, kind=kind, day=day, lang=config.settings.language, settings=config.settings,
                               anomaly=anomaly_settings(config), progress=lambda step: (bar.set_postfix_str(step), bar.update()))
         bar.set_postfix_str(f"writing {output_format}")
         path = write_file(report, output_format, out)
         bar.update()
     return path
+
+
+def refresh_extract_now(config: AppConfig, *, full: bool) -> None:
+    """`refresh [--full]`: refresh the configured extract with a progress bar on stderr and
+    print one line per table: its rows and whether it was read whole or by its changes."""
+    from connectors.schema import TABLES
+    from shop_analytics.opening import refresh_extract
+
+    with tqdm(total=len(TABLES), desc="Refreshing", unit="table", file=sys.stderr, leave=False) as bar:
+        manifest = refresh_extract(config, full=full, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+    for name, table in manifest.tables.items():
+        how = "whole" if table.replaced_after is None else f"changes after {table.replaced_after:%Y-%m-%d %H:%M} UTC"
+        print(f"{name}: {table.rows:,} rows ({how})")
+    print(f"generation {manifest.generation} at {manifest.refreshed_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def new_user(name: str, role: str, password_stdin: bool) -> dict[str, str]:
@@ -335,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             run_mcp(arguments.secrets, configured(arguments), http=arguments.http, port=arguments.port, role=arguments.role)
         elif arguments.command == "report":
             print(write_report(config, arguments.period, arguments.day, arguments.format, arguments.out))
+        elif arguments.command == "refresh":
+            refresh_extract_now(configured(arguments), full=arguments.full)
         elif arguments.command == "schedule":
             from shop_analytics.scheduler.command import schedule_command
 

@@ -1,10 +1,15 @@
 """The loading edge: a source's canonical tables plus what is derived once per load.
 
 Sessions are derived here, over all events, so that every metric reads the same sessions
-and none derives them again per query.
+and none derives them again per query. A shop loaded again from a newer generation of the
+same extract derives again only the sessions (and activity events) of the users whose events
+changed (`PreviousLoad`, `rederive_sessions`), and gives exactly what a load from scratch
+gives. A one-off command may load only the tables and the events its view reads
+(`EventBounds`, shop_analytics/bounds.py).
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import MappingProxyType
@@ -12,7 +17,8 @@ from types import MappingProxyType
 import polars as pl
 
 from connectors import Source, SourceError
-from connectors.schema import TABLES, UTC_DATETIME
+from connectors.extracts import ExtractSource
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
 from metrics.time import DEFAULT_TIME_ZONE, business_day
@@ -24,7 +30,7 @@ from shop_analytics.pushdown import (
     engine_for,
     pushed_events,
 )
-from shop_analytics.pushdown.frames import activity_from_events
+from shop_analytics.pushdown.frames import ACTIVITY_COLUMNS, activity_from_events
 
 LOAD_ORDER = tuple(TABLES)
 
@@ -220,6 +226,84 @@ def derived_users(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame | None:
     return users.with_columns(signup_at=pl.lit(None, UTC_DATETIME))
 
 
+@dataclass(frozen=True)
+class PreviousLoad:
+    """A shop loaded earlier from an extract, the generation it was loaded from and the
+    session gap its sessions were derived with: what a load of a newer generation of the same
+    extract starts from (`load_shop(previous=...)`)."""
+
+    shop: Shop
+    generation: int
+    session_gap: timedelta
+
+
+@dataclass(frozen=True)
+class EventBounds:
+    """The events a one-off command's view reads: from the instant `first` on (None: all),
+    with the sessions of those events exactly as over all events; with `first_seen`, also each
+    user's first event before them, for the definitions that ask who was seen before (a
+    cohort of first activity)."""
+
+    first: datetime | None
+    first_seen: bool = False
+
+
+class IncompleteDerivation(Exception):
+    """The changed events cannot be merged into the previous load (the source numbers its own
+    sessions, or rows the change does not say): load from scratch."""
+
+
+def rederive_sessions(
+    previous: Shop, changed: pl.DataFrame, cut: datetime, *, gap: timedelta, activity_zone: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """The events, sessions and (with `activity_zone`) activity events of `previous` after
+    its events later than `cut` were replaced by `changed` (the source's events later than
+    `cut`): exactly what `derive_sessions` and `activity_from_events` give over all of them.
+
+    Sessions belong to one user, so only the users with an event later than `cut`, before or
+    after the change, are derived again, over all their events (a session can continue
+    across `cut`); every other user keeps their sessions and activity events. Sessions are
+    numbered 1..n in (user, start) order, as derive_sessions numbers them: the kept ones are
+    renumbered by a gather, and the two sides, each in that order, are merged (merge_sorted)
+    instead of sorted again.
+    """
+    events, sessions = previous.events, previous.sessions
+    raw = [column for column in events.columns if column not in ("session_id", "session_channel", "session_device")]
+    if "session_id" in changed.columns or set(changed.columns) != set(raw) or events["event_time"].null_count():
+        raise IncompleteDerivation
+    changed = changed.select(raw)
+    touched = pl.concat([changed.get_column("user_id"), events.filter(pl.col("event_time") > cut).get_column("user_id")]).unique()
+    mask = events.get_column("user_id").is_in(touched.implode())
+    before = events.filter(mask & (pl.col("event_time") <= cut)).select(raw)
+    new_events, new_sessions = derive_sessions(pl.concat([before, changed], how="vertical_relaxed"), gap=gap)
+    kept_sessions = sessions.filter(~sessions.get_column("user_id").is_in(touched.implode()))
+    # every session's place in the merged (user, start) order: its new id
+    merged = kept_sessions.with_columns(side=pl.lit(0, pl.Int8)).merge_sorted(
+        new_sessions.with_columns(side=pl.lit(1, pl.Int8)), key="user_id"
+    ).with_columns(new_id=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    renumber = {
+        side: pl.zeros(size + 1, pl.Int64, eager=True).scatter(part["session_id"], part["new_id"])
+        for side, size, part in (
+            (0, sessions.height, merged.filter(pl.col("side") == 0)),
+            (1, new_sessions.height, merged.filter(pl.col("side") == 1)),
+        )
+    }
+    all_sessions = merged.with_columns(session_id=pl.col("new_id")).select(sessions.columns)
+
+    def renumbered(frame: pl.DataFrame, side: int) -> pl.DataFrame:
+        return frame.with_columns(session_id=renumber[side].gather(frame.get_column("session_id")))
+
+    kept_events = renumbered(events.filter(~mask), 0)
+    new_events = renumbered(new_events, 1).select(events.columns)
+    all_events = kept_events.merge_sorted(new_events, key="session_id")
+    activity = None
+    if activity_zone is not None:
+        kept_activity = previous.activity.filter(~previous.activity.get_column("user_id").is_in(touched.implode()))
+        new_activity = activity_from_events(new_events, tz=activity_zone)
+        activity = renumbered(kept_activity, 0).merge_sorted(new_activity.select(ACTIVITY_COLUMNS), key="session_id")
+    return all_events, all_sessions, activity
+
+
 def load_shop(
     source: Source,
     *,
@@ -230,6 +314,9 @@ def load_shop(
     pushdown_engine: str = "native",
     spark_master: str = DEFAULT_SPARK_MASTER,
     tz: str = DEFAULT_TIME_ZONE,
+    previous: PreviousLoad | None = None,
+    tables: tuple[str, ...] | None = None,
+    bounds: EventBounds | None = None,
 ) -> Shop:
     """Read every canonical table the source has and derive sessions and order attribution.
 
@@ -238,42 +325,143 @@ def load_shop(
     activity events, cut into business days in zone `tz`, come from the engine, and only the
     other tables are read. `pushdown_engine` "spark" runs a folder's push-down in Spark SQL at
     `spark_master`; `pushdown.pushdown_options` reads all four from `[connections.shop]`.
+
+    `previous`: a shop loaded from an earlier generation of the same extract (`source`); only
+    the sessions of the users whose events changed since are derived again
+    (`rederive_sessions`), the other tables are read again whole. `tables` and `bounds`: a
+    one-off command's view reads only these tables and these events (shop_analytics/bounds.py);
+    the shop's date span stays the data's own.
     """
-    available = source.table_names()
+    present = source.table_names()
+    available = present if tables is None else present & set(tables)
     engine = None
     if "events" in available:
         engine = (
             engine_for(source, pushdown, pushdown_threshold, engine=pushdown_engine, spark_master=spark_master)
             if isinstance(pushdown, str) else pushdown
         )
-    tables: dict[str, pl.DataFrame] = {}
+    read: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
-        if name in available and not (name == "events" and engine is not None):
-            tables[name] = source.read_table(name)
+        if name in available and name != "events":
+            read[name] = source.read_table(name)
         if progress:
             progress(name)
-    sessions = pushed = None
+    sessions = pushed = activity = None
+    since = None  # the bound of bounded events
     if engine is not None:
         pushed, sessions = pushed_events(engine, tz=tz, gap=session_gap)
-    if "events" in tables:
-        # pop first: the raw frame can be freed as soon as derive_sessions has reordered it
-        tables["events"], sessions = derive_sessions(tables.pop("events"), gap=session_gap)
+    elif "events" in available and bounds is not None and bounds.first is not None:
+        read["events"], sessions, since = _bounded_sessions(source, bounds.first, session_gap)
+    elif "events" in available:
+        read["events"], sessions, activity = _derived_sessions(source, previous if tables is None else None, session_gap, tz)
     if sessions is None:
         # no events: no sessions, in the shape the metrics read
-        id_dtype = next((frame["user_id"].dtype for frame in tables.values() if "user_id" in frame.columns), pl.Int64)
+        id_dtype = next((frame["user_id"].dtype for frame in read.values() if "user_id" in frame.columns), pl.Int64)
         _, sessions = derive_sessions(empty_table("events", id_dtype), gap=session_gap)
     users_derived = False
-    if "users" not in tables:
-        users = derived_users({**tables, **({"events": pushed.activity} if pushed is not None else {})})
+    if "users" not in read and "users" not in present:
+        users = derived_users({**read, **({"events": pushed.activity} if pushed is not None else {})})
         if users is not None:
-            tables["users"], users_derived = users, True
-    if "orders" in tables:
-        users = tables.get("users", pl.DataFrame({"user_id": []}, schema={"user_id": tables["orders"]["user_id"].dtype}))
-        tables["orders"] = attribute_orders(tables["orders"], users)
+            read["users"], users_derived = users, True
+    if "orders" in read:
+        users = read.get("users", pl.DataFrame({"user_id": []}, schema={"user_id": read["orders"]["user_id"].dtype}))
+        read["orders"] = attribute_orders(read["orders"], users)
     if progress:
         progress("sessions")
-    missing = tuple(
-        name for name in TABLES
-        if (name not in tables or (name == "users" and users_derived)) and not (name == "events" and pushed)
-    )
-    return Shop(tables=tables, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
+    # what the shop lacks, whatever this load chose to read of it
+    lacking = set(TABLES) - present | ({"users"} if users_derived else set())
+    missing = tuple(name for name in TABLES if name in lacking and not (name == "events" and pushed))
+    shop = Shop(tables=read, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
+    if activity is not None:
+        shop.__dict__["activity"] = activity  # the cached property, derived for the changed users only
+    if tables is not None or bounds is not None:
+        _in_part(shop, source, present, since if bounds is not None and bounds.first_seen else None)
+    return shop
+
+
+def _derived_sessions(
+    source: Source, previous: PreviousLoad | None, gap: timedelta, tz: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """The source's events with their sessions, and the activity events when they came for
+    free: derived again for the users whose events changed since `previous` where the
+    extract can say which did (`rederive_sessions`), else over all events."""
+    cut = _unchanged_until(source, previous, gap)
+    if cut is not None:
+        shop = previous.shop
+        zone = tz if shop.zone == tz and "activity" in shop.__dict__ else None
+        try:
+            events, sessions, activity = rederive_sessions(shop, source.read_table("events", since=cut), cut, gap=gap, activity_zone=zone)
+            if events.height == source.row_count("events"):
+                return events, sessions, activity
+        except IncompleteDerivation:
+            pass
+    # the raw frame goes straight in: it can be freed as soon as derive_sessions has reordered it
+    events, sessions = derive_sessions(source.read_table("events"), gap=gap)
+    return events, sessions, None
+
+
+def _bounded_sessions(source: Source, first: datetime, gap: timedelta) -> tuple[pl.DataFrame, pl.DataFrame, datetime]:
+    """The events later than a bound, with their sessions, exact from `first` on, and the
+    bound: a day and a session gap before `first`, farther back while a session that may have
+    begun before the bound still runs at `first`.
+
+    A session starting after the bound is derived as over all events: its first event has no
+    earlier one within the gap. One that began before it is seen to start at its first event
+    after the bound, within the gap after it; if that session still runs at `first`, its
+    channel and device could be wrong from `first` on, so the bound moves back (doubling the
+    margin) until none does."""
+    margin = gap + timedelta(days=1)
+    while True:
+        since = first - margin
+        events, sessions = derive_sessions(source.read_table("events", since=since), gap=gap)
+        cut_short = sessions.filter(pl.col("started_at") <= since + gap).get_column("session_id")
+        running = events.filter(pl.col("session_id").is_in(cut_short.implode()) & (pl.col("event_time") >= first))
+        if running.is_empty() or cut_short.is_empty():
+            return events, sessions, since
+        margin *= 2
+
+
+def _unchanged_until(source: Source, previous: PreviousLoad | None, gap: timedelta) -> datetime | None:
+    """The instant after which `source`'s events may differ from those `previous` was loaded
+    with; None when it cannot say (not the same extract, another session gap, a full refresh
+    since, push-down), and the shop is loaded from scratch."""
+    if previous is None or not isinstance(source, ExtractSource) or previous.session_gap != gap:
+        return None
+    shop = previous.shop
+    if shop.pushed is not None or "events" not in shop.tables:
+        return None
+    return source.replaced_since(previous.generation)
+
+
+def _in_part(shop: Shop, source: Source, present: set[str], first_seen_before: datetime | None) -> None:
+    """Give a shop loaded in part (some tables, bounded events) the date span of the whole
+    data (Shop.date_span: events, else orders); with `first_seen_before`, add the first event
+    of every user seen at or before that instant to its activity events (session 0, ahead of
+    the others), so that a cohort of first activity knows who came earlier."""
+    spans = (time_span(source, name) for name in ("events", "orders") if name in present)
+    shop.__dict__["_first_and_last"] = next((span for span in spans if span is not None), None)
+    if first_seen_before is not None:
+        schema = shop.activity.schema
+        earlier = _first_events(source, first_seen_before).select(
+            pl.col("user_id").cast(schema["user_id"]), pl.col("event_time").cast(schema["event_time"]),
+            session_id=pl.lit(0, pl.Int64), session_channel=pl.lit(None, schema["session_channel"]),
+            session_device=pl.lit(None, schema["session_device"]),
+        )
+        shop.__dict__["activity"] = pl.concat([earlier.sort("user_id"), shop.activity])
+
+
+def time_span(source: Source, name: str) -> tuple[datetime, datetime] | None:
+    """The first and last value of table `name`'s time column in `source`: asked of the
+    source where it can say it without handing the table out (a database, an extract)."""
+    if hasattr(source, "time_span"):
+        return source.time_span(name)
+    column = TIME_COLUMN[name]
+    frame = source.read_table(name, columns=[column])
+    return None if frame.is_empty() else frame.select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last")).row(0)
+
+
+def _first_events(source: Source, before: datetime) -> pl.DataFrame:
+    if hasattr(source, "first_events"):
+        return source.first_events(before)
+    earlier = source.read_table("events", columns=["user_id", "event_time"], until=before + timedelta(microseconds=1))
+    return earlier.group_by("user_id").agg(pl.col("event_time").min())

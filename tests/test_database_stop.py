@@ -196,4 +196,4 @@ def test_the_app_serves_the_last_extract_while_the_database_is_down_and_refreshe
     run_through_a_stop(instance, small_shop, tmp_path / "extract")
     manifest = json.loads((tmp_path / "extract" / MANIFEST).read_text())
     assert manifest["tables"]["orders"]["rows"] == small_shop.orders.height + 1
-    assert pl.read_parquet(tmp_path / "extract" / manifest["tables"]["orders"]["file"])["amount"].sum() == pytest.approx(small_shop.orders["amount"].sum() + 1234.5)
+    assert pl.read_parquet([tmp_path / "extract" / file for file in manifest["tables"]["orders"]["files"]])["amount"].sum() == pytest.approx(small_shop.orders["amount"].sum() + 1234.5)

@@ -13,6 +13,7 @@ from shop_analytics.alerts.check import run_check
 from shop_analytics.alerts.config import AlertConfig, AlertConfigError, alert_config_of
 from shop_analytics.alerts.messages import alert_line, resolved_line
 from shop_analytics.alerts.store import OPEN, AlertStore
+from shop_analytics.bounds import Scope
 from shop_analytics.config import AppConfig
 from shop_analytics.opening import open_shop
 
@@ -37,7 +38,8 @@ def check_command(*, config: AppConfig, day: date | None, out: TextIO = sys.stdo
     store = _store(alerts)
     # disable=None: the bar shows on a terminal and stays out of cron's log
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=err, leave=False, disable=None) as bar:
-        shop = open_shop(config, progress=lambda _: bar.update())
+        # only what the check of `day` reads (shop_analytics/bounds.py)
+        shop = open_shop(config, progress=lambda _: bar.update(), scope=Scope("alerts", day, day))
     settings = config.settings
     result = run_check(shop, store, alerts, settings, day=day)
     err.writelines(f"skipped: rule {rule.id} ({rule.describe('en', alerts.currency)}) needs a tickets table, which {shop.description} does not have\n" for rule in result.skipped)
