@@ -10,7 +10,7 @@ from shop_analytics.i18n import format_number, text
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
-from shop_analytics.ui.tables import download_buttons, kpi_column_config, kpi_table
+from shop_analytics.ui.tables import download_buttons, kpi_column_config, kpi_table, shown
 
 CHART_KEY, TABLE_KEY, PICK_KEY = "campaigns_roi", "campaigns_table", "campaigns_pick"
 SEEN_KEY = "campaigns_seen_clicks"  # the last click of the chart and of the table already applied
@@ -76,19 +76,16 @@ if table["roi"].drop_nulls().len():
 st.caption(t("campaigns.click_a_campaign"))
 own_columns = ("campaign_id", "name", "start_date", "end_date", "kind", "days_in_period", "budget_used", "buyers")
 money = st.column_config.NumberColumn(label("budget"), format=f"{settings.currency}%.0f")
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config=kpi_column_config(table, settings.currency)
+table_columns = (
+    kpi_column_config(table, settings.currency)
     | {name: st.column_config.Column(label(name)) for name in own_columns}
     | {name: st.column_config.DateColumn(label(name), format="YYYY-MM-DD") for name in ("start_date", "end_date")}
-    | {"budget": money, "budget_used": st.column_config.NumberColumn(label("budget_used"), format="percent")},
-    on_select="rerun",
-    selection_mode="single-row",
-    key=TABLE_KEY,
+    | {"budget": money, "budget_used": st.column_config.NumberColumn(label("budget_used"), format="percent")}
 )
-download_buttons(table, f"campaigns_{chosen.start}_{chosen.end}")
+st.dataframe(
+    shown(table), hide_index=True, width="stretch", column_config=table_columns, on_select="rerun", selection_mode="single-row", key=TABLE_KEY,
+)
+download_buttons(table, f"campaigns_{chosen.start}_{chosen.end}", column_config=table_columns)
 
 names = dict(zip(ids, table["name"]))
 picked = st.selectbox(t("campaigns.campaign"), ids, format_func=names.get, key=PICK_KEY)

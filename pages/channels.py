@@ -9,6 +9,7 @@ from metrics.attribution import DEFAULT_MODEL, MODELS
 from metrics.registry import KPIS, format_value
 from shop_analytics.charts.attribution import models_side_by_side
 from shop_analytics.charts.channels import channel_quality, spend_and_roas
+from shop_analytics.i18n import label, text
 from shop_analytics.ui import data, filters
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -33,7 +34,7 @@ if not shop.has("ad_spend"):
 for flag, message in (("cpc_above_target", "channels.cpc_above"), ("roi_below_target", "channels.roi_below")):
     flagged = table.filter(table[flag].fill_null(False))["channel"].to_list()
     if flagged:
-        st.warning(t(message, channels=", ".join(flagged)))
+        st.warning(t(message, channels=", ".join(label("channel", channel, lang) for channel in flagged)))
 
 
 def _filter_to_clicked_channel() -> None:
@@ -64,7 +65,7 @@ if trend is not None and trend.height:
 span = f"{chosen.start}_{chosen.end}"
 st.subheader(t("channels.attribution"))
 model = st.selectbox(
-    t("channels.model"), MODELS, index=MODELS.index(DEFAULT_MODEL), format_func=lambda name: t(f"channels.model_{name}"),
+    t("channels.model"), MODELS, index=MODELS.index(DEFAULT_MODEL), format_func=lambda name: text(f"channels.model_{name}", lang),
     key="attribution_model",
 )
 models = data.attribution_models(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)

@@ -7,6 +7,7 @@ import streamlit as st
 from metrics.abandonment import STAGES
 from metrics.registry import KPIS, format_value, kpi_help
 from shop_analytics.charts.repeat_orders import rate_bars
+from shop_analytics.i18n import text
 from shop_analytics.ui import data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -74,7 +75,7 @@ for tab, breakdown in ((by_channel, "channel"), (by_device, "device")):
         kpi_table(abandoned[breakdown], settings.currency, name=f"abandonment_by_{breakdown}_{span}")
 
 st.markdown(f"**{t('checkout.audience')}**")
-stage = st.segmented_control(t("checkout.stage"), tuple(STAGES), format_func=lambda name: t(f"checkout.stage_{name}"),
+stage = st.segmented_control(t("checkout.stage"), tuple(STAGES), format_func=lambda name: text(f"checkout.stage_{name}", lang),
                              default="cart", key="abandonment_stage") or "cart"
 audience = abandoned[f"{stage}_users"]
 st.caption(t("checkout.audience_caption", users=f"{audience.height:,}", stage=t(f"checkout.stage_{stage}"),

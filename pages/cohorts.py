@@ -12,6 +12,7 @@ from shop_analytics.charts.cohorts import (
     retention_heatmap,
 )
 from shop_analytics.charts.repeat_orders import repurchase_lines
+from shop_analytics.i18n import text
 from shop_analytics.ui import data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -26,10 +27,10 @@ settings, shop, chosen = open_page("cohorts")
 lang = language()
 
 left, middle, right, far_right = st.columns(4)
-period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: t(f"cohorts.{name}"), default="week", key="cohort_period") or "week"
-cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: t(f"cohorts.by_{name}"), key="cohort_by")
-measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: t(f"cohorts.measure_{name}"), key="cohort_measure")
-mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: t(f"cohorts.mode_{name}"), key="cohort_mode")
+period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: text(f"cohorts.{name}", lang), default="week", key="cohort_period") or "week"
+cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: text(f"cohorts.by_{name}", lang), key="cohort_by")
+measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: text(f"cohorts.measure_{name}", lang), key="cohort_measure")
+mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: text(f"cohorts.mode_{name}", lang), key="cohort_mode")
 
 key = data.source_key()
 segment = chosen.segment
@@ -49,7 +50,7 @@ else:
 st.subheader(t("cohorts.lifecycle"))
 lifecycle = data.lifecycle(key, chosen.start, chosen.end, chosen.tz, segment, period)
 st.caption(t("cohorts.lifecycle_caption"))
-st.plotly_chart(lifecycle_bars(lifecycle, lang), width="stretch")
+st.plotly_chart(lifecycle_bars(lifecycle, lang, period), width="stretch")
 
 st.subheader(t("cohorts.ltv"))
 ltv = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by)

@@ -7,7 +7,8 @@ from connectors import SourceError
 from connectors.schema import TABLES
 from shop_analytics.ui import access, coverage, data, sources
 from shop_analytics.ui.frame import ensure_app_frame
-from shop_analytics.ui.lang import t
+from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.tables import quality_table
 
 ensure_app_frame()
 access.require_page("data_source")
@@ -143,7 +144,10 @@ if st.toggle(t("data_source.quality_run"), key="quality_run"):
         ))
     if report.height:
         st.warning(t("data_source.quality_found", count=report.height))
-        st.dataframe(report, hide_index=True, width="stretch")
+        st.dataframe(
+            quality_table(report, language(), settings.time_zone), hide_index=True, width="stretch",
+            column_config={name: t("columns.rows_found" if name == "count" else f"columns.{name}") for name in report.columns},
+        )
     else:
         checked_tables = len(shop.tables) + (1 if events_checked is not None else 0)
         st.success(t("data_source.quality_clean", tables=checked_tables))

@@ -10,6 +10,7 @@ import streamlit as st
 from models.basket import LEVELS
 from models.forecast import ALL_CATEGORIES, season_length
 from shop_analytics.charts.demand import category_label, demand_chart
+from shop_analytics.i18n import text
 from shop_analytics.ui import data, model_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -32,7 +33,7 @@ def show(frame: pl.DataFrame, name: str, **units: str) -> None:
 
 st.subheader(t("demand.forecast_title"))
 horizon = st.segmented_control(t("demand.horizon"), HORIZONS, default=DEFAULT_HORIZON, key="demand_horizon",
-                               format_func=lambda weeks: t("demand.weeks", weeks=weeks)) or DEFAULT_HORIZON
+                               format_func=lambda weeks: text("demand.weeks", lang, weeks=weeks)) or DEFAULT_HORIZON
 try:
     with st.spinner(t("demand.fitting")):
         demand = model_data.demand(source, tz, horizon)
@@ -53,7 +54,7 @@ else:
 
     left, right = st.columns(2)
     categories = result.errors.filter(pl.col("category") != ALL_CATEGORIES)["category"].to_list()
-    category = left.selectbox(t("demand.category"), categories, key="demand_category")
+    category = left.selectbox(t("demand.category"), categories, key="demand_category", format_func=lambda name: category_label(name, lang))
     origins = result.backtest["origin"].unique().sort().to_list()
     origin = right.select_slider(t("demand.origin"), origins, value=origins[0], key="demand_origin")
     st.plotly_chart(demand_chart(demand.units, result.backtest, result.forecast, category=category, origin=origin, lang=lang), width="stretch")
@@ -63,7 +64,7 @@ else:
 st.subheader(t("demand.baskets_title"))
 left, middle, right = st.columns(3)
 level = left.segmented_control(t("demand.level"), LEVELS, default="product", key="demand_level",
-                               format_func=lambda name: t(f"demand.level_{name}")) or "product"
+                               format_func=lambda name: text(f"demand.level_{name}", lang)) or "product"
 min_support = middle.number_input(t("demand.min_support"), min_value=MIN_SUPPORT_PERCENT, max_value=100.0, value=DEFAULT_SUPPORT_PERCENT,
                                   step=MIN_SUPPORT_PERCENT, format="%.2f", key="demand_support") / 100
 min_confidence = right.number_input(t("demand.min_confidence"), min_value=0.0, max_value=100.0, value=0.0, step=5.0,

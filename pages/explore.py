@@ -5,13 +5,12 @@ import polars as pl
 import streamlit as st
 
 from metrics.explore import MEASURES, VALUE, pivot_wide
-from metrics.registry import KPIS
+from metrics.registry import KPIS, unit_of
 from shop_analytics.charts.explore import pivot_bars, pivot_heatmap
-from shop_analytics.i18n import format_number, text, translations
+from shop_analytics.i18n import VALUE_KINDS, format_number, label, text, translations
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
-from metrics.registry import unit_of
 from shop_analytics.ui.tables import kpi_table
 
 MEASURE_KEY, ROWS_KEY, COLUMNS_KEY = "explore_measure", "explore_rows", "explore_columns"
@@ -29,6 +28,11 @@ def measure_label(name: str) -> str:
 
 def dimension_label(name: str | None) -> str:
     return text("explore.none", lang) if name is None else text(f"explore.dimension.{name}", lang)
+
+
+def value_label(dimension: str | None, value: str) -> str:
+    """A value of `dimension` (a channel, a region...) in the page's language."""
+    return label(VALUE_KINDS.get(dimension, dimension), value, lang)
 
 
 def drill_column(name: str, dtype: pl.DataType):
@@ -83,9 +87,9 @@ st.caption(t(
 
 chart_key = f"explore_chart_{st.session_state.get(GENERATION_KEY, 0)}"
 if columns is None:
-    figure = pivot_bars(long, measure_label(measure), unit, settings.currency)
+    figure = pivot_bars(long, measure_label(measure), unit, settings.currency, lang)
 else:
-    figure = pivot_heatmap(long, (dimension_label(rows), dimension_label(columns)), measure_label(measure), unit, settings.currency)
+    figure = pivot_heatmap(long, (dimension_label(rows), dimension_label(columns)), measure_label(measure), unit, settings.currency, lang)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points",), key=chart_key, width="stretch")
 points = (event or {}).get("selection", {}).get("points", [])
 
@@ -97,7 +101,7 @@ with st.expander(t("explore.table"), expanded=not points):
     kpi_table(
         wide, settings.currency, name=f"explore_{measure}_by_{'_'.join(names)}_{chosen.start}_{chosen.end}",
         column_config=labels | {
-            name: st.column_config.NumberColumn(measure_label(measure) if name == VALUE else name, format=value_format)
+            name: st.column_config.NumberColumn(measure_label(measure) if name == VALUE else value_label(columns, name), format=value_format)
             for name in wide.columns if name not in names
         },
     )
@@ -108,7 +112,7 @@ if cell is None or long.filter(*[long[name] == value for name, value in zip(name
     st.stop()
 
 behind = analysis_data.explore_cell(source, chosen.start, chosen.end, chosen.tz, chosen.segment, measure, rows, columns, cell)
-st.subheader(t("explore.cell_title", cell=" × ".join(cell), rows=f"{behind.height:,}"))
+st.subheader(t("explore.cell_title", cell=" × ".join(value_label(name, value) for name, value in zip(names, cell)), rows=f"{behind.height:,}"))
 st.button(t("explore.back"), icon=":material/arrow_back:", on_click=fresh_chart, key="explore_back")
 own_words = translations()
 kpi_table(

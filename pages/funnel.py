@@ -10,6 +10,7 @@ import streamlit as st
 from metrics.funnel_spec import FunnelSpec, FunnelStep
 from shop_analytics.charts.funnel import funnel_bars
 from shop_analytics.exports import DEFAULT_FUNNEL_STEPS, MAX_WINDOW
+from shop_analytics.i18n import VALUE_KINDS, label, text
 from shop_analytics.ui import data, funnel_choices
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -26,19 +27,39 @@ MAX_PROPERTY_VALUES = 200
 settings, shop, chosen = open_page("funnel")
 lang = language()
 
+
+def value_words(column: str, value) -> str:
+    return label(VALUE_KINDS.get(column, column), value, lang)
+
+
+def step_words(step: FunnelStep) -> str:
+    """A step as the reader says it: its event in words, with its property filters."""
+    event = label("event", step.event_type, lang)
+    if not step.filters:
+        return event
+    conditions = t("funnel.condition_joiner").join(
+        t("funnel.condition", column=column_label(column), values=t("funnel.value_joiner").join(value_words(column, value) for value in values))
+        for column, _, values in step.filters
+    )
+    return t("funnel.step_with_filters", event=event, conditions=conditions)
+
+
 source = data.source_key()
 # The pickers ask the events for their types and values (funnel_choices): with push-down the
 # engine answers, and no event is read into memory for them.
 event_types = funnel_choices.event_types(source)
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]
-steps = st.multiselect(t("funnel.steps"), event_types, default=default_steps, key="funnel_steps", help=t("funnel.steps_help"))
+steps = st.multiselect(
+    t("funnel.steps"), event_types, default=default_steps, key="funnel_steps", help=t("funnel.steps_help"),
+    format_func=lambda event_type: label("event", event_type, lang),
+)
 columns = st.columns(4)
 window_size = columns[0].number_input(t("funnel.window"), min_value=1, value=7, step=1, key="funnel_window")
-window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, index=2, format_func=lambda unit: t(f"funnel.{unit}"), key="funnel_window_unit")
-mode = columns[2].selectbox(t("funnel.mode"), MODES, format_func=lambda name: t(f"funnel.mode_{name}"), key="funnel_mode")
+window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, index=2, format_func=lambda unit: text(f"funnel.{unit}", lang), key="funnel_window_unit")
+mode = columns[2].selectbox(t("funnel.mode"), MODES, format_func=lambda name: text(f"funnel.mode_{name}", lang), key="funnel_mode")
 available = [name for name in BREAKDOWNS if name in funnel_choices.event_columns(source, BREAKDOWNS) or name in shop.users.columns]
 breakdown = columns[3].selectbox(
-    t("funnel.breakdown"), [None, *available], format_func=lambda name: t("funnel.no_breakdown") if name is None else column_label(name), key="funnel_breakdown"
+    t("funnel.breakdown"), [None, *available], format_func=lambda name: text("funnel.no_breakdown", lang) if name is None else column_label(name, lang), key="funnel_breakdown"
 )
 
 properties = funnel_choices.event_columns(source, STEP_PROPERTIES)
@@ -47,12 +68,12 @@ with st.expander(t("funnel.step_filters")):
     for number, event_type in enumerate(steps, start=1):
         left, right = st.columns([1, 3])
         column = left.selectbox(
-            f"{number}. {event_type}", [None, *properties], key=f"funnel_filter_column_{number}",
-            format_func=lambda name: t("funnel.any_property") if name is None else column_label(name),
+            f"{number}. {label('event', event_type, lang)}", [None, *properties], key=f"funnel_filter_column_{number}",
+            format_func=lambda name: text("funnel.any_property", lang) if name is None else column_label(name, lang),
         )
         values = right.multiselect(
             t("funnel.is_one_of"), funnel_choices.property_values(source, event_type, column, MAX_PROPERTY_VALUES),
-            key=f"funnel_filter_values_{number}",
+            key=f"funnel_filter_values_{number}", format_func=lambda value, column=column: value_words(column, value),
         ) if column else []
         funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))
 
@@ -70,10 +91,14 @@ except ValueError as error:
     st.stop()
 
 result = data.funnel(source, chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
-table = result["table"]
+# each step in words, its own description kept for the downloads
+table = result["table"].with_columns(
+    event=pl.col("step").replace_strict({number: step_words(step) for number, step in enumerate(funnel_steps, start=1)}, return_dtype=pl.String),
+    event_code=pl.col("event"),
+)
 st.caption(
     t(
-        "funnel.caption", first=funnel_steps[0].describe(), start=chosen.start, end=chosen.end, tz=chosen.tz,
+        "funnel.caption", first=step_words(funnel_steps[0]), start=chosen.start, end=chosen.end, tz=chosen.tz,
         window=f"{window_size} {t(f'funnel.{window_unit}')}", in_progress=f"{int(table['in_progress'].max() or 0):,}",
     )
 )
@@ -82,7 +107,10 @@ kpi_table(
     table,
     settings.currency,
     name=f"funnel_{chosen.start}_{chosen.end}",
-    column_config={"median_seconds_from_previous": st.column_config.NumberColumn(column_label("median_seconds_from_previous"), format="%.0f")},
+    column_config={
+        "median_seconds_from_previous": st.column_config.NumberColumn(column_label("median_seconds_from_previous"), format="%.0f"),
+        "event_code": None,
+    },
 )
 
 points = (event or {}).get("selection", {}).get("points", [])
@@ -92,5 +120,5 @@ if clicked_step is None or clicked_step >= len(steps):
     st.stop()
 
 dropped = result["drop_offs"].filter(pl.col("step") == clicked_step)
-st.subheader(t("funnel.stopped_after", step=clicked_step, event=funnel_steps[clicked_step - 1].describe(), users=f"{dropped.height:,}"))
+st.subheader(t("funnel.stopped_after", step=clicked_step, event=step_words(funnel_steps[clicked_step - 1]), users=f"{dropped.height:,}"))
 kpi_table(dropped, settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{chosen.start}_{chosen.end}", user_level=True)

@@ -15,7 +15,7 @@ from metrics.registry import KPIS, basis_words, format_value, kpi_help
 from shop_analytics.alerts.evaluate import RULE
 from shop_analytics.alerts.messages import alert_line, explaining_view
 from shop_analytics.charts.trends import channel_bars, daily_trend
-from shop_analytics.i18n import format_day
+from shop_analytics.i18n import format_day, text
 from shop_analytics.ui import alerts_data, data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -71,7 +71,7 @@ else:
 
 COMPARED_WITH = ("previous", "week_before", "year_before")
 compared_with = st.segmented_control(
-    t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: t(f"overview.{name}"), default="previous", key="overview_compare"
+    t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: text(f"overview.{name}", lang), default="previous", key="overview_compare"
 ) or "previous"
 cut_at = data.period_cut(*args[:4])
 st.caption(
@@ -142,7 +142,7 @@ else:
         st.markdown(f"**{t('overview.channels')}**")
         kpi_table(detail["channels"], settings.currency, name=f"channels_{clicked}")
     with right:
-        st.plotly_chart(channel_bars(detail["channels"], "gmv", f"{KPIS['gmv'].label_in(lang)} ({settings.currency})"), width="stretch")
+        st.plotly_chart(channel_bars(detail["channels"], "gmv", f"{KPIS['gmv'].label_in(lang)} ({settings.currency})", lang), width="stretch")
     if "products" in detail:
         st.markdown(f"**{t('overview.top_products')}**")
         kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")

@@ -6,7 +6,8 @@ import streamlit as st
 from metrics.path_tables import path_strings, top_paths
 from metrics.paths import DEFAULT_DEPTH, DEFAULT_MIN_SHARE, ENTRANCE, EXIT, OTHER
 from shop_analytics.charts.paths import path_sankey
-from shop_analytics.i18n import text
+from shop_analytics.i18n import label as value_label
+from shop_analytics.i18n import text, translations
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -62,11 +63,21 @@ def back(focused: bool) -> None:
 
 
 labels = analysis_data.step_labels(source)
+
+
+def step_name(step: str) -> str:
+    """A path step in words: a page's name, else an event's (paths fall back to event types)."""
+    kind = "page" if f"values.page.{step}" in translations() else "event"
+    return value_label(kind, step, lang)
+
+
+# every node in words: the special ones (exit, entrance, other) and the pages
+shown_names = {step: step_name(step) for step in labels} | names
 first_row = st.columns([3, 2, 2])
 direction = first_row[0].segmented_control(
     t("paths.direction"), DIRECTIONS, format_func=lambda name: text(f"paths.{name}", lang), default="landing", key=DIRECTION_KEY
 ) or "landing"
-anchor = first_row[1].selectbox(t("paths.step"), labels, key=ANCHOR_KEY, disabled=direction == "landing")
+anchor = first_row[1].selectbox(t("paths.step"), labels, key=ANCHOR_KEY, disabled=direction == "landing", format_func=step_name)
 depth = first_row[2].slider(t("paths.depth"), 2, DEFAULT_DEPTH, DEFAULT_DEPTH, key=DEPTH_KEY)
 second_row = st.columns([3, 4])
 grouping = second_row[0].segmented_control(
@@ -90,7 +101,7 @@ views = analysis_data.path_views(source, chosen.start, chosen.end, chosen.tz, ch
 nodes = views["nodes"]
 if nodes.is_empty():
     message = "paths.no_sessions_at_all" if direction == "landing" else "paths.no_sessions"
-    st.info(t(message, start=chosen.start, end=chosen.end, step=anchor))
+    st.info(t(message, start=chosen.start, end=chosen.end, step=step_name(anchor)))
     st.stop()
 
 st.caption(t("paths.caption", sessions=f"{views['grouped'].height:,}", start=chosen.start, end=chosen.end, tz=chosen.tz))
@@ -101,10 +112,10 @@ for step in range(1, depth + 1):
     step_nodes = dict(nodes.filter(nodes["step"] == step).select("label", "sessions").iter_rows())
     st.pills(
         t("paths.step_column", step=step), list(step_nodes), key=node_key(step), on_change=keep_one_node, args=(step,),
-        format_func=lambda label, sessions=step_nodes: text("paths.node_pill", lang, label=names.get(label, label), sessions=f"{sessions[label]:,}"),
+        format_func=lambda node, sessions=step_nodes: text("paths.node_pill", lang, label=shown_names.get(node, node), sessions=f"{sessions[node]:,}"),
     )
 focus = next(((step, st.session_state[node_key(step)]) for step in range(1, depth + 1) if st.session_state.get(node_key(step))), None)
-sankey.plotly_chart(path_sankey(nodes, views["links"], names, lang, focus), width="stretch", key="paths_sankey")
+sankey.plotly_chart(path_sankey(nodes, views["links"], shown_names, lang, focus), width="stretch", key="paths_sankey")
 
 if focus is not None or st.session_state.get(HISTORY_KEY):
     st.button(t("paths.back"), icon=":material/arrow_back:", on_click=back, args=(focus is not None,), key="paths_back")
@@ -112,16 +123,16 @@ if focus is not None or st.session_state.get(HISTORY_KEY):
 if focus is not None:
     step, label = focus
     through = top_paths(views["grouped"], backwards=end_at is not None, through=focus)
-    st.subheader(t("paths.through_title", step=step, label=names.get(label, label), sessions=f"{through['sessions'].sum():,}"))
+    st.subheader(t("paths.through_title", step=step, label=shown_names.get(label, label), sessions=f"{through['sessions'].sum():,}"))
     if label not in names:
         left, right, _ = st.columns([1, 1, 2])
-        left.button(t("paths.start_here", label=label), on_click=reanchor, args=("from_step", label), key="paths_start_here")
-        right.button(t("paths.end_here", label=label), on_click=reanchor, args=("to_step", label), key="paths_end_here")
-    kpi_table(path_strings(through, names), settings.currency, name=f"paths_through_step_{step}_{label}", column_config=path_columns)
+        left.button(t("paths.start_here", label=step_name(label)), on_click=reanchor, args=("from_step", label), key="paths_start_here")
+        right.button(t("paths.end_here", label=step_name(label)), on_click=reanchor, args=("to_step", label), key="paths_end_here")
+    kpi_table(path_strings(through, shown_names), settings.currency, name=f"paths_through_step_{step}_{label}", column_config=path_columns)
 
 st.subheader(t("paths.top_paths"))
 kpi_table(
-    path_strings(views["paths"], names),
+    path_strings(views["paths"], shown_names),
     settings.currency,
     name=f"paths_{chosen.start}_{chosen.end}",
     column_config=path_columns,

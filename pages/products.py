@@ -7,6 +7,7 @@ import streamlit as st
 
 from metrics.registry import KPIS, format_value
 from shop_analytics.charts.products import category_treemap, product_steps, product_trend
+from shop_analytics.i18n import label
 from shop_analytics.ui import data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -26,7 +27,7 @@ if "product_id" not in shop.events.columns:
 views = data.product_views(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 period = f"{chosen.start}_{chosen.end}"
 
-event = st.plotly_chart(category_treemap(views["products"], settings.currency), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
+event = st.plotly_chart(category_treemap(views["products"], settings.currency, lang), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
 points = (event or {}).get("selection", {}).get("points", [])
 clicked = points[0].get("customdata") if points else None
 if clicked != st.session_state.get(DISMISSED_KEY):
@@ -40,7 +41,7 @@ if product is None or product.height == 0:
 else:
     row = product.row(0, named=True)
     with st.container(border=True):
-        st.subheader(f"{row['name']} ({row['category']})")
+        st.subheader(f"{row['name']} ({label('category', row['category'], lang)})")
         cells = st.columns(4)
         cells[0].metric(KPIS["gmv"].label_in(lang), format_value(KPIS["gmv"], row["gmv"], settings.currency, lang=lang))
         for cell, name in zip(cells[1:], ("ctr", "conversion", "refund_rate")):
@@ -48,7 +49,7 @@ else:
         detail = data.product_detail(data.source_key(), clicked, chosen.start, chosen.end, chosen.tz, chosen.segment)
         labels = {name: column_label(name) for name in (*STEPS, "gmv")}
         left, right = st.columns([3, 2])
-        left.plotly_chart(product_trend(detail["daily"], labels, settings.currency), width="stretch")
+        left.plotly_chart(product_trend(detail["daily"], labels, settings.currency, lang), width="stretch")
         right.plotly_chart(product_steps(row, labels), width="stretch")
         if "ratings" in detail:
             left, right = st.columns(2)

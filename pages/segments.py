@@ -15,6 +15,7 @@ from models.rfm import SEGMENTS, segment_summary
 from models.tags import TagRules, audience, tag_counts
 from models.value_regression import MODELS
 from shop_analytics.charts import segments as charts
+from shop_analytics.i18n import text
 from shop_analytics.ui import data, model_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -54,7 +55,7 @@ def fitted(model: str, fit, *arguments):
 
 
 def days_picker(label: str, choices: tuple[int, ...], key: str) -> int:
-    return st.segmented_control(label, choices, default=DEFAULT_DAYS, key=key, format_func=lambda days: t("segments.days", days=days)) or DEFAULT_DAYS
+    return st.segmented_control(label, choices, default=DEFAULT_DAYS, key=key, format_func=lambda days: text("segments.days", lang, days=days)) or DEFAULT_DAYS
 
 
 def rfm_tab() -> None:
@@ -75,7 +76,7 @@ def rfm_tab() -> None:
 
 
 def clusters_tab() -> None:
-    k = st.selectbox(t("segments.k"), (None, *K_RANGE), format_func=lambda k: t("segments.k_auto") if k is None else str(k), key="segments_k")
+    k = st.selectbox(t("segments.k"), (None, *K_RANGE), format_func=lambda k: text("segments.k_auto", lang) if k is None else str(k), key="segments_k")
     customers = model_data.customers_in(model_data.rfm(source, tz), users)
     if customers.is_empty():
         st.info(t("segments.no_customers", end=end))

@@ -15,6 +15,8 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
+import polars as pl
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT_LANGUAGE = "en"
 LOCALES = Path(__file__).resolve().parent / "locales"
@@ -68,6 +70,52 @@ def text(key: str, lang: str, **values) -> str:
     except KeyError:
         raise KeyError(f"no translation for {key!r} in {lang!r}: add it to locales/{key.split('.')[0]}.toml") from None
     return words.format(**values) if values else words
+
+
+# Which kind of value (a section of locales/values.toml) each column of a table holds.
+VALUE_KINDS = {
+    "channel": "channel", "top_channel": "channel", "acquisition_channel": "channel",
+    "device": "device", "region": "region", "category": "category", "event": "event", "event_type": "event",
+    "page": "page", "status": "status", "payment_method": "payment_method", "gender": "gender",
+    "member_level": "member_level", "table": "table", "check": "quality_check", "kind": "campaign_kind",
+    "buyer_group": "buyer_group",
+}
+CODE_SUFFIX = "_code"
+"""A download keeps the raw value of each translated column beside it, in `<column>_code`."""
+
+
+def label(kind: str, value, lang: str) -> str:
+    """A value of `kind` (channel, device, region, category, event, page, status,
+    payment_method, ...: the sections of locales/values.toml) as a reader of `lang` says it:
+    paid_search is "paid search" and 付费搜索, add_to_cart 加入购物车. A value without an entry
+    is shown as it is; null is "–"."""
+    if value is None:
+        return "–"
+    words = translations().get(f"values.{kind}.{value}")
+    return words[lang] if words else str(value)
+
+
+def value_labels(kind: str, values, lang: str) -> dict:
+    """{value: its label} for the distinct non-null `values`."""
+    return {value: label(kind, value, lang) for value in dict.fromkeys(values) if value is not None}
+
+
+def translate_values(frame: pl.DataFrame, lang: str, *, keep_codes: bool = False) -> pl.DataFrame:
+    """`frame` with the values of its coded columns (VALUE_KINDS) in `lang`; with
+    `keep_codes`, each such column followed by its raw values in `<column>_code` (a download's
+    machine-readable column), unless the frame already has one. Nulls stay null."""
+    columns = []
+    for name in frame.columns:
+        kind = VALUE_KINDS.get(name)
+        if kind is None or frame.schema[name] not in (pl.String, pl.Categorical, pl.Enum):
+            columns.append(pl.col(name))
+            continue
+        raw = pl.col(name).cast(pl.String)
+        mapping = value_labels(kind, frame[name].cast(pl.String).unique().to_list(), lang)
+        columns.append(raw.replace_strict(mapping, default=raw, return_dtype=pl.String).alias(name))
+        if keep_codes and f"{name}{CODE_SUFFIX}" not in frame.columns:
+            columns.append(raw.alias(f"{name}{CODE_SUFFIX}"))
+    return frame.select(columns)
 
 
 def format_number(value: float | int | None, unit: str, lang: str, currency: str = "¥", *, compact: bool = False) -> str:

@@ -14,6 +14,7 @@ from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from metrics.segments import Segment
 from metrics.time import utc_bounds
+from shop_analytics.i18n import label
 from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
@@ -106,7 +107,7 @@ def test_clicking_a_day_drills_into_its_channels(app, small_shop):
     assert any(header.value == f"{day:%A %Y-%m-%d}" for header in app.subheader)
     channels = channels_on_day(small_shop.sessions, small_shop.orders, day=day, tz=TZ)
     shown = app.dataframe[1].value
-    assert list(shown["channel"]) == channels["channel"].to_list()
+    assert list(shown["channel"]) == [label("channel", channel, "en") for channel in channels["channel"]]
     assert list(shown["sessions"]) == channels["sessions"].to_list()
     assert list(shown["gmv"]) == pytest.approx(channels["gmv"].to_list())
 
@@ -141,12 +142,12 @@ def test_channels_page_shows_the_channel_table_and_target_warnings(app, small_sh
         small_shop.order_items, small_shop.products, start=start, end=end, tz=TZ,
     )
     shown = app.dataframe[0].value
-    assert list(shown["channel"]) == expected_table["channel"].to_list()
+    assert list(shown["channel"]) == [label("channel", channel, "en") for channel in expected_table["channel"]]
     assert list(shown["gmv"]) == pytest.approx(expected_table["gmv"].to_list())
     assert list(shown["sessions"]) == expected_table["sessions"].to_list()
     over_cpc = expected_table.filter(expected_table["cpc_above_target"].fill_null(False))["channel"].to_list()
     assert over_cpc, "the sample shop has a channel above the CPC target"
-    assert f"CPC above target: {', '.join(over_cpc)}" in [warning.value for warning in app.warning]
+    assert f"CPC above target: {', '.join(label('channel', channel, 'en') for channel in over_cpc)}" in [warning.value for warning in app.warning]
 
 
 def test_channels_page_follows_the_device_filter(app, small_shop):
@@ -229,7 +230,7 @@ def test_funnel_page_shows_the_metric_funnel_and_the_drop_offs_of_a_clicked_step
     app.session_state["funnel_chart"] = {"selection": {"points": [{"customdata": 2}], "point_indices": [1], "box": [], "lasso": []}}
     app.run()
     dropped = drop_offs(small_shop.events, spec, start=start, end=end, tz=TZ, users=small_shop.users).filter(pl.col("step") == 2)
-    assert any(header.value == f"Stopped after step 2 (add_to_cart): {dropped.height:,} users" for header in app.subheader)
+    assert any(header.value == f"Stopped after step 2 (add to cart): {dropped.height:,} users" for header in app.subheader)
     assert sorted(app.dataframe[1].value["user_id"]) == sorted(dropped["user_id"].to_list())
 
 
@@ -417,7 +418,7 @@ def test_channels_page_shows_spend_and_roas_per_day(app, small_shop):
     assert not app.exception
     trend = channel_spend_trend(small_shop.orders, small_shop.users, small_shop.ad_spend, start=start, end=end, tz=TZ)
     shown = next(frame.value for frame in app.dataframe if "roas" in frame.value.columns and "date" in frame.value.columns)
-    assert list(shown["channel"]) == trend["channel"].to_list()
+    assert list(shown["channel"]) == [label("channel", channel, "en") for channel in trend["channel"]]
     assert list(shown["spend"]) == pytest.approx(trend["spend"].to_list())
     assert list(shown["gmv"]) == pytest.approx(trend["gmv"].to_list())
 
@@ -446,7 +447,7 @@ def test_cohorts_page_shows_cac_payback_per_acquisition_channel(app, small_shop)
     assert not app.exception
     expected_payback = channel_payback(small_shop.orders, small_shop.users, small_shop.ad_spend, start=start, end=end, tz=TZ, period="week")
     shown = next(frame.value for frame in app.dataframe if "payback_offset" in frame.value.columns)
-    assert list(shown["channel"]) == expected_payback.channels["channel"].to_list()
+    assert list(shown["channel"]) == [label("channel", channel, "en") for channel in expected_payback.channels["channel"]]
     assert list(shown["cac"]) == pytest.approx(expected_payback.channels["cac"].to_list(), nan_ok=True)
     assert list(shown["payback_offset"].astype("float")) == pytest.approx(
         [float("nan") if value is None else value for value in expected_payback.channels["payback_offset"]], nan_ok=True

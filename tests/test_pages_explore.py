@@ -10,6 +10,7 @@ from connectors.sql import sqlite_url
 from metrics.explore import measure_total, pivot, pivot_wide
 from metrics.explore_rows import cell_rows
 from metrics.segments import Segment
+from shop_analytics.i18n import label
 from shop_analytics.ui.filters import DATES_KEY, DEVICES_KEY
 
 TZ = "Asia/Shanghai"
@@ -44,7 +45,7 @@ def test_orders_by_channel_are_the_metrics_pivot_and_total(app, small_shop):
     period = period_of(app)
     expected = pivot(frames(small_shop), measure="orders", rows="channel", **period)
     shown = app.dataframe[0].value
-    assert list(shown["channel"]) == expected["channel"].to_list()
+    assert list(shown["channel"]) == [label("channel", channel, "en") for channel in expected["channel"]]
     assert list(shown["value"]) == expected["value"].to_list()
     total = measure_total(frames(small_shop), measure="orders", **period)
     assert app.caption[0].value == f"Orders between {period['start']} and {period['end']} ({TZ}): {total:,} in all."

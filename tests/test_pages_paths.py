@@ -10,6 +10,7 @@ from connectors.sql import sqlite_url
 from metrics.path_tables import path_strings, path_views, top_paths
 from metrics.paths import DEFAULT_MIN_SHARE, EXIT
 from metrics.segments import Segment
+from shop_analytics.i18n import translations
 from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
@@ -36,8 +37,11 @@ def shown_paths(at, index=-1):
     return list(zip(table["path"], table["sessions"]))
 
 
-def as_text(paths, names=NAMES):
-    table = path_strings(paths, names)
+def as_text(paths, names=NAMES, lang="en"):
+    """The paths as the page writes them: pages in words (locales/values.toml), the special
+    nodes by `names`."""
+    pages = {key.split(".")[2]: words[lang] for key, words in translations().items() if key.startswith("values.page.")}
+    table = path_strings(paths, pages | names)
     return list(zip(table["path"], table["sessions"]))
 
 
@@ -90,7 +94,7 @@ def test_paths_to_a_chosen_end_with_the_top_branches_only(app, small_shop):
     assert not app.exception
     views = expected(small_shop, period, end_at="order_success", depth=4, min_share=0.0, top_n=2)
     assert shown_paths(app) == as_text(views["paths"])
-    assert all(path.endswith("order_success") for path, _ in shown_paths(app))
+    assert all(path.endswith("order success") for path, _ in shown_paths(app))
 
 
 def test_the_channel_filter_changes_the_paths(app, small_shop):
@@ -109,7 +113,8 @@ def test_in_chinese(app, small_shop):
     assert app.subheader[0].value == "最常见路径"
     period = app.session_state[DATES_KEY]
     chinese = {"exit": "离开", "entrance": "进入", "other": "其他"}
-    assert shown_paths(app) == as_text(expected(small_shop, period)["paths"], chinese)
+    assert shown_paths(app) == as_text(expected(small_shop, period)["paths"], chinese, "zh")
+    assert any("商品详情页" in path for path, _ in shown_paths(app))
     assert any(option.startswith("离开（") for option in app.pills(key="paths_node_2").options)
 
 

@@ -27,6 +27,7 @@ from websockets.sync.client import connect
 from connectors.sql import sqlite_url
 from shop_analytics.access import hash_password
 from shop_analytics.ui.downloads import EXPIRY_SECONDS
+from shop_analytics.ui.tables import CSV_BOM
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "analyst-Pa55word"
@@ -173,7 +174,7 @@ def test_a_list_of_users_leaves_its_url_seconds_after_it_is_made_tab_open_or_clo
         made = time.monotonic()
         assert error == "" and url.startswith("/media/") and url.endswith(".csv")
         status, body = fetch(open_app + url)
-        assert status == 200 and body.startswith(b"user_id,")  # the browser's own request, at once
+        assert status == 200 and body.startswith(CSV_BOM + b"User id,")  # the browser's own request, at once
         # The tab stays open: the URL still stops serving the list after EXPIRY_SECONDS.
         gone = seconds_until_gone(open_app + url, made, EXPIRY_SECONDS + 30)
         assert EXPIRY_SECONDS - 1 <= gone <= EXPIRY_SECONDS + 3
@@ -211,7 +212,7 @@ def test_a_role_lowered_after_the_page_was_drawn_gets_no_list_from_the_button_on
         ])
         members = tab.download(MEMBERS)
         url, error = tab.click_download(members)
-        assert error == "" and fetch(base + url)[1].startswith(b"user_id,")  # an analyst's list
+        assert error == "" and fetch(base + url)[1].startswith(CSV_BOM + b"User id,")  # an analyst's list
         # The admin makes ann a viewer; her tab still shows the button.
         secrets_path.write_text(secrets.replace('role = "analyst"', 'role = "viewer"'))
         deadline = time.monotonic() + 30

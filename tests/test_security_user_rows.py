@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from connectors.sql import sqlite_url
 from metrics.drilldown import orders_on_day
 from shop_analytics.access import ROLES, hash_password, may_see_users, pages_for
-from shop_analytics.i18n import text
+from shop_analytics.i18n import label, text
 from shop_analytics.ui import access as ui_access
 from shop_analytics.ui.filters import DATES_KEY
 
@@ -76,6 +76,8 @@ def test_a_clicked_day_lists_its_orders_only_for_analysts_and_admins(small_shop_
         for row in orders.iter_rows(named=True):
             count, amount = expected.get((row["status"], row["payment_method"]), (0, 0.0))
             expected[(row["status"], row["payment_method"])] = (count + 1, amount + row["amount"])
+        # shown in words: "paid", "Alipay" (locales/values.toml)
+        expected = {(label("status", status, "en"), label("payment_method", method, "en")): sums for (status, method), sums in expected.items()}
         seen = {(status, method): (count, amount) for status, method, count, amount in shown.itertuples(index=False)}
         assert seen.keys() == expected.keys()
         for group, (count, amount) in expected.items():

@@ -6,15 +6,16 @@ import plotly.graph_objects as go
 import polars as pl
 
 from models.forecast import ALL_CATEGORIES
-from shop_analytics.i18n import DEFAULT_LANGUAGE, text
+from shop_analytics.charts.axes import date_axis
+from shop_analytics.i18n import DEFAULT_LANGUAGE, label, text
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.2}}
 _ACTUAL, _MODEL, _NAIVE = "#37474f", "#1565c0", "#ef6c00"
 
 
 def category_label(category: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """A category's name, with the all-categories row of the error table in words."""
-    return text("demand.all_categories", lang) if category == ALL_CATEGORIES else category
+    """A category's name in `lang`, with the all-categories row of the error table in words."""
+    return text("demand.all_categories", lang) if category == ALL_CATEGORIES else label("category", category, lang)
 
 
 def demand_chart(
@@ -35,6 +36,6 @@ def demand_chart(
         figure.add_scatter(x=frame["week"].to_list(), y=frame["seasonal_naive"].to_list(), mode="lines",
                            name=text(f"demand.chart.naive_{key}", lang), line={"color": _NAIVE, "dash": "dot" if key == "backtest" else "solid"})
     figure.add_vline(x=origin, line={"color": "#9e9e9e", "dash": "dot", "width": 1})
-    figure.update_layout(**_LAYOUT, height=400, title=text("demand.chart.title", lang, category=category),
-                         xaxis={"title": None}, yaxis={"title": text("demand.chart.units", lang), "rangemode": "tozero"})
+    figure.update_layout(**_LAYOUT, height=400, title=text("demand.chart.title", lang, category=category_label(category, lang)),
+                         xaxis=date_axis(lang), yaxis={"title": text("demand.chart.units", lang), "rangemode": "tozero"})
     return figure

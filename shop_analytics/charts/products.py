@@ -5,17 +5,20 @@ from itertools import pairwise
 import plotly.graph_objects as go
 import polars as pl
 
+from shop_analytics.charts.axes import date_axis
+from shop_analytics.i18n import DEFAULT_LANGUAGE, label
 
-def category_treemap(products: pl.DataFrame, currency: str = "¥") -> go.Figure:
-    """Categories and their products as a treemap sized by GMV; `customdata` is the product id
-    (null on category tiles)."""
+
+def category_treemap(products: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Categories (named in `lang`) and their products as a treemap sized by GMV;
+    `customdata` is the product id (null on category tiles)."""
     selling = products.filter(pl.col("gmv") > 0)
     categories = selling.group_by("category").agg(pl.col("gmv").sum()).sort("category")
     ids = [f"category/{name}" for name in categories["category"]] + [f"product/{pid}" for pid in selling["product_id"]]
     figure = go.Figure(
         go.Treemap(
             ids=ids,
-            labels=categories["category"].to_list() + selling["name"].to_list(),
+            labels=[label("category", name, lang) for name in categories["category"]] + selling["name"].to_list(),
             parents=[""] * categories.height + [f"category/{name}" for name in selling["category"]],
             values=categories["gmv"].to_list() + selling["gmv"].to_list(),
             branchvalues="total",
@@ -27,9 +30,9 @@ def category_treemap(products: pl.DataFrame, currency: str = "¥") -> go.Figure:
     return figure
 
 
-def product_trend(daily: pl.DataFrame, labels: dict[str, str], currency: str = "¥") -> go.Figure:
-    """One product per day: GMV as bars, product views as a line on a second axis.
-    `labels` names the two series in the page's language."""
+def product_trend(daily: pl.DataFrame, labels: dict[str, str], currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """One product per day: GMV as bars, product views as a line on a second axis, dates in
+    `lang`. `labels` names the two series in the page's language."""
     figure = go.Figure(
         [
             go.Bar(x=daily["date"].to_list(), y=daily["gmv"].to_list(), name=labels["gmv"],
@@ -44,6 +47,7 @@ def product_trend(daily: pl.DataFrame, labels: dict[str, str], currency: str = "
         yaxis={"title": f"{labels['gmv']} ({currency})", "rangemode": "tozero"},
         yaxis2={"title": labels["views"], "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False},
         legend={"orientation": "h", "y": 1.12},
+        xaxis=date_axis(lang, daily["date"].to_list()),
     )
     return figure
 

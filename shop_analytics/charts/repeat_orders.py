@@ -3,7 +3,8 @@
 import plotly.graph_objects as go
 import polars as pl
 
-from shop_analytics.i18n import DEFAULT_LANGUAGE, text
+from shop_analytics.charts.axes import date_axis
+from shop_analytics.i18n import DEFAULT_LANGUAGE, VALUE_KINDS, label, text
 
 
 def repurchase_lines(table: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
@@ -21,17 +22,19 @@ def repurchase_lines(table: pl.DataFrame, lang: str = DEFAULT_LANGUAGE) -> go.Fi
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, height=320, legend={"orientation": "h", "y": 1.12},
         yaxis={"title": text("charts.repurchase_rate", lang), "tickformat": ".0%", "rangemode": "tozero"},
+        xaxis=date_axis(lang),
     )
     return figure
 
 
 def rate_bars(table: pl.DataFrame, by: str, rates: dict[str, str], lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Grouped horizontal bars of the ratio columns `rates` (column: legend words) per value of
-    `by` (a channel, a device)."""
+    `by` (a channel, a device), named in `lang`."""
+    names = [label(VALUE_KINDS.get(by, by), value, lang) for value in table[by]]
     figure = go.Figure()
     for column, name in rates.items():
         figure.add_bar(
-            y=table[by].to_list(), x=table[column].to_list(), name=name, orientation="h",
+            y=names, x=table[column].to_list(), name=name, orientation="h",
             hovertemplate=f"{name}<br>%{{y}}: %{{x:.1%}}<extra></extra>",
         )
     figure.update_layout(

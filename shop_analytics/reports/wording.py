@@ -5,7 +5,7 @@ from datetime import date
 
 from metrics.channels import UNKNOWN_CHANNEL
 from metrics.registry import KPIS
-from shop_analytics.i18n import format_day, format_number, text, translations
+from shop_analytics.i18n import format_day, format_number, label, text
 
 
 def words(key: str, lang: str, **values) -> str:
@@ -14,12 +14,10 @@ def words(key: str, lang: str, **values) -> str:
 
 
 def channel_name(channel: str | None, lang: str) -> str:
-    """A channel as a reader says it: the translated name of a common channel (paid_search is
-    "paid search", 付费搜索), else the source's own name; null is the unknown channel."""
-    if channel is None or channel == UNKNOWN_CHANNEL:
-        return words("channel_names.unknown", lang)
-    key = f"reports.channel_names.{channel}"
-    return text(key, lang) if key in translations() else str(channel)
+    """A channel as a reader says it, in the words every page uses (i18n.label over
+    locales/values.toml: paid_search is "paid search", 付费搜索), else the source's own name;
+    null is the unknown channel."""
+    return label("channel", UNKNOWN_CHANNEL if channel is None else channel, lang)
 
 
 def kpi_value(name: str, value: float | None, lang: str, currency: str) -> str:

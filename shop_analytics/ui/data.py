@@ -107,7 +107,7 @@ def source_key() -> str:
     return json.dumps({"config": config.fingerprint, "shop": config.shop_fingerprint, "extract": generation})
 
 
-@st.cache_resource(show_spinner="Loading the shop's tables…", max_entries=2)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _load_shop(shop_fingerprint: str, generation: str | None) -> Shop:
     config = _CONFIGS[shop_fingerprint]
     return load_configured(config, _extract(shop_fingerprint) or configured_source(config))
@@ -121,8 +121,11 @@ def _load(key: str) -> Shop:
 
 
 def current_shop() -> Shop:
-    """The loaded shop of the configured source (SourceError when it cannot be read)."""
-    return _load(source_key())
+    """The loaded shop of the configured source (SourceError when it cannot be read), under
+    a spinner in the page's language while it loads."""
+    key = source_key()
+    with st.spinner(t("loading.shop")):
+        return _load(key)
 
 
 def _segment_frames(shop: Shop, segment: Segment):

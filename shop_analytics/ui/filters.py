@@ -7,9 +7,10 @@ from datetime import date, timedelta
 import streamlit as st
 
 from metrics.segments import Segment
+from shop_analytics.i18n import label
 from shop_analytics.loading import Shop
 from shop_analytics.ui.data import settings
-from shop_analytics.ui.lang import LANGUAGE_KEY, t
+from shop_analytics.ui.lang import LANGUAGE_KEY, language, t
 
 DATES_KEY = "filter_dates"
 CHANNELS_KEY = "filter_channels"
@@ -131,9 +132,13 @@ def draw_sidebar(shop: Shop, tz: str) -> None:
         key=DATES_KEY,
         help=t("filters.period_help", tz=tz, first=first, last=last),
     )
+    lang = language()
     for name, key in _LISTS.items():
         if options[name]:
-            st.sidebar.multiselect(t(f"filters.{name}"), options[name], key=key, placeholder=t(f"filters.all_{name}"))
+            st.sidebar.multiselect(
+                t(f"filters.{name}"), options[name], key=key, placeholder=t(f"filters.all_{name}"),
+                format_func=lambda value, kind=name: label(kind, value, lang),
+            )
     _say_what_the_link_lost()
     _keep_in_link()
 

@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from shop_analytics.ui.lang import t
-from shop_analytics.ui.tables import download_buttons
+from shop_analytics.ui.tables import download_buttons, shown
 
 _FORMATS = {"ratio": "percent", "count": "localized", "number": "%.2f", "score": "%.3f"}
 
@@ -24,5 +24,5 @@ def model_table(frame: pl.DataFrame, *, namespace: str, units: dict[str, str], c
             config[column] = st.column_config.DateColumn(label, format="YYYY-MM-DD")
         else:
             config[column] = st.column_config.Column(label)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
-    download_buttons(frame, name, user_level=user_level)
+    st.dataframe(shown(frame), hide_index=True, width="stretch", column_config=config)
+    download_buttons(frame, name, user_level=user_level, column_config=config, units=units)
