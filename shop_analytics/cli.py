@@ -238,12 +238,14 @@ def write_report(config: AppConfig, kind: str, day: date, output_format: str, ou
     from shop_analytics.loading import LOAD_ORDER
     from shop_analytics.reports.content import BUILD_STEPS, build_report, report_period
     from shop_analytics.reports.render import write_report as write_file
+    from shop_analytics.targets import stored_targets
     from shop_analytics.views import anomaly_settings
 
     with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
         shop = load_with_progress(config, bar, scope=Scope("reports", *report_period(kind, day), {"kind": kind}))
         report = build_report(shop, kind=kind, day=day, lang=config.settings.language, settings=config.settings,
-                              anomaly=anomaly_settings(config), progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+                              anomaly=anomaly_settings(config), progress=lambda step: (bar.set_postfix_str(step), bar.update()),
+                              targets=stored_targets(config.alerts.database_path))
         bar.set_postfix_str(f"writing {output_format}")
         path = write_file(report, output_format, out)
         bar.update()

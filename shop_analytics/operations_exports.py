@@ -17,7 +17,7 @@ from metrics.pacing import pace_against_target
 from metrics.periods import COMPARISONS
 from metrics.repeat_orders import new_and_repeat_orders, repurchase_rates
 from shop_analytics.loading import Shop
-from shop_analytics.targets import TargetStore, distinct_actuals, pacing_daily, target_paces
+from shop_analytics.targets import distinct_actuals, pacing_daily, stored_targets, target_paces
 from shop_analytics.views import activity_frames, gmv_decomposition, mask_unavailable
 
 __all__ = ["BREAKDOWNS", "COMPARISONS", "MODELS"]
@@ -99,13 +99,8 @@ def targets(shop: Shop, request) -> pl.DataFrame:
     its period that has data and falls in the period (shop_analytics.targets), on the whole
     shop with [settings] target_margin. Empty without an alert database. Columns:
     targets.TARGET_PACE_COLUMNS."""
-    path = request.config.alerts.database_path
-    stored = []
-    if path.exists():
-        from shop_analytics.alerts.store import AlertStore
-
-        stored = [target for target in TargetStore(AlertStore(path).engine).targets()
-                  if target.period_start <= request.end and target.period_end >= request.start]
+    stored = [target for target in stored_targets(request.config.alerts.database_path)
+              if target.period_start <= request.end and target.period_end >= request.start]
     span = shop.date_span(request.tz)
     if not stored or span is None:
         return target_paces(pl.DataFrame({"date": []}, schema={"date": pl.Date}), [], as_of=request.end, margin=request.settings.target_margin)

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
@@ -152,6 +153,20 @@ class TargetStore:
             for row in rows
         ]
         return [target for target in targets if holding is None or target.holds(holding)]
+
+
+def stored_targets(database: Path) -> list[Target]:
+    """The targets kept in the alert database file `database` ([alerts] database); none when it
+    does not exist yet (reading creates nothing)."""
+    if not database.exists():
+        return []
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(database)))
+    try:
+        if not sa.inspect(engine).has_table(TARGETS.name):
+            return []
+        return TargetStore(engine).targets()
+    finally:
+        engine.dispose()
 
 
 def targets_frame(targets: Iterable[Target]) -> pl.DataFrame:

@@ -83,13 +83,30 @@ def test_bad_arguments_get_one_line_and_status_2(arguments, message, small_shop_
     assert error.count("\n") == 1 and message in error and "Traceback" not in error
 
 
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory):
+    """A configuration whose alert database holds a GMV target for the month of START, which
+    `export targets` paces."""
+    from shop_analytics.alerts.store import AlertStore
+    from shop_analytics.config import load_config
+    from shop_analytics.targets import TargetStore, checked_target
+
+    folder = tmp_path_factory.mktemp("configured")
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[alerts]\ndatabase = "{folder / "alerts.db"}"\n')
+    TargetStore(AlertStore(folder / "alerts.db").engine).set(checked_target("gmv", "month", START, 50_000.0), set_by="test")
+    return secrets, load_config(secrets)
+
+
 @pytest.mark.parametrize("name", sorted(EXPORTS))
-def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop):
+def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop, configured):
     from shop_analytics.exports import ExportRequest
 
-    result = run_cli("export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json")
+    secrets, config = configured
+    result = run_cli("export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json",
+                     "--secrets", str(secrets))
     assert result.returncode == 0, result.stderr.decode()
-    frame = EXPORTS[name].build(small_shop, ExportRequest(START, END, "Asia/Shanghai", {}))
+    frame = EXPORTS[name].build(small_shop, ExportRequest(START, END, "Asia/Shanghai", {}, config))
     assert frame.height > 0
     printed, expected_rows = json.loads(result.stdout), json.loads(frame.write_json())
     assert len(printed) == len(expected_rows)

@@ -239,7 +239,7 @@ def test_excel_has_a_sheet_per_table_with_the_numbers(lang, reports, files):
     workbook = openpyxl.load_workbook(io.BytesIO(files[(lang, "xlsx")]))
     tables = report_tables(report)
     assert workbook.sheetnames == [table.title for table in tables.values()]
-    assert len(workbook.sheetnames) == 11
+    assert len(workbook.sheetnames) == 17  # issue 19 added the decomposition (shop, channels, categories), new and repeat orders, repurchase and the definitions
     kpis = list(workbook[tables["kpis"].title].iter_rows(values_only=True))
     assert kpis[0] == tuple(tables["kpis"].labels[column] for column in tables["kpis"].columns)
     gmv_row = next(row for row in kpis if row[0] == KPIS["gmv"].label_in(lang))

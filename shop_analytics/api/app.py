@@ -301,11 +301,13 @@ def _render_report(served, kind: str, day, language: str, output: str) -> tuple[
     from connectors import SourceError
     from shop_analytics.reports.content import build_report
     from shop_analytics.reports.render import file_name, render_html, render_pdf, render_xlsx
+    from shop_analytics.targets import stored_targets
     from shop_analytics.views import anomaly_settings
 
     settings = served.config.settings.model_copy(update={"language": language})
     try:
-        report = build_report(served.shop, kind=kind, day=day, lang=language, settings=settings, anomaly=anomaly_settings(served.config))
+        report = build_report(served.shop, kind=kind, day=day, lang=language, settings=settings, anomaly=anomaly_settings(served.config),
+                              targets=stored_targets(served.config.alerts.database_path))
     except SourceError as error:
         raise ProblemError(409, "missing-table", "The shop lacks what this report needs", str(error)) from None
     except ValueError as error:

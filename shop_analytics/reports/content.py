@@ -6,7 +6,7 @@ trends, channel ROI, campaign effect, service quality and written highlights". N
 draws or formats: `reports.tables` lays the numbers out, `reports.render` writes the files.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from metrics.cohorts import ltv_curves, retention
 from metrics.compare import campaign_effect
 from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods, comparison_periods, elapsed_part
+from metrics.repeat_orders import new_and_repeat_orders, repurchase_rates
 from metrics.review_words import review_words
 from metrics.segments import Segment
 from metrics.service import service_summary
@@ -34,7 +35,8 @@ from models.ltv import ltv_analysis
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.reports.highlights import write_highlights
-from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, mask_unavailable
+from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_paces
+from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, gmv_decomposition, mask_unavailable
 
 PERIOD_KINDS = ("week", "month")
 COMPARED = ("previous", "year_before")
@@ -48,7 +50,7 @@ RETENTION_COHORTS = {"week": 8, "month": 6}
 LTV_COHORTS = 6  # monthly first-order cohorts: LTV grows over months, whatever the report's period
 REVIEW_WORDS_PER_BAND = 8
 CAMPAIGN_CONFIDENCE = 0.95
-BUILD_STEPS = ("kpis", "trends", "channels", "campaigns", "cohorts", "service", "alerts")
+BUILD_STEPS = ("kpis", "trends", "channels", "operations", "campaigns", "cohorts", "service", "alerts")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,12 @@ class Report:
       channel that moved most (`alert_contributors`) as top_channel and top_channel_share.
     - confidence: the level of the campaigns' intervals and tests.
     - highlights: sentences in `lang` written from these numbers (`reports.highlights`).
+    - decomposition: `views.gmv_decomposition` against the previous period (current and
+      comparison factors, parts, channels, categories); None without events or orders.
+    - new_and_repeat: `new_and_repeat_orders`; repurchase: `repurchase_rates` (30 and 90 days,
+      pending buyers apart); both None without orders.
+    - paces: `targets.target_paces` of the targets set for the report's own week or month,
+      after its last day with data (None when none is set).
     """
 
     period: ReportPeriod
@@ -139,6 +147,10 @@ class Report:
     alerts: pl.DataFrame
     confidence: float = CAMPAIGN_CONFIDENCE
     highlights: tuple[str, ...] = ()
+    decomposition: dict | None = None
+    new_and_repeat: pl.DataFrame | None = None
+    repurchase: pl.DataFrame | None = None
+    paces: pl.DataFrame | None = None
 
     @property
     def kpi(self) -> dict[str, dict]:
@@ -304,6 +316,25 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
     ).sort("date", "kpi")
 
 
+def _operations(shop: Shop, period: ReportPeriod, history: pl.DataFrame, settings: Settings, targets: Sequence[Target]) -> dict:
+    """The GMV decomposition against the previous period, new and repeat orders, repurchase
+    and the pace of the targets set for the report's own period (SPEC section 3)."""
+    frames = activity_frames(shop)
+    dates = {"start": period.start, "end": period.end, "tz": period.tz}
+    by_category = {}
+    if shop.has("events", "order_items", "products") and shop.pushed is None:
+        by_category = {"events": shop.events, "order_items": shop.order_items, "products": shop.products}
+    operations: dict = {"decomposition": gmv_decomposition(*frames, compared_with="previous", **dates, **by_category)}
+    if shop.has("orders"):
+        operations["new_and_repeat"] = new_and_repeat_orders(shop.orders, **dates)
+        operations["repurchase"] = repurchase_rates(shop.orders, **dates)
+    own = [target for target in targets if target.period_kind == period.kind and target.period_start == period.start]
+    if own:
+        actuals = distinct_actuals(frames, own, as_of=period.last_day, tz=period.tz)
+        operations["paces"] = target_paces(pacing_daily(history), own, as_of=period.last_day, margin=settings.target_margin, actuals=actuals)
+    return operations
+
+
 def build_report(
     shop: Shop,
     *,
@@ -313,10 +344,12 @@ def build_report(
     settings: Settings,
     anomaly: AnomalySettings = AnomalySettings(),
     progress: Callable[[str], None] | None = None,
+    targets: Sequence[Target] = (),
 ) -> Report:
     """The report of the week or month (`kind`) that holds `day`, in the business zone of
-    `settings`, with highlights in `lang`. `progress` is called with each of BUILD_STEPS as
-    it finishes. ValueError when the shop lacks a required table or the period has no data.
+    `settings`, with highlights in `lang`; `targets` are the stored ones (shop_analytics.targets:
+    those of the report's own period are paced). `progress` is called with each of BUILD_STEPS
+    as it finishes. ValueError when the shop lacks a required table or the period has no data.
     """
     tz = settings.time_zone
     start, end = _check_shop(shop, kind, day, tz)
@@ -344,6 +377,9 @@ def build_report(
     channels = _channels(shop, period, elapsed, settings)
     step("channels")
 
+    operations = _operations(shop, period, history, settings, targets)
+    step("operations")
+
     campaigns, in_period = None, False
     if shop.has("campaigns"):
         chosen, in_period = campaigns_of(shop.campaigns, start, end)
@@ -364,5 +400,6 @@ def build_report(
         period=period, lang=lang, settings=settings, source=shop.description, kpis=kpis, daily=daily,
         channels=channels, has_ad_spend=shop.has("ad_spend"), campaigns=campaigns, campaigns_in_period=in_period,
         retention=kept, ltv=ltv, predicted_ltv=predicted_ltv, service=service, words=words, alerts=alerts,
+        **operations,
     )
     return replace(report, highlights=write_highlights(report))

@@ -10,6 +10,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from metrics.registry import KPIS
 from shop_analytics.charts.report import (
     ChartSpec,
     channel_targets,
@@ -111,6 +112,37 @@ def _chart(markup: str) -> dict:
     return {"kind": "chart", "markup": Markup(markup)}
 
 
+def _operations_sections(report: Report, tables: dict[str, ReportTable]) -> dict[str, list[dict]]:
+    """The sections of issue 19 (SPEC section 3): the targets' pace, the GMV decomposition
+    against the previous period, new and repeat orders with repurchase; each empty when the
+    report has no such numbers."""
+    lang, currency = report.lang, report.settings.currency
+    sections: dict[str, list[dict]] = {"targets": [], "decomposition": [], "repeat": []}
+    if "targets" in tables:
+        sections["targets"] = [_section("targets", lang, _caption(words("targets_caption", lang, margin=f"{report.settings.target_margin:.0%}")),
+                                        _table(tables["targets"], report))]
+    if "decomposition" in tables:
+        previous = report.decomposition["comparison_period"]
+        uv_value = report.decomposition["current"]["uv_value"][0]
+        parts = [
+            _caption(words("decomposition_caption", lang, span=days_span(*previous, lang), uv_value=money(uv_value, lang, currency))),
+            _table(tables["decomposition"], report),
+        ]
+        reason = report.decomposition["parts"]["empty_reason"][0]
+        if reason is not None:
+            factor, period = reason.rsplit("_zero_", 1)
+            parts.append(_caption(words("decomposition_empty", lang, factor=KPIS[factor].label_in(lang), period=words(f"decomposition_{period}", lang))))
+        for name in ("decomposition_channels", "decomposition_categories"):
+            if name in tables:
+                parts += [{"kind": "heading", "text": tables[name].title}, _table(tables[name], report)]
+        sections["decomposition"] = [_section("decomposition", lang, *parts)]
+    if "new_and_repeat" in tables:
+        sections["repeat"] = [_section(
+            "repeat", lang, _table(tables["new_and_repeat"], report), _caption(words("repurchase_caption", lang)), _table(tables["repurchase"], report),
+        )]
+    return sections
+
+
 _TEMPLATES = Environment(
     loader=PackageLoader("shop_analytics.reports", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
@@ -162,16 +194,21 @@ def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "
         service_parts.append(_caption(words("no_reviews", lang)))
 
     alert_parts = [_table(tables["alerts"], report)] if report.alerts.height else [_caption(words("highlights.no_alerts", lang))]
+    operations = _operations_sections(report, tables)
 
     sections = [
         _section("highlights", lang, {"kind": "highlights", "sentences": list(report.highlights)}),
         _section("kpis", lang, _caption(period_line(report)), _table(tables["kpis"], report)),
+        *operations["targets"],
         _section("trends", lang, _chart(chart(kpi_trends(report.daily, TREND_KPIS, currency, lang)))),
         _section("channels", lang, *channel_parts),
+        *operations["decomposition"],
+        *operations["repeat"],
         _section("campaigns", lang, *campaign_parts),
         _section("cohorts", lang, *cohort_parts),
         _section("service", lang, *service_parts),
         _section("alerts", lang, *alert_parts),
+        _section("definitions", lang, _caption(words("definitions_caption", lang)), _table(tables["definitions"], report)),
     ]
     style = (STYLE + (PRINT_STYLE if for_print else "")) % {"font": FONT_STACK}
     return _TEMPLATES.get_template("report.html.j2").render(

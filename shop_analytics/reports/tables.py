@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from metrics.registry import KPIS, UNITS, unit_of
+from metrics.decomposition import FACTORS
+from metrics.registry import KPIS, UNITS, kpi_help, unit_of
+from metrics.repeat_orders import BUYER_KINDS
 from shop_analytics.i18n import format_number
 from shop_analytics.reports.content import Report
 from shop_analytics.reports.wording import change, channel_name, days_span, p_value, words
@@ -226,6 +228,106 @@ def _alerts(report: Report) -> ReportTable:
     return ReportTable("alerts", words("tables.alerts", lang), frame, units, ALERT_SHOWN, _labels(frame.columns, lang))
 
 
+def _factor_units(factors: pl.Expr) -> pl.Expr:
+    """The unit of each decomposition row's values: its factor's (GMV's for the gmv row)."""
+    return factors.replace_strict({name: KPIS[name].unit for name in (*FACTORS, "gmv")}, return_dtype=pl.String)
+
+
+DECOMPOSITION_SHOWN = ("factor", "comparison", "current", "relative_change", "part")
+DECOMPOSITION_UNITS = {"comparison": PER_ROW, "current": PER_ROW, "relative_change": CHANGE, "part": "money"}
+
+
+def _decomposition(report: Report) -> list[ReportTable]:
+    """The shop's GMV factors against the previous period with each factor's part of the
+    change, then the same per channel and per category."""
+    if report.decomposition is None:
+        return []
+    lang = report.lang
+    labels = {name: KPIS[name].label_in(lang) for name in (*FACTORS, "gmv")}
+    tables = []
+    for name, key, keys in (("decomposition", "parts", ()), ("decomposition_channels", "channels", ("channel",)),
+                            ("decomposition_categories", "categories", ("category",))):
+        parts = report.decomposition[key]
+        if parts is None:
+            continue
+        named = [pl.col("channel").map_elements(lambda channel: channel_name(channel, lang), return_dtype=pl.String)] if keys == ("channel",) else list(keys)
+        frame = parts.select(
+            *named, factor=pl.col("factor").replace_strict(labels), comparison="comparison", current="current",
+            relative_change="relative_change", part="part", _unit=_factor_units(pl.col("factor")),
+        )
+        shown = (*keys, *DECOMPOSITION_SHOWN)
+        tables.append(ReportTable(name, words(f"tables.{name}", lang), frame, DECOMPOSITION_UNITS, shown, _labels(shown, lang)))
+    return tables
+
+
+NEW_AND_REPEAT_SHOWN = ("buyer_kind", "orders", "buyers", "gmv", "aov", "share_of_orders", "share_of_gmv")
+REPURCHASE_SHOWN = ("window_days", "buyers", "eligible_buyers", "repurchased_buyers", "repurchase_rate", "pending_buyers")
+
+
+def _repeat_orders(report: Report) -> list[ReportTable]:
+    if report.new_and_repeat is None:
+        return []
+    lang = report.lang
+    orders = report.new_and_repeat.with_columns(pl.col("buyer_kind").replace_strict({kind: words(f"buyer_kinds.{kind}", lang) for kind in BUYER_KINDS}))
+    order_units = {"orders": "count", "buyers": "count", "gmv": "money", "aov": "money", "share_of_orders": "ratio", "share_of_gmv": "ratio"}
+    repurchase_units = {name: "count" for name in REPURCHASE_SHOWN} | {"repurchase_rate": "ratio"}
+    return [
+        ReportTable("new_and_repeat", words("tables.new_and_repeat", lang), orders.select(NEW_AND_REPEAT_SHOWN), order_units,
+                    NEW_AND_REPEAT_SHOWN, _labels(NEW_AND_REPEAT_SHOWN, lang)),
+        ReportTable("repurchase", words("tables.repurchase", lang), report.repurchase.select(REPURCHASE_SHOWN), repurchase_units,
+                    REPURCHASE_SHOWN, _labels(REPURCHASE_SHOWN, lang)),
+    ]
+
+
+TARGET_SHOWN = ("kpi", "target", "actual_to_date", "expected_to_date", "pace", "projected_end", "projected_low", "projected_high", "behind")
+
+
+def _targets(report: Report) -> ReportTable | None:
+    if report.paces is None:
+        return None
+    lang = report.lang
+    kpis = report.paces["kpi"].unique().to_list()
+    frame = report.paces.select(
+        kpi=pl.col("kpi").replace_strict({name: KPIS[name].label_in(lang) for name in kpis}, return_dtype=pl.String),
+        target="target", actual_to_date="actual_to_date", expected_to_date="expected_to_date", pace="pace",
+        projected_end="projected_end", projected_low="projected_low", projected_high="projected_high", behind="behind",
+        _unit=pl.col("kpi").replace_strict({name: KPIS[name].unit for name in kpis}, return_dtype=pl.String),
+    )
+    units = {name: PER_ROW for name in ("target", "actual_to_date", "expected_to_date", "projected_end", "projected_low", "projected_high")}
+    units |= {"pace": "ratio", "behind": TEXT}
+    return ReportTable("targets", words("tables.targets", lang), frame, units, TARGET_SHOWN, _labels(TARGET_SHOWN, lang))
+
+
+def report_kpis(report: Report) -> list[str]:
+    """Every KPI the report shows, in the order its sections show them: the headline table, the
+    daily table, the channels, the decomposition, new and repeat orders and repurchase, the
+    targets, service, the alerts."""
+    shown = [*report.kpis["kpi"], *DAILY_SHOWN, *CHANNEL_SHOWN]
+    if report.decomposition is not None:
+        shown += [*FACTORS, "uv_value"]
+    if report.new_and_repeat is not None:
+        shown += ["new_buyer_orders", "repeat_buyer_orders", "new_buyer_aov", "repeat_buyer_aov", "repurchase_rate_30", "repurchase_rate_90"]
+    if report.paces is not None:
+        shown += report.paces["kpi"].to_list()
+    if report.service is not None:
+        shown += list(SERVICE_UNITS)
+    shown += report.alerts["kpi"].to_list()
+    return list(dict.fromkeys(name for name in shown if name in KPIS))
+
+
+def _definitions(report: Report) -> ReportTable:
+    """The definitions appendix: every KPI the report shows with its definition (SPEC section
+    3, from the registry) in the report's language, the GMV basis named for those on orders."""
+    lang, basis = report.lang, report.settings.gmv_basis
+    names = report_kpis(report)
+    frame = pl.DataFrame(
+        {"kpi": [KPIS[name].label_in(lang) for name in names], "definition": [kpi_help(KPIS[name], lang, basis) for name in names]},
+        schema={"kpi": pl.String, "definition": pl.String},
+    )
+    shown = ("kpi", "definition")
+    return ReportTable("definitions", words("tables.definitions", lang), frame, {}, shown, _labels(shown, lang))
+
+
 def _highlights(report: Report) -> ReportTable:
     frame = pl.DataFrame({"highlight": list(report.highlights)}, schema={"highlight": pl.String})
     return ReportTable("highlights", words("tables.highlights", report.lang), frame, {}, ("highlight",), _labels(("highlight",), report.lang))
@@ -233,9 +335,10 @@ def _highlights(report: Report) -> ReportTable:
 
 def report_tables(report: Report) -> dict[str, ReportTable]:
     """Every table of the report by name, in the report's order; a table whose source is
-    missing (no tickets, no reviews, no campaigns) is left out."""
-    tables = [_highlights(report), _kpis(report), _daily(report), _channels(report), _campaigns(report),
-              _retention(report), _ltv(report), _predicted_ltv(report), _service(report), _words(report), _alerts(report)]
+    missing (no tickets, no reviews, no campaigns, no targets set) is left out."""
+    tables = [_highlights(report), _kpis(report), _targets(report), _daily(report), _channels(report), *_decomposition(report),
+              *_repeat_orders(report), _campaigns(report), _retention(report), _ltv(report), _predicted_ltv(report),
+              _service(report), _words(report), _alerts(report), _definitions(report)]
     return {table.name: table for table in tables if table is not None}
 
 

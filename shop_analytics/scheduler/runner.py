@@ -49,6 +49,7 @@ from shop_analytics.reports.render import FORMATS, RENDERERS, file_name
 from shop_analytics.reports.wording import days_span, words
 from shop_analytics.scheduler.state import MANUAL, MESSAGE_PART, MISSED, SCHEDULED, Delivery, ScheduleStore
 from shop_analytics.scheduler.subscriptions import Recipient, Subscription, latest_due, reported_period
+from shop_analytics.targets import stored_targets
 from shop_analytics.views import anomaly_settings
 
 ALERTS_CHECK_JOB = "alerts check"
@@ -156,7 +157,8 @@ class Scheduler:
         subscription = self.store.subscription(run["subscription_id"])
         try:
             report = build_report(self._loaded(), kind=subscription.kind, day=run["period_start"], lang=subscription.language,
-                                  settings=self.config.settings, anomaly=anomaly_settings(self.config))
+                                  settings=self.config.settings, anomaly=anomaly_settings(self.config),
+                                  targets=stored_targets(self.config.alerts.database_path))
             files = {name: (file_name(report, name), RENDERERS[name](report)) for name in FORMATS if name in subscription.formats}
         except Exception as error:  # noqa: BLE001 - the scheduler outlives one report's failure; kept in the history and retried
             retry_at = self.settings.retry_at(now, run["attempts"])

@@ -20,6 +20,7 @@ from shop_analytics.reports.content import BUILD_STEPS, Report, build_report
 from shop_analytics.reports.render import RENDERERS
 from shop_analytics.scheduler.runner import Scheduler
 from shop_analytics.scheduler.state import ScheduleStore
+from shop_analytics.targets import stored_targets
 from shop_analytics.views import anomaly_settings
 
 KEEP = timedelta(hours=1)
@@ -53,7 +54,7 @@ def _workers() -> tuple[ThreadPoolExecutor, dict[tuple, ReportJob], threading.Lo
 
 def _build(job: ReportJob, shop: Shop, config: AppConfig, kind: str, day: date, lang: str, formats: tuple[str, ...]) -> tuple[Report, dict[str, bytes]]:
     report = build_report(shop, kind=kind, day=day, lang=lang, settings=config.settings, anomaly=anomaly_settings(config),
-                          progress=job.steps.append)
+                          progress=job.steps.append, targets=stored_targets(config.alerts.database_path))
     files = {}
     for name in formats:
         files[name] = RENDERERS[name](report)
