@@ -4,7 +4,7 @@ into any day the user clicks (its orders one by one for the roles that may see u
 status for the others), the GMV decomposition (visitors x conversion x orders per buyer x AOV)
 and new and repeat orders with repurchase."""
 
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 import streamlit as st
@@ -15,7 +15,7 @@ from metrics.registry import KPIS, basis_words, format_value, kpi_help
 from shop_analytics.alerts.evaluate import RULE
 from shop_analytics.alerts.messages import alert_line, explaining_view
 from shop_analytics.charts.trends import channel_bars, daily_trend
-from shop_analytics.i18n import format_day, text
+from shop_analytics.i18n import count_text, format_day, text
 from shop_analytics.ui import alerts_data, data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -75,8 +75,14 @@ compared_with = st.segmented_control(
 ) or "previous"
 cut_at = data.period_cut(*args[:4])
 st.caption(
-    t("overview.period_caption", start=chosen.start, end=chosen.end, days=chosen.days, tz=chosen.tz, compared=t(f"overview.{compared_with}"))
-    + ("" if cut_at is None else t("overview.in_progress", cut=f"{cut_at:%Y-%m-%d %H:%M}"))
+    t(
+        "overview.period_caption", start=chosen.start, end=chosen.end, days=count_text("filters.days", chosen.days, lang), tz=chosen.tz,
+        compared=t(f"overview.{compared_with}"),
+    )
+    # the data may end before the period does: "in progress" only while the period's last day has not passed
+    + ("" if cut_at is None else t(
+        "overview.in_progress" if cut_at.date() >= datetime.now(cut_at.tzinfo).date() else "overview.data_ends", cut=f"{cut_at:%Y-%m-%d %H:%M}",
+    ))
 )
 if not settings.basis.is_default:
     st.caption(t("definitions.non_default", basis=basis_words(settings.gmv_basis, lang)))

@@ -118,6 +118,14 @@ def translate_values(frame: pl.DataFrame, lang: str, *, keep_codes: bool = False
     return frame.select(columns)
 
 
+def count_text(key: str, count: int, lang: str, **values) -> str:
+    """The words for `count` of something, by the language's plural rule: the entry
+    `key.one` for 1 and `key.other` else ("1 day", "2 days"; Chinese writes both alike), with
+    `count` written with thousands separators."""
+    form = "one" if count == 1 else "other"
+    return text(f"{key}.{form}", lang, count=f"{count:,}", **values)
+
+
 def format_number(value: float | int | None, unit: str, lang: str, currency: str = "¥", *, compact: bool = False) -> str:
     """A number as a reader of `lang` writes it: unit "money" with the currency, "ratio" as a
     percentage with two decimals, "multiple" with "×", "hours" with the word for hours,
