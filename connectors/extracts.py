@@ -192,9 +192,10 @@ class Manifest:
             events = self.tables.get("events")
             return datetime.max.replace(tzinfo=UTC) if events is None or events.newest is None else events.newest
         since = [cut for later, cut in self.events_replaced if later > generation]
-        if generation > self.generation or len(since) != self.generation - generation or None in since:
+        cuts = [cut for cut in since if cut is not None]
+        if generation > self.generation or len(cuts) != self.generation - generation:
             return None
-        return min(since)
+        return min(cuts)
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,7 @@ class ExtractSource:
         how old it is and why; with no extract at all, SourceError says the source cannot be
         read.
         """
-        if self._fixed:
+        if self._fixed and self._pinned is not None:
             return self._pinned
         manifest = self.manifest()
         if self._due(manifest, self._clock()):
@@ -397,7 +398,7 @@ class ExtractSource:
             and now - before.full_refreshed_at < self.full_every
             and (name == "events" or hasattr(source, "read_changes"))
         ):
-            changed = self._changed_table(source, name, before, generation, now)
+            changed = self._changed_table(source, name, before, before.newest, generation, now)
             if changed is not None:
                 return changed
         if hasattr(source, "read_changes") and name in TIME_COLUMN:
@@ -407,13 +408,15 @@ class ExtractSource:
         files = self._write(name, frame, generation)
         return TableExtract(files, now, now, frame.height, _newest(name, frame), None, updated_newest)
 
-    def _changed_table(self, source: Source, name: str, before: TableExtract, generation: int, now: datetime) -> TableExtract | None:
+    def _changed_table(
+        self, source: Source, name: str, before: TableExtract, newest: datetime, generation: int, now: datetime
+    ) -> TableExtract | None:
         """Table `name` with the rows of its last `window` before its newest time, and the rows
         changed since its newest updated-at stamp (less INCREMENTAL_OVERLAP), read again: they
         replace the extract's rows after that instant and its rows of the same key (KEYS).
         The events keep the files of the months before that instant. None when the source's
         columns changed since the extract was written (then the table is read whole)."""
-        cut = _day_start(before.newest - self.window) if _is_date(name) else before.newest - self.window
+        cut = _day_start(newest - self.window) if _is_date(name) else newest - self.window
         updated_since = None if before.updated_newest is None else before.updated_newest - INCREMENTAL_OVERLAP
         if hasattr(source, "read_changes"):
             changes, updated_newest = source.read_changes(name, since=cut, updated_since=updated_since)
@@ -440,11 +443,11 @@ class ExtractSource:
         files = (*kept_files, *self._write(name, frame, generation))
         untouched = pl.scan_parquet([self.folder / file for file in kept_files]) if kept_files else None
         rows = frame.height + (untouched.select(pl.len()).collect().item() if untouched is not None else 0)
-        newest = _newest(name, frame)
-        if newest is None and untouched is not None:
-            newest = _as_instant(untouched.select(column.max()).collect().item())
+        latest = _newest(name, frame)
+        if latest is None and untouched is not None:
+            latest = _as_instant(untouched.select(column.max()).collect().item())
         updated = [stamp for stamp in (before.updated_newest, updated_newest) if stamp is not None]
-        return TableExtract(files, now, before.full_refreshed_at, rows, newest, cut, max(updated) if updated else None)
+        return TableExtract(files, now, before.full_refreshed_at, rows, latest, cut, max(updated) if updated else None)
 
     def _write(self, name: str, frame: pl.DataFrame, generation: int) -> tuple[str, ...]:
         """Write `frame` as table `name` of `generation`: the events one file per month of
@@ -547,8 +550,8 @@ class ExtractSource:
     def time_span(self, name: str) -> tuple[datetime, datetime] | None:
         """The first and last value of table `name`'s time column."""
         column = pl.col(TIME_COLUMN[name])
-        first, last = self.scan(name).select(column.min().alias("first"), column.max().alias("last")).collect().row(0)
-        return None if first is None else (_as_instant(first), _as_instant(last))
+        first, last = (_as_instant(value) for value in self.scan(name).select(column.min().alias("first"), column.max().alias("last")).collect().row(0))
+        return None if first is None or last is None else (first, last)
 
 
 def _private_folder(folder: Path) -> None:

@@ -9,6 +9,7 @@ pasted into SQL text; the columns and time window asked for are in the query.
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -33,7 +34,7 @@ from connectors.mapping import (
     probe_query,
     text_subquery,
 )
-from connectors.schema import TIME_COLUMN, UTC_DATETIME
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 
 # Statements run on every new connection, per backend: the session is read-only at the
 # database level, and in UTC, so that zoned timestamps (PostgreSQL timestamptz, MySQL
@@ -255,10 +256,8 @@ class SqlSource:
         if since is not None:
             zone, sqlite = self.mapping.time_zone, self._is_sqlite()
             time_column = expressions[TIME_COLUMN[name]]
-            changed = [
-                sa.and_(*window_conditions(time_window(name, since, None), time_column, sqlite, zone)),
-                time_column.is_(None),
-            ]
+            later = TimeWindow(TIME_COLUMN[name], TABLES[name].columns[TIME_COLUMN[name]] == pl.Date, since.astimezone(UTC), None)
+            changed = [sa.and_(*window_conditions(later, time_column, sqlite, zone)), time_column.is_(None)]
             if stamp is not None and updated_since is not None:
                 stamped = TimeWindow(UPDATED_STAMP, False, updated_since.astimezone(UTC), None)
                 changed.append(sa.and_(*window_conditions(stamped, stamp, sqlite, zone)))
@@ -275,7 +274,7 @@ class SqlSource:
         newest = None
         if stamp is not None:
             stamps = frame.select(canonical_value(UPDATED_STAMP, frame.schema[UPDATED_STAMP], UTC_DATETIME, self.mapping.time_zone))
-            newest = stamps[UPDATED_STAMP].max()
+            newest = cast(datetime | None, stamps[UPDATED_STAMP].max())
             frame = frame.drop(UPDATED_STAMP)
         return conform(name, frame, self.description, wanted, zone=self.mapping.time_zone), newest
 

@@ -114,9 +114,12 @@ def anomaly_look_back(start: date, end: date, history: History) -> date | None:
     special = special_days(history.campaigns, history.anomaly.holidays)
     if any(start <= day <= end for day in special):
         past = sorted(day for day in special if day < start and (history.data_first is None or day >= history.data_first))
-        if len(past) < window and history.data_first is None:
+        if len(past) >= window:
+            earliest = min(earliest, past[-window])
+        elif history.data_first is not None:
+            earliest = min(earliest, history.data_first)
+        else:
             return None
-        earliest = min(earliest, past[-window] if len(past) >= window else history.data_first)
     return earliest
 
 
@@ -172,7 +175,7 @@ def _anomalies(start: date, end: date, options: Mapping, history: History) -> tu
 def _alerts(start: date, end: date, options: Mapping, history: History) -> tuple[date | None, bool]:
     day = end
     target_periods = min(period_start(day, "week"), period_start(day, "month"))
-    firsts = [
+    firsts: list[date | None] = [
         anomaly_look_back(day, day, history),
         day - timedelta(days=1),
         target_periods - timedelta(weeks=PACING_WEEKS),
@@ -185,7 +188,7 @@ def _report(start: date, end: date, options: Mapping, history: History) -> tuple
     from shop_analytics.reports.content import LTV_COHORTS, RETENTION_COHORTS, _periods_back
 
     kind = options.get("kind") or "week"
-    firsts = [first for first, _ in comparison_periods(start, end).values()]
+    firsts: list[date | None] = [first for first, _ in comparison_periods(start, end).values()]
     firsts += [_periods_back(start, kind, RETENTION_COHORTS[kind]), _periods_back(end, "month", LTV_COHORTS)]
     firsts.append(anomaly_look_back(start, end, history))
     campaigns = history.campaigns
@@ -200,7 +203,8 @@ def _report(start: date, end: date, options: Mapping, history: History) -> tuple
 def _earliest(firsts: list[date | None]) -> date | None:
     """The first day whose events the daily KPIs of the days `firsts` read (ROLLING_LOOK_BACK
     before the earliest); None when one of them is every day."""
-    return None if None in firsts else min(firsts) - ROLLING_LOOK_BACK
+    known = [first for first in firsts if first is not None]
+    return min(known) - ROLLING_LOOK_BACK if len(known) == len(firsts) else None
 
 
 LOOK_BACKS: dict[str, Callable[[date, date, Mapping, History], tuple[date | None, bool]]] = {

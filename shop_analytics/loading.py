@@ -260,48 +260,82 @@ def rederive_sessions(
     its events later than `cut` were replaced by `changed` (the source's events later than
     `cut`): exactly what `derive_sessions` and `activity_from_events` give over all of them.
 
-    Sessions belong to one user, so only the users with an event later than `cut`, before or
-    after the change, are derived again, over all their events (a session can continue
-    across `cut`); every other user keeps their sessions and activity events. Sessions are
-    numbered 1..n in (user, start) order, as derive_sessions numbers them: the kept ones are
-    renumbered by a gather, and the two sides, each in that order, are merged (merge_sorted)
+    Sessions belong to one user, so only the users whose events later than `cut` changed (new
+    ones, late ones, edited or deleted ones: the rows read again are compared with those held)
+    are derived again, over all their events (a session can continue across `cut`); every
+    other user keeps their events, sessions and activity events (rows of one user at one
+    instant keep the order of the earlier read). Sessions are numbered 1..n in (user, start)
+    order, as derive_sessions numbers them: the kept ones are renumbered by a gather, and the
+    two sides, each in that order, are interleaved by one gather per column (`_interleaved`)
     instead of sorted again.
     """
     events, sessions = previous.events, previous.sessions
     raw = [column for column in events.columns if column not in ("session_id", "session_channel", "session_device")]
-    if "session_id" in changed.columns or set(changed.columns) != set(raw) or events["event_time"].null_count():
+    if sessions is None or "session_id" in changed.columns or set(changed.columns) != set(raw) or events["event_time"].null_count():
         raise IncompleteDerivation
     changed = changed.select(raw)
-    touched = pl.concat([changed.get_column("user_id"), events.filter(pl.col("event_time") > cut).get_column("user_id")]).unique()
-    mask = events.get_column("user_id").is_in(touched.implode())
+    touched = _users_with_changes(events.filter(pl.col("event_time") > cut).select(raw), changed).implode()
+    mask = events.get_column("user_id").is_in(touched)
     before = events.filter(mask & (pl.col("event_time") <= cut)).select(raw)
-    new_events, new_sessions = derive_sessions(pl.concat([before, changed], how="vertical_relaxed"), gap=gap)
-    kept_sessions = sessions.filter(~sessions.get_column("user_id").is_in(touched.implode()))
-    # every session's place in the merged (user, start) order: its new id
-    merged = kept_sessions.with_columns(side=pl.lit(0, pl.Int8)).merge_sorted(
-        new_sessions.with_columns(side=pl.lit(1, pl.Int8)), key="user_id"
-    ).with_columns(new_id=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
-    renumber = {
-        side: pl.zeros(size + 1, pl.Int64, eager=True).scatter(part["session_id"], part["new_id"])
-        for side, size, part in (
-            (0, sessions.height, merged.filter(pl.col("side") == 0)),
-            (1, new_sessions.height, merged.filter(pl.col("side") == 1)),
-        )
-    }
-    all_sessions = merged.with_columns(session_id=pl.col("new_id")).select(sessions.columns)
+    after = changed.filter(pl.col("user_id").is_in(touched))
+    new_events, new_sessions = derive_sessions(pl.concat([before, after], how="vertical_relaxed"), gap=gap)
+    # the sessions, each side in (user, start) order with users of its own, merged by user:
+    # a session's place in the merge is its new id
+    kept = _rows_where(~sessions.get_column("user_id").is_in(touched))
+    kept_places, new_places = _merged_places(sessions.get_column("user_id").gather(kept), new_sessions.get_column("user_id"))
+    renumber_kept = pl.zeros(sessions.height + 1, pl.Int64, eager=True).scatter(sessions.get_column("session_id").gather(kept), kept_places + 1)
+    renumber_new = pl.zeros(new_sessions.height + 1, pl.Int64, eager=True).scatter(new_sessions.get_column("session_id"), new_places + 1)
+    all_sessions = _interleaved(sessions, kept, new_sessions, kept_places, new_places)
+    all_sessions = all_sessions.with_columns(session_id=pl.int_range(1, all_sessions.height + 1, dtype=pl.Int64))
 
-    def renumbered(frame: pl.DataFrame, side: int) -> pl.DataFrame:
-        return frame.with_columns(session_id=renumber[side].gather(frame.get_column("session_id")))
+    def by_session(frame: pl.DataFrame, new_rows: pl.DataFrame) -> pl.DataFrame:
+        """`frame`'s rows of kept users and `new_rows`, each in session order, merged by
+        their new session ids."""
+        rows = _rows_where(~frame.get_column("user_id").is_in(touched))
+        kept_ids = renumber_kept.gather(frame.get_column("session_id").gather(rows))
+        new_ids = renumber_new.gather(new_rows.get_column("session_id"))
+        kept_at, new_at = _merged_places(kept_ids, new_ids)
+        ids = pl.zeros(rows.len() + new_rows.height, pl.Int64, eager=True).scatter(kept_at, kept_ids).scatter(new_at, new_ids)
+        return _interleaved(frame, rows, new_rows, kept_at, new_at).with_columns(session_id=ids)
 
-    kept_events = renumbered(events.filter(~mask), 0)
-    new_events = renumbered(new_events, 1).select(events.columns)
-    all_events = kept_events.merge_sorted(new_events, key="session_id")
     activity = None
     if activity_zone is not None:
-        kept_activity = previous.activity.filter(~previous.activity.get_column("user_id").is_in(touched.implode()))
-        new_activity = activity_from_events(new_events, tz=activity_zone)
-        activity = renumbered(kept_activity, 0).merge_sorted(new_activity.select(ACTIVITY_COLUMNS), key="session_id")
-    return all_events, all_sessions, activity
+        activity = by_session(previous.activity, activity_from_events(new_events, tz=activity_zone).select(ACTIVITY_COLUMNS))
+    return by_session(events, new_events), all_sessions, activity
+
+
+def _rows_where(condition: pl.Series) -> pl.Series:
+    """The row numbers where `condition` holds, as Int64."""
+    return condition.arg_true().cast(pl.Int64)
+
+
+def _merged_places(kept: pl.Series, new: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Where each value of two ascending series with no value in common lands when they are
+    merged: its place in its own series plus the count of the other's smaller values."""
+    kept_at = pl.int_range(0, kept.len(), dtype=pl.Int64, eager=True) + new.search_sorted(kept, side="left").cast(pl.Int64)
+    new_at = pl.int_range(0, new.len(), dtype=pl.Int64, eager=True) + kept.search_sorted(new, side="left").cast(pl.Int64)
+    return kept_at, new_at
+
+
+def _interleaved(old: pl.DataFrame, rows: pl.Series, new: pl.DataFrame, old_at: pl.Series, new_at: pl.Series) -> pl.DataFrame:
+    """The rows `rows` of `old` at places `old_at` and the rows of `new` at places `new_at` of
+    one frame: one gather per column from both (no filtered copy of `old` first)."""
+    size = rows.len() + new.height
+    source_rows = pl.zeros(size, pl.Int64, eager=True).scatter(old_at, rows).scatter(
+        new_at, pl.int_range(old.height, old.height + new.height, dtype=pl.Int64, eager=True)
+    )
+    both = pl.concat([old, new.select(old.columns)], how="vertical_relaxed", rechunk=False)
+    return pl.DataFrame([both.get_column(column).gather(source_rows) for column in old.columns])
+
+
+def _users_with_changes(held: pl.DataFrame, read: pl.DataFrame) -> pl.Series:
+    """The users whose rows differ between `held` and `read` (the same columns), counting
+    repeated rows: each distinct row's count on both sides, compared."""
+    columns = held.columns
+    counts = [frame.group_by(columns).agg(pl.len().alias(side)) for frame, side in ((held, "held"), (read, "read"))]
+    both = counts[0].join(counts[1], on=columns, how="full", nulls_equal=True, coalesce=True)
+    differing = both.filter(pl.col("held").fill_null(0) != pl.col("read").fill_null(0))
+    return differing.get_column("user_id").unique()
 
 
 def load_shop(
@@ -386,7 +420,7 @@ def _derived_sessions(
     free: derived again for the users whose events changed since `previous` where the
     extract can say which did (`rederive_sessions`), else over all events."""
     cut = _unchanged_until(source, previous, gap)
-    if cut is not None:
+    if cut is not None and previous is not None and isinstance(source, ExtractSource):
         shop = previous.shop
         zone = tz if shop.zone == tz and "activity" in shop.__dict__ else None
         try:

@@ -80,22 +80,20 @@ def load_configured(
     if key is not None and reads is None and key in _LOADED:
         shop, generation = _LOADED[key][0](), _LOADED[key][1]
         previous = None if shop is None else PreviousLoad(shop, generation, settings.session_gap)
-    bounded = {} if reads is None else {
-        "tables": reads.tables, "bounds": EventBounds(reads.first_instant(settings.time_zone), reads.first_seen),
-    }
     shop = load_shop(
         source,
         session_gap=settings.session_gap,
         tz=settings.time_zone,
         progress=progress,
         previous=previous,
-        **bounded,
+        tables=None if reads is None else reads.tables,
+        bounds=None if reads is None else EventBounds(reads.first_instant(settings.time_zone), reads.first_seen),
         **config.source.pushdown_options(),
     )
     basis = settings.basis
     if not basis.is_default and shop.has("orders"):
         shop = shop.replaced(orders=apply_gmv_basis(shop.orders, basis))
-    if key is not None and reads is None and source.generation is not None:
+    if key is not None and reads is None and isinstance(source, ExtractSource) and source.generation is not None:
         _LOADED[key] = (weakref.ref(shop), source.generation)
     return shop
 
