@@ -6,8 +6,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from connectors.base import Source, SourceError
+from connectors.combined import CombinedSource
 from connectors.files import FolderSource
 from connectors.mapping import Mapping, load_mapping, load_preset
+from connectors.schema import TABLES
 from connectors.sql import SqlSource, sqlite_url
 from connectors.trackers import is_tracker_mapping, open_tracker, tracker_preset_names
 
@@ -71,7 +73,18 @@ def source_from_settings(settings: dict | None) -> Source:
     """
     if not settings:
         return open_source()
-    chosen = mapping_of(settings.get("mapping"), settings.get("preset"))
+    own = {name: settings[name] for name in TABLES if isinstance(settings.get(name), dict)}
+    if own:
+        # one shop from several sources: [connections.shop.events] and the like
+        base = {key: value for key, value in settings.items() if key not in own}
+        return CombinedSource(source_from_settings(base), {name: source_from_settings(table) for name, table in own.items()})
+    preset, mapping = settings.get("preset"), settings.get("mapping")
+    if (preset is not None and preset in tracker_preset_names()) or is_tracker_mapping(mapping):
+        location = settings.get("folder") or settings.get("url")
+        if location is None:
+            raise SourceError("a tracker's export is a folder (folder = ...) or a database (url = ...)")
+        return open_tracker(location, preset=preset, mapping=mapping)
+    chosen = mapping_of(mapping, preset)
     if "folder" in settings:
         limit = {"max_file_mb": settings["max_file_mb"]} if "max_file_mb" in settings else {}
         return FolderSource(settings["folder"], mapping=chosen, **limit)
@@ -114,5 +127,5 @@ def _password(settings: dict) -> str | None:
 
 
 __all__ = [
-    "SAMPLE_SHOP", "FolderSource", "Source", "SourceError", "SqlSource", "mapping_of", "open_source", "source_from_settings",
+    "SAMPLE_SHOP", "CombinedSource", "FolderSource", "Source", "SourceError", "SqlSource", "mapping_of", "open_source", "source_from_settings",
 ]

@@ -24,8 +24,11 @@ def attribute_orders(orders: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
     own_channel = pl.col("channel") if "channel" in orders.columns else pl.lit(None, pl.String)
     user_channel = pl.col("user_channel") if "channel" in user_columns else pl.lit(None, pl.String)
     user_device = pl.col("user_device") if "device" in user_columns else pl.lit(None, pl.String)
+    # labels are categories (connectors.schema LABEL) whatever the two sides' dtypes, so that
+    # every table's channel joins every other's
     return attributed.with_columns(
-        channel=pl.coalesce(own_channel, user_channel), device=user_device
+        channel=pl.coalesce(own_channel.cast(pl.String), user_channel.cast(pl.String)).cast(pl.Categorical),
+        device=user_device.cast(pl.Categorical),
     ).drop([f"user_{name}" for name in user_columns])
 
 

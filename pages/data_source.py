@@ -3,12 +3,13 @@ of each mapped table, and the data-quality report."""
 
 import streamlit as st
 
-from connectors import SourceError
+from connectors import CombinedSource, SourceError
 from connectors.schema import TABLES
 from shop_analytics.ui import access, coverage, data, sources
 from shop_analytics.ui.frame import ensure_app_frame
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import quality_table
+from shop_analytics.views import buyers_in_events
 
 ensure_app_frame()
 access.require_page("data_source")
@@ -26,12 +27,18 @@ in_use = None  # the mapping the shop is read through, when it can be read
 if shop is not None:
     st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
     st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
-    if shop.sessions is not None:
+    if shop.has("events"):
         events = shop.pushed.event_count if shop.pushed is not None else shop.events.height
         st.caption(t(
             "data_source.sessions",
             sessions=f"{shop.sessions.height:,}", events=f"{events:,}", gap=settings.session_gap_minutes,
         ))
+    if isinstance(source, CombinedSource):
+        for name, own in source.tables.items():
+            st.caption(t("data_source.table_from", table=name, source=own.description))
+        share = buyers_in_events(shop)
+        if share is not None:
+            st.caption(t("data_source.buyers_in_events", share=f"{share:.1%}"))
     if shop.pushed is not None:
         st.info(t("data_source.pushed", events=f"{shop.pushed.event_count:,}", keeper=shop.pushed.engine.description))
     if shop.missing:

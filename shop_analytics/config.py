@@ -110,7 +110,37 @@ class Settings(_Section):
 
 
 PUSHDOWN_MODES = ("auto", "always", "never")
+SOURCE_TABLES = ("users", "events", "orders", "order_items", "products", "campaigns", "ad_spend", "reviews", "tickets")
+"""The canonical tables (SPEC section 2), each of which may come from a source of its own."""
 PUSHDOWN_ENGINES = ("native", "spark")
+
+
+class TableSource(_Section):
+    """`[connections.shop.TABLE]`: one canonical table from a source of its own (the events
+    from a tracker's export beside the shop database's orders), with the keys of a source."""
+
+    url: str | None = None
+    dialect: str | None = None
+    driver: str | None = None
+    host: str | None = None
+    port: int | None = Field(None, gt=0, lt=65536)
+    database: str | None = None
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    password_env: str | None = None
+    folder: str | None = None
+    max_file_mb: float | None = Field(None, gt=0)
+    mapping: str | None = None
+    preset: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "TableSource":
+        kinds = [name for name in ("url", "dialect", "folder") if getattr(self, name) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give one of url, dialect (with host, database, ...) or folder")
+        if self.mapping is not None and self.preset is not None:
+            raise ValueError("give mapping or preset, not both")
+        return self
 
 
 class SourceConfig(_Section):
@@ -142,6 +172,15 @@ class SourceConfig(_Section):
     pushdown_threshold: int = Field(20_000_000, gt=0)
     pushdown_engine: Literal["native", "spark"] = "native"
     spark_master: str | None = None
+    users: TableSource | None = None
+    events: TableSource | None = None
+    orders: TableSource | None = None
+    order_items: TableSource | None = None
+    products: TableSource | None = None
+    campaigns: TableSource | None = None
+    ad_spend: TableSource | None = None
+    reviews: TableSource | None = None
+    tickets: TableSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "SourceConfig":
@@ -164,7 +203,13 @@ class SourceConfig(_Section):
         """The keys that say where the tables are and how they map (what
         connectors.source_from_settings reads), without extract and push-down keys."""
         keys = ("url", "dialect", "driver", "host", "port", "database", "username", "password", "password_env", "query", "folder", "max_file_mb", "mapping", "preset")
-        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        own = {name: table.model_dump(exclude_none=True) for name in SOURCE_TABLES if (table := getattr(self, name)) is not None}
+        return {**{key: getattr(self, key) for key in keys if getattr(self, key) is not None}, **own}
+
+    @property
+    def own_sources(self) -> dict[str, "TableSource"]:
+        """The tables read from a source of their own ([connections.shop.TABLE])."""
+        return {name: table for name in SOURCE_TABLES if (table := getattr(self, name)) is not None}
 
     def pushdown_options(self) -> dict[str, Any]:
         """load_shop's push-down keywords."""

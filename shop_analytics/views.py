@@ -14,6 +14,7 @@ from connectors import SourceError
 from metrics.anomalies import AnomalySettings
 from metrics.channels import channel_table
 from metrics.decomposition import category_gmv_factors, decompose_gmv, gmv_factors
+from metrics.orders import is_valid_order
 from metrics.periods import comparison_periods, elapsed_part
 from metrics.registry import unavailable
 from metrics.time import as_utc, utc_bounds
@@ -211,3 +212,16 @@ def gmv_decomposition(
         "channels": decompose_gmv(channels_now, channels_then, keys=["channel"]),
         "categories": categories,
     }
+
+
+def buyers_in_events(shop: Shop) -> float | None:
+    """The share of valid orders whose buyer is found among the events' users: how well a
+    shop made of several sources (orders from the database, events from the tracker) joins
+    its ids. None without both tables or without valid orders."""
+    if not (shop.has("orders") and shop.has("events")) or shop.pushed is not None:
+        return None
+    orders = shop.orders.filter(is_valid_order())
+    if orders.height == 0:
+        return None
+    seen = shop.events.select(pl.col("user_id").cast(pl.String)).unique()
+    return orders.select(pl.col("user_id").cast(pl.String).is_in(seen["user_id"].implode()).mean()).item()
