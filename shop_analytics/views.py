@@ -19,7 +19,7 @@ from metrics.periods import comparison_periods, elapsed_part
 from metrics.registry import unavailable
 from metrics.time import as_utc, utc_bounds
 from shop_analytics.config import AppConfig, Settings
-from shop_analytics.loading import Shop
+from shop_analytics.loading import MissingTable, Shop
 
 
 def anomaly_settings(config: AppConfig) -> AnomalySettings:
@@ -138,8 +138,8 @@ def mask_unavailable(table: pl.DataFrame, shop: Shop) -> pl.DataFrame:
             return table
         values = [name for name, dtype in table.schema.items() if dtype.is_numeric()]
         return table.with_columns(pl.when(pl.col("kpi").is_in(list(gone))).then(None).otherwise(pl.col(name)).alias(name) for name in values)
-    gone = unavailable(table.columns, shop.missing)
-    return table.with_columns(pl.lit(None, table.schema[name]).alias(name) for name in gone) if gone else table
+    columns = unavailable(table.columns, shop.missing)
+    return table.with_columns(pl.lit(None, table.schema[name]).alias(name) for name in columns) if columns else table
 
 
 def not_available(columns, shop: Shop) -> dict[str, str]:
@@ -151,13 +151,20 @@ def not_available(columns, shop: Shop) -> dict[str, str]:
 def activity_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """What the activity and order metrics read (the activity events, sessions, orders and
     users), with an empty stand-in for a table the shop lacks."""
-    return shop.activity, shop.sessions, shop.or_empty("orders"), shop.or_empty("users")
+    return shop.activity, _sessions(shop), shop.or_empty("orders"), shop.or_empty("users")
 
 
 def all_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Events, sessions, orders and users, with an empty stand-in for a table the shop lacks
     (events in memory: NeedsEvents with push-down)."""
-    return shop.or_empty("events"), shop.sessions, shop.or_empty("orders"), shop.or_empty("users")
+    return shop.or_empty("events"), _sessions(shop), shop.or_empty("orders"), shop.or_empty("users")
+
+
+def _sessions(shop: Shop) -> pl.DataFrame:
+    """The shop's sessions (load_shop always derives them, empty without events)."""
+    if shop.sessions is None:
+        raise MissingTable("events", shop.description)
+    return shop.sessions
 
 
 def _cut_before(frame: pl.DataFrame, column: str, instant: datetime | None) -> pl.DataFrame:
@@ -191,17 +198,18 @@ def gmv_decomposition(
     elapsed = elapsed_part(activity, orders, start=start, end=end, tz=tz)
     cut = None if elapsed is None else utc_bounds(other_start, other_end, tz)[0] + elapsed
     other_sessions, other_orders = _cut_before(sessions, "started_at", cut), _cut_before(orders, "created_at", cut)
-    now = {"start": start, "end": end, "tz": tz}
-    then = {"start": other_start, "end": other_end, "tz": tz}
-    current = gmv_factors(sessions, orders, **now)
-    comparison = gmv_factors(other_sessions, other_orders, **then)
-    channels_now = gmv_factors(sessions, orders, by="channel", users=users, **now)
-    channels_then = gmv_factors(other_sessions, other_orders, by="channel", users=users, **then)
+    current = gmv_factors(sessions, orders, start=start, end=end, tz=tz)
+    comparison = gmv_factors(other_sessions, other_orders, start=other_start, end=other_end, tz=tz)
+    channels_now = gmv_factors(sessions, orders, by="channel", users=users, start=start, end=end, tz=tz)
+    channels_then = gmv_factors(other_sessions, other_orders, by="channel", users=users, start=other_start, end=other_end, tz=tz)
     categories = None
     if events is not None and order_items is not None and products is not None:
         categories = decompose_gmv(
-            category_gmv_factors(events, sessions, orders, order_items, products, **now),
-            category_gmv_factors(_cut_before(events, "event_time", cut), other_sessions, other_orders, order_items, products, **then),
+            category_gmv_factors(events, sessions, orders, order_items, products, start=start, end=end, tz=tz),
+            category_gmv_factors(
+                _cut_before(events, "event_time", cut), other_sessions, other_orders, order_items, products,
+                start=other_start, end=other_end, tz=tz,
+            ),
             keys=["category"],
         )
     return {

@@ -202,7 +202,8 @@ class _DailyValues:
     """The daily KPI tables a check needs, computed once per segment and period."""
 
     def __init__(self, shop: Shop, tz: str):
-        self.shop, self.tz, self.tables = shop, tz, {}
+        self.shop, self.tz = shop, tz
+        self.tables: dict[tuple[Segment, date, date], pl.DataFrame] = {}
 
     def table(self, segment: Segment, start: date, end: date) -> pl.DataFrame:
         key = (segment, start, end)

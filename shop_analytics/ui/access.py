@@ -148,6 +148,8 @@ def _submitted() -> None:
     """The sign-in form's callback: check the name and password it holds. It runs before the
     script does, so the run that follows already shows the page (or says why not)."""
     config = configuration()
+    if config is None:  # the form is drawn only with [access]; its removal since makes the app open
+        return
     name, password = st.session_state.get(NAME_KEY, ""), st.session_state.get(PASSWORD_KEY, "")
     result = sign_in(config, _limiter(config.lock_minutes), name, password, _client())
     if result.user is not None:
