@@ -74,3 +74,5 @@ def test_the_definitions_appendix_lists_every_kpi_of_the_report_in_its_language(
     appendix = html[html.index('id="definitions"'):]
     assert {"en": "Appendix: definitions (口径)", "zh": "附录：指标口径"}[lang] in appendix
     assert re.sub(r"<[^>]+>", "", basis) in appendix
+    note = {"en": "Numbers on orders are counted under a non-default basis. ", "zh": "订单相关数字按非默认口径统计。"}[lang] + basis
+    assert note in html[html.index('id="kpis"'):html.index('id="definitions"')]  # labelled above the numbers

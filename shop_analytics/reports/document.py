@@ -10,7 +10,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from metrics.registry import KPIS
+from metrics.registry import KPIS, basis_words
 from shop_analytics.charts.report import (
     ChartSpec,
     channel_targets,
@@ -19,6 +19,7 @@ from shop_analytics.charts.report import (
     ltv_lines,
     retention_heatmap,
 )
+from shop_analytics.i18n import text
 from shop_analytics.reports.content import Report
 from shop_analytics.reports.tables import CHANGE, ReportTable, cell_text, period_line, report_tables
 from shop_analytics.reports.wording import days_span, money, share, words
@@ -112,6 +113,15 @@ def _chart(markup: str) -> dict:
     return {"kind": "chart", "markup": Markup(markup)}
 
 
+def _basis_note(report: Report) -> list[dict]:
+    """Under a GMV basis other than valid orders, a line naming it above the numbers (SPEC,
+    Definitions: numbers under a non-default basis are labelled with it)."""
+    settings = report.settings
+    if settings.basis.is_default:
+        return []
+    return [_caption(text("definitions.non_default", report.lang, basis=basis_words(settings.gmv_basis, report.lang)))]
+
+
 def _operations_sections(report: Report, tables: dict[str, ReportTable]) -> dict[str, list[dict]]:
     """The sections of issue 19 (SPEC section 3): the targets' pace, the GMV decomposition
     against the previous period, new and repeat orders with repurchase; each empty when the
@@ -198,7 +208,7 @@ def document(report: Report, chart: Callable[[ChartSpec], str], *, head: str = "
 
     sections = [
         _section("highlights", lang, {"kind": "highlights", "sentences": list(report.highlights)}),
-        _section("kpis", lang, _caption(period_line(report)), _table(tables["kpis"], report)),
+        _section("kpis", lang, _caption(period_line(report)), *_basis_note(report), _table(tables["kpis"], report)),
         *operations["targets"],
         _section("trends", lang, _chart(chart(kpi_trends(report.daily, TREND_KPIS, currency, lang)))),
         _section("channels", lang, *channel_parts),
