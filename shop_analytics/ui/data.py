@@ -9,6 +9,7 @@ import json
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -35,6 +36,7 @@ from metrics import attribution as attribution_metric
 from metrics import funnel as funnel_metric
 from metrics import lifecycle as lifecycle_metric
 from metrics import repeat_orders as repeat_orders_metric
+from metrics.cohorts import CohortBy, CohortPeriod, Measure, Period, RetentionMode
 from metrics.funnel_spec import FunnelSpec
 from metrics.segments import Segment
 from metrics.time import in_days, utc_bounds
@@ -163,7 +165,7 @@ def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> p
     """metrics.kpis.daily_kpis for start..end: a slice of the segment's history when the data
     covers the period, else computed for it (days outside the data are zero days)."""
     history = _history(key, tz, segment)
-    if _covered(history, start, end):
+    if history is not None and _covered(history, start, end):
         return history["daily"].filter(pl.col("date").is_between(start, end))
     return mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz), _load(key))
 
@@ -221,25 +223,28 @@ def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def retention(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str, measure: str, mode: str) -> pl.DataFrame:
+def retention(
+    key: str, start: date, end: date, tz: str, segment: Segment,
+    period: CohortPeriod, cohort_by: CohortBy, measure: Measure, mode: RetentionMode,
+) -> pl.DataFrame:
     events, _, orders, users = _activity_frames(key, segment)
     return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
+def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: Period) -> pl.DataFrame:
     events, _, _, users = _activity_frames(key, segment)
     return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: str, cohort_by: str) -> pl.DataFrame:
+def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: CohortPeriod, cohort_by: CohortBy) -> pl.DataFrame:
     events, _, orders, users = _activity_frames(key, segment)
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> dict[str, pl.DataFrame] | None:
+def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment, period: CohortPeriod) -> dict[str, pl.DataFrame] | None:
     """CAC per acquisition channel and when its first-time buyers paid it back (None
     without an ad_spend table)."""
     shop = _load(key)
@@ -259,7 +264,7 @@ def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: Fu
         events, _, _, users = _segment_frames(shop, segment)
     else:
         pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
-        events, _, _, users = segment.apply(pushed, shop.sessions, shop.or_empty("orders"), shop.users)
+        events, _, _, users = segment.apply(pushed, all_frames(shop)[1], shop.or_empty("orders"), shop.users)
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
@@ -340,7 +345,7 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     """Search, payment and coupon tables for the period."""
     shop = _load(key)
     events, _, orders, _ = _segment_frames(shop, segment)
-    period = {"start": start, "end": end, "tz": tz}
+    period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
         "search": search.search_summary(events, **period),
         "terms": search.top_search_terms(events, **period),
@@ -417,7 +422,7 @@ def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -
     and 90 days, the buyers whose days have not passed by the last order shown as pending
     (metrics.repeat_orders; the export and the report judge it the same way)."""
     _, _, orders, _ = _activity_frames(key, segment)
-    period = {"start": start, "end": end, "tz": tz}
+    period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
         "orders": repeat_orders_metric.new_and_repeat_orders(orders, **period),
         "repurchase": repeat_orders_metric.repurchase_rates(orders, **period),
@@ -425,7 +430,7 @@ def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def repurchase_by_period(key: str, start: date, end: date, tz: str, segment: Segment, period: str) -> pl.DataFrame:
+def repurchase_by_period(key: str, start: date, end: date, tz: str, segment: Segment, period: CohortPeriod) -> pl.DataFrame:
     """Repurchase within 30 and 90 days of the buyers of each week or month of the period."""
     _, _, orders, _ = _activity_frames(key, segment)
     return repeat_orders_metric.repurchase_rates(orders, start=start, end=end, tz=tz, period=period)
@@ -438,7 +443,7 @@ def abandonment_views(key: str, start: date, end: date, tz: str, segment: Segmen
     shop = _load(key)
     events, sessions, _, _ = _segment_frames(shop, segment)
     products_table = shop.optional("products")
-    period = {"start": start, "end": end, "tz": tz}
+    period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
         "total": abandonment_metric.abandonment(events, sessions, products_table, **period),
         "channel": abandonment_metric.abandonment(events, sessions, products_table, by=["channel"], **period),
