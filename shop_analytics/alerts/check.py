@@ -13,7 +13,7 @@ idempotency key made from its target and the alerts it is about.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -83,7 +83,7 @@ def send_recorded(
     config: AlertConfig,
     *,
     purpose: str,
-    items: list[tuple[int, str]] = (),
+    items: Sequence[tuple[int, str]] = (),
     sleep: Callable[[float], None] = time.sleep,
     key: str | None = None,
 ) -> SendOutcome:

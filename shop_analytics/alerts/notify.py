@@ -391,6 +391,10 @@ class WebhookTarget:
         proxy = urllib.request.getproxies().get(parts.scheme)
         if proxy and not urllib.request.proxy_bypass(parts.hostname):
             through = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            if not through.hostname:
+                raise DeliveryError(
+                    f"the {parts.scheme} proxy setting names no host; set it as http://HOST:PORT or unset it",
+                    permanent=True)
             credentials = {}
             if through.username:
                 token = base64.b64encode(f"{unquote(through.username)}:{unquote(through.password or '')}".encode()).decode()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 import sqlalchemy as sa
@@ -97,16 +98,16 @@ LOCKS = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 ALERT_COLUMNS = {
-    "id": pl.Int64, "key": pl.String, "kind": pl.String, "metric": pl.String, "rule_id": pl.Int64,
-    "member": pl.String, "status": pl.String, "first_seen_day": pl.Date, "last_seen_day": pl.Date,
+    "id": pl.Int64(), "key": pl.String(), "kind": pl.String(), "metric": pl.String(), "rule_id": pl.Int64(),
+    "member": pl.String(), "status": pl.String(), "first_seen_day": pl.Date(), "last_seen_day": pl.Date(),
     "first_seen_at": pl.Datetime("us", "UTC"), "last_sent_at": pl.Datetime("us", "UTC"),
-    "resolved_day": pl.Date, "resolved_at": pl.Datetime("us", "UTC"), "value": pl.Float64,
-    "reference": pl.Float64, "resolved_value": pl.Float64,
+    "resolved_day": pl.Date(), "resolved_at": pl.Datetime("us", "UTC"), "value": pl.Float64(),
+    "reference": pl.Float64(), "resolved_value": pl.Float64(),
 }
 SEND_COLUMNS = {
-    "id": pl.Int64, "at": pl.Datetime("us", "UTC"), "target": pl.String, "target_kind": pl.String,
-    "purpose": pl.String, "subject": pl.String, "status": pl.String, "attempts": pl.Int64,
-    "error": pl.String, "alerts": pl.Int64,
+    "id": pl.Int64(), "at": pl.Datetime("us", "UTC"), "target": pl.String(), "target_kind": pl.String(),
+    "purpose": pl.String(), "subject": pl.String(), "status": pl.String(), "attempts": pl.Int64(),
+    "error": pl.String(), "alerts": pl.Int64(),
 }
 
 
@@ -115,8 +116,20 @@ def _stored(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+@overload
+def _read(moment: datetime) -> datetime: ...
+@overload
+def _read(moment: None) -> None: ...
 def _read(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def inserted_id(result: sa.CursorResult) -> int:
+    """The primary key of the one row a single-row INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:  # SQLAlchemy has no key only for a statement that added no single row
+        raise RuntimeError("an INSERT of one row returned no new row id")
+    return key[0]
 
 
 def _alert(row) -> dict:
@@ -247,7 +260,7 @@ class AlertStore:
         """Store a new rule; returns its id."""
         with self.engine.begin() as connection:
             result = connection.execute(sa.insert(RULES).values(self._rule_values(rule, now or datetime.now(UTC))))
-            return result.inserted_primary_key[0]
+            return inserted_id(result)
 
     def update_rule(self, rule_id: int, rule: AlertRule, *, now: datetime | None = None) -> None:
         """Replace rule `rule_id` by `rule` (KeyError when there is no such rule). Its open
@@ -291,7 +304,7 @@ class AlertStore:
                         }
                     )
                 )
-                opened.append(result.inserted_primary_key[0])
+                opened.append(inserted_id(result))
             for key, row in current.items():
                 if key in found or evaluation.day < row.last_seen_day:
                     continue
@@ -347,12 +360,12 @@ class AlertStore:
         delivered one sets those alerts' last sent time."""
         items = list(items)
         with self.engine.begin() as connection:
-            send_id = connection.execute(
+            send_id = inserted_id(connection.execute(
                 sa.insert(SENDS).values(
                     at=_stored(at), target=target, target_kind=target_kind, purpose=purpose, subject=subject,
                     status=SENT if delivered else UNKNOWN if unknown else FAILED, attempts=attempts, error=error,
                 )
-            ).inserted_primary_key[0]
+            ))
             if items:
                 connection.execute(
                     sa.insert(SEND_ITEMS), [{"send_id": send_id, "alert_id": alert, "event": event} for alert, event in items]

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from shop_analytics.alerts.notify import FAILED, SENT, UNKNOWN
-from shop_analytics.alerts.store import METADATA, AlertStore
+from shop_analytics.alerts.store import METADATA, AlertStore, inserted_id
 from shop_analytics.scheduler.subscriptions import Recipient, Subscription, check_subscription
 
 PENDING, SENDING, BUILDING, BUILT, DONE, MISSED = "pending", "sending", "building", "built", "done", "missed"
@@ -89,9 +89,9 @@ JOBS = sa.Table(
     sa.UniqueConstraint("name", "day"),
 )
 HISTORY_COLUMNS = {
-    "run_id": pl.Int64, "subscription": pl.String, "trigger": pl.String, "due_at": pl.Datetime("us", "UTC"),
-    "period_start": pl.Date, "period_end": pl.Date, "recipient": pl.String, "part": pl.String, "status": pl.String,
-    "attempts": pl.Int64, "updated_at": pl.Datetime("us", "UTC"), "error": pl.String,
+    "run_id": pl.Int64(), "subscription": pl.String(), "trigger": pl.String(), "due_at": pl.Datetime("us", "UTC"),
+    "period_start": pl.Date(), "period_end": pl.Date(), "recipient": pl.String(), "part": pl.String(), "status": pl.String(),
+    "attempts": pl.Int64(), "updated_at": pl.Datetime("us", "UTC"), "error": pl.String(),
 }
 
 
@@ -135,11 +135,11 @@ class ScheduleStore:
         """Keep a checked subscription; its id. Due times before `now` are not sent."""
         check_subscription(subscription)
         with self.engine.begin() as connection:
-            return connection.execute(sa.insert(SUBSCRIPTIONS).values(
+            return inserted_id(connection.execute(sa.insert(SUBSCRIPTIONS).values(
                 name=subscription.name.strip(), kind=subscription.kind, language=subscription.language,
                 formats=list(subscription.formats), day=subscription.day, hour=subscription.hour,
                 recipients=[recipient.as_dict() for recipient in subscription.recipients], created_at=_stored(now),
-            )).inserted_primary_key[0]
+            )))
 
     def remove(self, subscription_id: int) -> None:
         """Delete a subscription with its runs, files and deliveries."""
@@ -169,10 +169,10 @@ class ScheduleStore:
         (or an earlier start) already made it."""
         try:
             with self.engine.begin() as connection:
-                run_id = connection.execute(sa.insert(RUNS).values(
+                run_id = inserted_id(connection.execute(sa.insert(RUNS).values(
                     subscription_id=subscription.id, due_at=_stored(due), trigger=trigger, period_start=period[0],
                     period_end=period[1], status=status, attempts=0, next_attempt_at=_stored(due),
-                )).inserted_primary_key[0]
+                )))
                 if parts:
                     connection.execute(sa.insert(DELIVERIES), [
                         {"run_id": run_id, "recipient": index, "recipient_name": name, "part": part, "status": PENDING,
