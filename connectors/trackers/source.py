@@ -182,21 +182,20 @@ class TrackerSource:
                 f"{self.store.description} holds no {self.preset.name} events "
                 f"(the tables it has: {', '.join(self.store.tables()) or 'none'})."
             )
-        frames = [
-            part.events.select(column for column in READ_COLUMNS if column in part.events.collect_schema()).with_columns(
-                part=pl.lit(index, pl.UInt32)
-            )
-            for index, part in enumerate(parts)
-        ]
-        events = pl.concat(frames, how="diagonal_relaxed")
-        if window is not None:
-            # a time that cannot be read stays in, so that the checks below name it
-            events = events.filter(pl.col("event_time").is_null() | pl.all_horizontal(window.conditions(pl.col("event_time"))))
-        events = typed_events(events, self.preset.event_types)
-        try:
-            events = events.collect(engine="streaming")
-        except pl.exceptions.PolarsError as error:
-            raise _unreadable(parts, error) from None
+        frames = []
+        for index, part in enumerate(parts):
+            events = part.events.select(column for column in READ_COLUMNS if column in part.events.collect_schema())
+            if window is not None:
+                # a time that cannot be read stays in, so that the checks below name it
+                events = events.filter(pl.col("event_time").is_null() | pl.all_horizontal(window.conditions(pl.col("event_time"))))
+            events = typed_events(events.with_columns(part=pl.lit(index, pl.UInt32)), self.preset.event_types)
+            # part by part: one plan over all of them held every part's buffers at once
+            # (3.6 GB at 10 million GA4 events; 1.5 GB so)
+            try:
+                frames.append(events.collect(engine="streaming"))
+            except pl.exceptions.PolarsError as error:
+                raise _unreadable([part], error) from None
+        events = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
         _check(events, parts, self.preset)
         return events
 
@@ -204,16 +203,16 @@ class TrackerSource:
         """(anonymous_id, customer_id, event_time) of every event of the export that
         carries a customer id: the columns read for that only."""
         parts = self.tracker.event_parts(self.store, None, None)
-        frames = [
-            part.events.select("anonymous_id", "customer_id", "event_time").filter(
+        frames = []
+        for part in parts:
+            customers = part.events.select("anonymous_id", "customer_id", "event_time").filter(
                 pl.col("customer_id").is_not_null() & pl.col("anonymous_id").is_not_null()
             )
-            for part in parts
-        ]
-        try:
-            return pl.concat(frames, how="vertical_relaxed").collect(engine="streaming")
-        except pl.exceptions.PolarsError as error:
-            raise _unreadable(parts, error) from None
+            try:
+                frames.append(customers.collect(engine="streaming"))
+            except pl.exceptions.PolarsError as error:
+                raise _unreadable([part], error) from None
+        return pl.concat(frames, how="vertical_relaxed")
 
     def _events(self, window) -> pl.DataFrame:
         events = self._raw_events(window)
