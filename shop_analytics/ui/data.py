@@ -441,7 +441,8 @@ def abandonment_views(key: str, start: date, end: date, tz: str, segment: Segmen
     """Cart and checkout abandonment of the period's sessions, whole and by channel and device,
     and the users who abandoned a cart or a checkout (metrics.abandonment)."""
     shop = _load(key)
-    events, sessions, _, _ = _segment_frames(shop, segment)
+    # every event of the sessions (NeedsEvents with push-down, whose engine keeps them)
+    events, sessions, _, _ = segment.apply(shop.events, shop.sessions, shop.or_empty("orders"), shop.or_empty("users"))
     products_table = shop.optional("products")
     period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
