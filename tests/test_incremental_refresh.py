@@ -9,6 +9,8 @@ the server is not running, and fail in CI.
 
 import os
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -27,6 +29,7 @@ from shop_analytics.config import config_from_mapping
 from shop_analytics.loading import load_shop
 from shop_analytics.opening import extract_for, load_configured
 
+ROOT = Path(__file__).resolve().parents[1]
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TZ = "UTC"
 
@@ -344,3 +347,53 @@ def test_a_loaded_shop_two_refreshes_old_catches_up_by_both_changes(server, tmp_
     loaded = load_configured(config, extract)
     assert "activity" in loaded.__dict__  # brought up to date from the first load, not derived over every event
     assert_same_shop(loaded, load_shop(extract, session_gap=config.settings.session_gap, tz=TZ))
+
+
+def test_the_sidebar_refreshes_by_changes_or_in_full(server, small_shop_db, small_shop, tmp_path):
+    """The dashboard on the small shop in PostgreSQL: Refresh data reads a new order of
+    today; an order of last week whose amount is corrected is read by Full refresh only (the
+    canonical orders name no updated-at column, and it is older than the window)."""
+    from streamlit.testing.v1 import AppTest
+
+    from connectors import open_source
+    from metrics.periods import period_summary
+    from metrics.registry import KPIS, format_value
+    from sample_data.server_store import write_server
+    from shop_analytics.ui.extract_status import FULL_REFRESH_KEY, REFRESH_KEY
+    from shop_analytics.ui.filters import DATES_KEY
+
+    source = open_source(small_shop_db)
+    write_server({name: source.read_table(name) for name in TABLES if name in source.table_names()}, server)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.secrets["connections"] = {"shop": {"url": server.render_as_string(hide_password=False), "extract_folder": str(tmp_path / "extract")}}
+    at.run()
+    assert not at.exception and not at.error
+    start, end = at.session_state[DATES_KEY]
+    shown_tz = "Asia/Shanghai"
+
+    def gmv(extra: float) -> str:
+        frames = (small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users)
+        return format_value(KPIS["gmv"], period_summary(*frames, start=start, end=end, tz=shown_tz)["gmv"] + extra, compact=True)
+
+    def card() -> str:
+        return next(metric.value for metric in at.metric if metric.label == "GMV")
+
+    assert card() == gmv(0)
+    assert len({gmv(0), gmv(250), gmv(1250)}) == 3  # the card tells the three apart
+    valid = small_shop.orders.filter(pl.col("status").cast(pl.String).is_in(["paid", "shipped", "completed"]))
+    last = small_shop.orders["created_at"].max()
+    old = valid.filter(pl.col("created_at") < last - timedelta(days=5), pl.col("created_at") > utc(f"{start} 00:00") + timedelta(days=1)).row(0, named=True)
+    engine = sa.create_engine(server)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE orders SET amount = amount + 1000 WHERE order_id = :id"), {"id": old["order_id"]})
+        connection.execute(
+            sa.text("INSERT INTO orders (order_id, user_id, created_at, amount, status) VALUES (:id, :user, :at, 250, 'paid')"),
+            {"id": int(small_shop.orders["order_id"].max()) + 1, "user": int(small_shop.users["user_id"][0]), "at": last},
+        )
+    engine.dispose()
+    at.sidebar.button(key=REFRESH_KEY).click().run()
+    assert not at.exception and not at.error
+    assert card() == gmv(250)  # the new order; the corrected one is older than the window
+    at.sidebar.button(key=FULL_REFRESH_KEY).click().run()
+    assert not at.exception and not at.error
+    assert card() == gmv(1250)
