@@ -264,14 +264,14 @@ def detect_anomalies(
 
 
 CONTRIBUTOR_KPIS = ("gmv", "orders", "sessions", "dau")
-CONTRIBUTOR_SCHEMA = {
-    "dimension": pl.String,
-    "member": pl.String,
-    "value": pl.Float64,
-    "baseline": pl.Float64,
-    "change": pl.Float64,
-    "share": pl.Float64,
-}
+CONTRIBUTOR_SCHEMA = pl.Schema({
+    "dimension": pl.String(),
+    "member": pl.String(),
+    "value": pl.Float64(),
+    "baseline": pl.Float64(),
+    "change": pl.Float64(),
+    "share": pl.Float64(),
+})
 UNKNOWN_MEMBER = "(unknown)"
 
 
@@ -391,7 +391,7 @@ def alert_contributors(
 
 _OPERATORS = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
 RULE_KINDS = ("value", "relative_change")
-RULE_ALERT_SCHEMA = {"rule": pl.String, "metric": pl.String, "kind": pl.String, "value": pl.Float64, "threshold": pl.Float64}
+RULE_ALERT_SCHEMA = pl.Schema({"rule": pl.String(), "metric": pl.String(), "kind": pl.String(), "value": pl.Float64(), "threshold": pl.Float64()})
 
 
 @dataclass(frozen=True)

@@ -184,11 +184,16 @@ def ratio(numerator: str, denominator: str) -> pl.Expr:
     )
 
 
+def _ratio_of(name: str) -> pl.Expr:
+    kpi = KPIS[name]
+    if kpi.numerator is None or kpi.denominator is None:
+        raise ValueError(f"{name} is counted directly, not a ratio of two measures: it cannot be added as a ratio")
+    return ratio(kpi.numerator, kpi.denominator).alias(name)
+
+
 def with_ratios(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """Add the ratio KPIs `names` to a frame that holds their measures."""
-    return frame.with_columns(
-        ratio(KPIS[name].numerator, KPIS[name].denominator).alias(name) for name in names
-    )
+    return frame.with_columns(_ratio_of(name) for name in names)
 
 
 def basis_words(code: str, lang: str = DEFAULT_LANGUAGE) -> str:
