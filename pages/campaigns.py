@@ -10,6 +10,7 @@ from shop_analytics.i18n import format_number, text
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import download_buttons, kpi_column_config, kpi_table, shown
 
 CHART_KEY, TABLE_KEY, PICK_KEY = "campaigns_roi", "campaigns_table", "campaigns_pick"
@@ -67,6 +68,7 @@ if clicked in ids:
     st.session_state[PICK_KEY] = clicked
 elif st.session_state.get(PICK_KEY) not in ids:
     st.session_state[PICK_KEY] = ids[0]
+linked(PICK_KEY, "campaign", ids[0], choices=ids)  # the campaign and its baseline are kept in the URL (ui/links.py)
 
 if table["roi"].drop_nulls().len():
     st.plotly_chart(
@@ -91,8 +93,9 @@ names = dict(zip(ids, table["name"]))
 picked = st.selectbox(t("campaigns.campaign"), ids, format_func=names.get, key=PICK_KEY)
 campaign = table.row(ids.index(picked), named=True)
 st.subheader(t("campaigns.effect_title", campaign=campaign["name"]))
+linked("campaigns_baseline", "baseline", "same_length", choices=BASELINES)
 baseline_kind = st.segmented_control(
-    t("campaigns.baseline"), BASELINES, default="same_length", key="campaigns_baseline",
+    t("campaigns.baseline"), BASELINES, key="campaigns_baseline",
     format_func=lambda kind: text(f"campaigns.{kind}", lang, days=FIXED_BASELINE_DAYS),
 ) or "same_length"
 window = (campaign["start_date"], campaign["end_date"])

@@ -13,6 +13,7 @@ from shop_analytics.i18n import label, text
 from shop_analytics.ui import data, filters
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table
 
 CHART_KEY = "channels_quality"
@@ -64,9 +65,9 @@ if trend is not None and trend.height:
 # Attribution (SPEC: an order's channel credit over its buyer's sessions in the lookback).
 span = f"{chosen.start}_{chosen.end}"
 st.subheader(t("channels.attribution"))
+linked("attribution_model", "model", DEFAULT_MODEL, choices=MODELS)  # kept in the URL (ui/links.py)
 model = st.selectbox(
-    t("channels.model"), MODELS, index=MODELS.index(DEFAULT_MODEL), format_func=lambda name: text(f"channels.model_{name}", lang),
-    key="attribution_model",
+    t("channels.model"), MODELS, format_func=lambda name: text(f"channels.model_{name}", lang), key="attribution_model",
 )
 models = data.attribution_models(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 attributed = models.filter(pl.col("model") == model).drop("model")

@@ -11,6 +11,7 @@ from shop_analytics.i18n import text
 from shop_analytics.ui import data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import download_buttons, kpi_table, may_show_users
 
 settings, shop, chosen = open_page("checkout")
@@ -75,8 +76,9 @@ for tab, breakdown in ((by_channel, "channel"), (by_device, "device")):
         kpi_table(abandoned[breakdown], settings.currency, name=f"abandonment_by_{breakdown}_{span}")
 
 st.markdown(f"**{t('checkout.audience')}**")
+linked("abandonment_stage", "stage", "cart", choices=tuple(STAGES))  # kept in the URL (ui/links.py)
 stage = st.segmented_control(t("checkout.stage"), tuple(STAGES), format_func=lambda name: text(f"checkout.stage_{name}", lang),
-                             default="cart", key="abandonment_stage") or "cart"
+                             key="abandonment_stage") or "cart"
 audience = abandoned[f"{stage}_users"]
 st.caption(t("checkout.audience_caption", users=f"{audience.height:,}", stage=t(f"checkout.stage_{stage}"),
              came_back=f"{audience['bought_since'].sum():,}"))

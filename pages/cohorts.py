@@ -16,6 +16,7 @@ from shop_analytics.i18n import text
 from shop_analytics.ui import data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table
 
 PERIODS = ("week", "month")
@@ -27,7 +28,12 @@ settings, shop, chosen = open_page("cohorts")
 lang = language()
 
 left, middle, right, far_right = st.columns(4)
-period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: text(f"cohorts.{name}", lang), default="week", key="cohort_period") or "week"
+# the pickers are kept in the URL (ui/links.py): a shared link shows the same cohorts
+linked("cohort_period", "grain", "week", choices=PERIODS)
+linked("cohort_by", "cohort_by", COHORT_BY[0], choices=COHORT_BY)
+linked("cohort_measure", "retained_when", MEASURES[0], choices=MEASURES)
+linked("cohort_mode", "counted", MODES[0], choices=MODES)
+period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: text(f"cohorts.{name}", lang), key="cohort_period") or "week"
 cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: text(f"cohorts.by_{name}", lang), key="cohort_by")
 measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: text(f"cohorts.measure_{name}", lang), key="cohort_measure")
 mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: text(f"cohorts.mode_{name}", lang), key="cohort_mode")

@@ -14,6 +14,7 @@ from shop_analytics.i18n import text
 from shop_analytics.ui import data, model_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked, number_between
 from shop_analytics.ui.model_tables import model_table
 
 HORIZONS = (4, 5, 6, 7, 8)  # weeks ahead, as the supply chain plans
@@ -32,7 +33,9 @@ def show(frame: pl.DataFrame, name: str, **units: str) -> None:
 
 
 st.subheader(t("demand.forecast_title"))
-horizon = st.segmented_control(t("demand.horizon"), HORIZONS, default=DEFAULT_HORIZON, key="demand_horizon",
+# the pickers are kept in the URL (ui/links.py): a shared link shows the same forecast and rules
+linked("demand_horizon", "horizon", DEFAULT_HORIZON, choices=HORIZONS)
+horizon = st.segmented_control(t("demand.horizon"), HORIZONS, key="demand_horizon",
                                format_func=lambda weeks: text("demand.weeks", lang, weeks=weeks)) or DEFAULT_HORIZON
 try:
     with st.spinner(t("demand.fitting")):
@@ -54,20 +57,25 @@ else:
 
     left, right = st.columns(2)
     categories = result.errors.filter(pl.col("category") != ALL_CATEGORIES)["category"].to_list()
+    linked("demand_category", "category", categories[0], choices=categories)
     category = left.selectbox(t("demand.category"), categories, key="demand_category", format_func=lambda name: category_label(name, lang))
     origins = result.backtest["origin"].unique().sort().to_list()
-    origin = right.select_slider(t("demand.origin"), origins, value=origins[0], key="demand_origin")
+    linked("demand_origin", "origin", origins[0], choices=origins)
+    origin = right.select_slider(t("demand.origin"), origins, key="demand_origin")
     st.plotly_chart(demand_chart(demand.units, result.backtest, result.forecast, category=category, origin=origin, lang=lang), width="stretch")
     st.caption(t("demand.chart_about", origin=origin))
     show(result.forecast, f"forecast_{horizon}w_{end}", forecast="number", seasonal_naive="number", campaign_lift="number")
 
 st.subheader(t("demand.baskets_title"))
 left, middle, right = st.columns(3)
-level = left.segmented_control(t("demand.level"), LEVELS, default="product", key="demand_level",
+linked("demand_level", "level", "product", choices=LEVELS)
+level = left.segmented_control(t("demand.level"), LEVELS, key="demand_level",
                                format_func=lambda name: text(f"demand.level_{name}", lang)) or "product"
-min_support = middle.number_input(t("demand.min_support"), min_value=MIN_SUPPORT_PERCENT, max_value=100.0, value=DEFAULT_SUPPORT_PERCENT,
+linked("demand_support", "support", DEFAULT_SUPPORT_PERCENT, parse=number_between(MIN_SUPPORT_PERCENT, 100.0, float))
+min_support = middle.number_input(t("demand.min_support"), min_value=MIN_SUPPORT_PERCENT, max_value=100.0,
                                   step=MIN_SUPPORT_PERCENT, format="%.2f", key="demand_support") / 100
-min_confidence = right.number_input(t("demand.min_confidence"), min_value=0.0, max_value=100.0, value=0.0, step=5.0,
+linked("demand_confidence", "confidence", 0.0, parse=number_between(0.0, 100.0, float))
+min_confidence = right.number_input(t("demand.min_confidence"), min_value=0.0, max_value=100.0, step=5.0,
                                     format="%.0f", key="demand_confidence") / 100
 orders, multi = model_data.basket_sizes(model_data.basket_items(source, tz, level))
 st.caption(t("demand.baskets_about", end=end, orders=f"{orders:,}", multi=f"{multi:,}", share=f"{multi / orders:.1%}" if orders else "–"))

@@ -11,6 +11,7 @@ from shop_analytics.i18n import VALUE_KINDS, format_number, label, text, transla
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table
 
 MEASURE_KEY, ROWS_KEY, COLUMNS_KEY = "explore_measure", "explore_rows", "explore_columns"
@@ -56,7 +57,9 @@ if not options:
     st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
+# the pickers are kept in the URL (ui/links.py): a shared link shows the same pivot
 pickers = st.columns(3)
+linked(MEASURE_KEY, "measure", next(iter(options)), choices=list(options))
 measure = pickers[0].selectbox(t("explore.measure"), list(options), format_func=measure_label, key=MEASURE_KEY, on_change=fresh_chart)
 dimensions = options[measure]
 if not dimensions:
@@ -65,6 +68,7 @@ if not dimensions:
 # A choice the new measure cannot split by falls back to the first that it can.
 if st.session_state.get(ROWS_KEY) not in dimensions:
     st.session_state[ROWS_KEY] = dimensions[0]
+linked(ROWS_KEY, "rows", dimensions[0], choices=dimensions)
 rows = pickers[1].selectbox(
     t("explore.rows"), dimensions, format_func=dimension_label, key=ROWS_KEY, on_change=fresh_chart,
     help=t(f"explore.dimension_help.{st.session_state[ROWS_KEY]}"),
@@ -72,6 +76,7 @@ rows = pickers[1].selectbox(
 column_options = [None, *(name for name in dimensions if name != rows)]
 if st.session_state.get(COLUMNS_KEY) not in column_options:
     st.session_state[COLUMNS_KEY] = None
+linked(COLUMNS_KEY, "columns", None, choices=column_options[1:])
 columns = pickers[2].selectbox(t("explore.columns"), column_options, format_func=dimension_label, key=COLUMNS_KEY, on_change=fresh_chart)
 
 long, total = analysis_data.explore_pivot(source, chosen.start, chosen.end, chosen.tz, chosen.segment, measure, rows, columns)

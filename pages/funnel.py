@@ -14,9 +14,11 @@ from shop_analytics.i18n import VALUE_KINDS, label, text
 from shop_analytics.ui import data, funnel_choices
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import column_label, kpi_table
 
 CHART_KEY = "funnel_chart"
+DEFAULT_WINDOW_DAYS = 7
 MODES = ("ordered", "strict", "unordered")
 WINDOW_UNITS = ("minutes", "hours", "days")
 BREAKDOWNS = ("channel", "device", "region", "member_level", "gender")
@@ -26,6 +28,14 @@ MAX_PROPERTY_VALUES = 200
 
 settings, shop, chosen = open_page("funnel")
 lang = language()
+
+
+def whole_number(text: str) -> int:
+    """A window size from a link: a whole number of at least 1."""
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)
+    return number
 
 
 def value_words(column: str, value) -> str:
@@ -49,15 +59,21 @@ source = data.source_key()
 # engine answers, and no event is read into memory for them.
 event_types = funnel_choices.event_types(source)
 default_steps = [step for step in DEFAULT_FUNNEL_STEPS.split(",") if step in event_types]
+# every control is kept in the URL (ui/links.py): a shared link shows the same funnel
+linked("funnel_steps", "steps", default_steps, choices=event_types, many=True)
 steps = st.multiselect(
-    t("funnel.steps"), event_types, default=default_steps, key="funnel_steps", help=t("funnel.steps_help"),
+    t("funnel.steps"), event_types, key="funnel_steps", help=t("funnel.steps_help"),
     format_func=lambda event_type: label("event", event_type, lang),
 )
 columns = st.columns(4)
-window_size = columns[0].number_input(t("funnel.window"), min_value=1, value=7, step=1, key="funnel_window")
-window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, index=2, format_func=lambda unit: text(f"funnel.{unit}", lang), key="funnel_window_unit")
+linked("funnel_window", "window", DEFAULT_WINDOW_DAYS, parse=whole_number)
+window_size = columns[0].number_input(t("funnel.window"), min_value=1, step=1, key="funnel_window")
+linked("funnel_window_unit", "unit", "days", choices=WINDOW_UNITS)
+window_unit = columns[1].selectbox(t("funnel.unit"), WINDOW_UNITS, format_func=lambda unit: text(f"funnel.{unit}", lang), key="funnel_window_unit")
+linked("funnel_mode", "mode", MODES[0], choices=MODES)
 mode = columns[2].selectbox(t("funnel.mode"), MODES, format_func=lambda name: text(f"funnel.mode_{name}", lang), key="funnel_mode")
 available = [name for name in BREAKDOWNS if name in funnel_choices.event_columns(source, BREAKDOWNS) or name in shop.users.columns]
+linked("funnel_breakdown", "breakdown", None, choices=available)
 breakdown = columns[3].selectbox(
     t("funnel.breakdown"), [None, *available], format_func=lambda name: text("funnel.no_breakdown", lang) if name is None else column_label(name, lang), key="funnel_breakdown"
 )
@@ -67,12 +83,16 @@ funnel_steps = []
 with st.expander(t("funnel.step_filters")):
     for number, event_type in enumerate(steps, start=1):
         left, right = st.columns([1, 3])
+        linked(f"funnel_filter_column_{number}", f"filter{number}", None, choices=properties)
         column = left.selectbox(
             f"{number}. {label('event', event_type, lang)}", [None, *properties], key=f"funnel_filter_column_{number}",
             format_func=lambda name: text("funnel.any_property", lang) if name is None else column_label(name, lang),
         )
+        offered = funnel_choices.property_values(source, event_type, column, MAX_PROPERTY_VALUES) if column else []
+        if column:
+            linked(f"funnel_filter_values_{number}", f"values{number}", [], choices=offered, many=True)
         values = right.multiselect(
-            t("funnel.is_one_of"), funnel_choices.property_values(source, event_type, column, MAX_PROPERTY_VALUES),
+            t("funnel.is_one_of"), offered,
             key=f"funnel_filter_values_{number}", format_func=lambda value, column=column: value_words(column, value),
         ) if column else []
         funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))

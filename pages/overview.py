@@ -19,6 +19,7 @@ from shop_analytics.i18n import count_text, format_day, text
 from shop_analytics.ui import alerts_data, data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table, may_show_users
 
 CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
@@ -70,8 +71,9 @@ else:
     st.success(t("overview.no_alerts", end=chosen.end), icon=":material/check_circle:")
 
 COMPARED_WITH = ("previous", "week_before", "year_before")
+linked("overview_compare", "compare", "previous", choices=COMPARED_WITH)  # kept in the URL: a shared link compares alike
 compared_with = st.segmented_control(
-    t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: text(f"overview.{name}", lang), default="previous", key="overview_compare"
+    t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: text(f"overview.{name}", lang), key="overview_compare"
 ) or "previous"
 cut_at = data.period_cut(*args[:4])
 st.caption(
@@ -120,6 +122,7 @@ for card_row in (CARD_KPIS[:5], CARD_KPIS[5:]):
 operations.draw_target_paces(shop, settings, chosen)
 
 daily = data.daily_kpis(*args)
+linked("overview_metric", "kpi", TREND_KPIS[0], choices=TREND_KPIS)
 picked = st.selectbox(
     t("overview.trend"), TREND_KPIS, format_func=lambda name: KPIS[name].label_in(lang), key="overview_metric"
 )

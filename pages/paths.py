@@ -11,6 +11,7 @@ from shop_analytics.i18n import text, translations
 from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked, number_between
 from shop_analytics.ui.tables import kpi_table
 
 DIRECTIONS = ("landing", "from_step", "to_step")
@@ -19,6 +20,7 @@ DIRECTION_KEY, ANCHOR_KEY, DEPTH_KEY = "paths_direction", "paths_anchor", "paths
 HISTORY_KEY = "paths_history"  # the (direction, step) views a drill-down left, for "Back"
 VIEW_KEY = "paths_view"  # the view the node pickers were drawn for
 MAX_TOP_N = 10
+MAX_MIN_SHARE_PERCENT = 20.0
 DEFAULT_TOP_N = 3
 
 settings, shop, chosen = open_page("paths")
@@ -73,22 +75,29 @@ def step_name(step: str) -> str:
 
 # every node in words: the special ones (exit, entrance, other) and the pages
 shown_names = {step: step_name(step) for step in labels} | names
+# every picker is kept in the URL (ui/links.py): a shared link shows the same paths
 first_row = st.columns([3, 2, 2])
+linked(DIRECTION_KEY, "direction", "landing", choices=DIRECTIONS)
 direction = first_row[0].segmented_control(
-    t("paths.direction"), DIRECTIONS, format_func=lambda name: text(f"paths.{name}", lang), default="landing", key=DIRECTION_KEY
+    t("paths.direction"), DIRECTIONS, format_func=lambda name: text(f"paths.{name}", lang), key=DIRECTION_KEY
 ) or "landing"
+linked(ANCHOR_KEY, "step", labels[0] if labels else None, choices=labels)
 anchor = first_row[1].selectbox(t("paths.step"), labels, key=ANCHOR_KEY, disabled=direction == "landing", format_func=step_name)
-depth = first_row[2].slider(t("paths.depth"), 2, DEFAULT_DEPTH, DEFAULT_DEPTH, key=DEPTH_KEY)
+linked(DEPTH_KEY, "depth", DEFAULT_DEPTH, parse=number_between(2, DEFAULT_DEPTH))
+depth = first_row[2].slider(t("paths.depth"), 2, DEFAULT_DEPTH, key=DEPTH_KEY)
 second_row = st.columns([3, 4])
+linked("paths_grouping", "grouping", "min_share", choices=GROUPINGS)
 grouping = second_row[0].segmented_control(
-    t("paths.grouping"), GROUPINGS, format_func=lambda name: text(f"paths.{name}", lang), default="min_share", key="paths_grouping"
+    t("paths.grouping"), GROUPINGS, format_func=lambda name: text(f"paths.{name}", lang), key="paths_grouping"
 ) or "min_share"
 if grouping == "min_share":
-    percent = second_row[1].slider(t("paths.min_share_value"), 0.0, 20.0, DEFAULT_MIN_SHARE * 100, step=0.5, format="%.1f%%", key="paths_min_share")
+    linked("paths_min_share", "min_share", DEFAULT_MIN_SHARE * 100, parse=number_between(0.0, MAX_MIN_SHARE_PERCENT, float))
+    percent = second_row[1].slider(t("paths.min_share_value"), 0.0, MAX_MIN_SHARE_PERCENT, step=0.5, format="%.1f%%", key="paths_min_share")
     min_share, top_n = percent / 100, None
 else:
     min_share = 0.0
-    top_n = int(second_row[1].number_input(t("paths.top_n_value"), 1, MAX_TOP_N, DEFAULT_TOP_N, key="paths_top_n"))
+    linked("paths_top_n", "top_n", DEFAULT_TOP_N, parse=number_between(1, MAX_TOP_N))
+    top_n = int(second_row[1].number_input(t("paths.top_n_value"), 1, MAX_TOP_N, key="paths_top_n"))
 
 start_at = anchor if direction == "from_step" else None
 end_at = anchor if direction == "to_step" else None
@@ -110,6 +119,7 @@ sankey = st.empty()  # drawn once the pickers below say which node is focused
 st.caption(t("paths.pick_a_node"))
 for step in range(1, depth + 1):
     step_nodes = dict(nodes.filter(nodes["step"] == step).select("label", "sessions").iter_rows())
+    linked(node_key(step), f"node{step}", None, choices=list(step_nodes))
     st.pills(
         t("paths.step_column", step=step), list(step_nodes), key=node_key(step), on_change=keep_one_node, args=(step,),
         format_func=lambda node, sessions=step_nodes: text("paths.node_pill", lang, label=shown_names.get(node, node), sessions=f"{sessions[node]:,}"),

@@ -19,6 +19,7 @@ from shop_analytics.i18n import text
 from shop_analytics.ui import data, model_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
+from shop_analytics.ui.links import linked
 from shop_analytics.ui.model_tables import model_table
 from shop_analytics.ui.tables import download_buttons, may_show_users
 
@@ -55,7 +56,8 @@ def fitted(model: str, fit, *arguments):
 
 
 def days_picker(label: str, choices: tuple[int, ...], key: str) -> int:
-    return st.segmented_control(label, choices, default=DEFAULT_DAYS, key=key, format_func=lambda days: text("segments.days", lang, days=days)) or DEFAULT_DAYS
+    linked(key, key.removeprefix("segments_"), DEFAULT_DAYS, choices=choices)
+    return st.segmented_control(label, choices, key=key, format_func=lambda days: text("segments.days", lang, days=days)) or DEFAULT_DAYS
 
 
 def rfm_tab() -> None:
@@ -69,6 +71,7 @@ def rfm_tab() -> None:
     show(summary.with_columns(segment=pl.col("segment").replace_strict({name: charts.segment_label(name, lang) for name in SEGMENTS})),
          f"rfm_segments_{end}", customers="count", customer_share="ratio", recency_days_mean="number",
          frequency_mean="number", monetary_mean="money", gmv="money", gmv_share="ratio")
+    linked("segments_export", "segment", SEGMENTS[0], choices=SEGMENTS)
     picked = st.selectbox(t("segments.export_segment"), SEGMENTS, format_func=lambda name: charts.segment_label(name, lang), key="segments_export")
     members = customers.filter(pl.col("segment") == picked)
     st.caption(t("segments.members", customers=f"{members.height:,}", segment=charts.segment_label(picked, lang)))
@@ -76,6 +79,7 @@ def rfm_tab() -> None:
 
 
 def clusters_tab() -> None:
+    linked("segments_k", "k", None, choices=K_RANGE)
     k = st.selectbox(t("segments.k"), (None, *K_RANGE), format_func=lambda k: text("segments.k_auto", lang) if k is None else str(k), key="segments_k")
     customers = model_data.customers_in(model_data.rfm(source, tz), users)
     if customers.is_empty():
@@ -108,6 +112,8 @@ def tags_tab() -> None:
     st.subheader(t("segments.audience"))
     st.caption(t("segments.audience_about"))
     left, middle, right = st.columns(3)
+    for rule in ("all_of", "any_of", "none_of"):
+        linked(f"audience_{rule}", rule, [], choices=list(names), many=True)
     chosen_tags = {
         rule: column.multiselect(t(f"segments.{rule}"), list(names), format_func=names.get, key=f"audience_{rule}", placeholder=t("segments.pick"))
         for rule, column in (("all_of", left), ("any_of", middle), ("none_of", right))
@@ -145,7 +151,8 @@ def ltv_tab() -> None:
         show(errors, f"value_holdout_errors_{calibration_end}_{end}", mae="money", rmse="money", predicted_total="money", actual_total="money")
         st.caption(t("segments.zero_note"))
         models = [name for name in MODELS if name in comparison.deciles["model"]]
-        model = st.segmented_control(t("segments.decile_model"), models, default=models[0], key="segments_decile_model",
+        linked("segments_decile_model", "decile_model", models[0], choices=models)
+        model = st.segmented_control(t("segments.decile_model"), models, key="segments_decile_model",
                                      format_func=lambda name: charts.model_label(name, lang)) or models[0]
         st.plotly_chart(charts.value_deciles(comparison.deciles, model, currency, lang), width="stretch")
     st.subheader(t("segments.prediction_title", days=settings.ltv_horizon_days))
@@ -175,7 +182,14 @@ def churn_tab() -> None:
          recency_days="count", orders="count", monetary="money")
 
 
-tabs = st.tabs([t(f"segments.tab.{name}") for name in TABS], on_change="rerun", key="segments_tab")
+TAB_KEY, OPEN_TAB_KEY = "segments_tab", "segments_open_tab"
+tab_labels = {name: t(f"segments.tab.{name}") for name in TABS}
+# the open tab is kept in the URL (ui/links.py) by its name, as its label changes with the language
+opened_tab = {label: name for name, label in tab_labels.items()}.get(st.session_state.get(TAB_KEY))
+if opened_tab is not None:
+    st.session_state[OPEN_TAB_KEY] = opened_tab
+st.session_state[TAB_KEY] = tab_labels[linked(OPEN_TAB_KEY, "tab", TABS[0], choices=TABS)]
+tabs = st.tabs(list(tab_labels.values()), on_change="rerun", key=TAB_KEY)
 for tab, draw in zip(tabs, (rfm_tab, clusters_tab, tags_tab, ltv_tab, churn_tab)):
     if tab.open:
         with tab:

@@ -14,6 +14,7 @@ from shop_analytics.i18n import label, text
 from shop_analytics.loading import Shop
 from shop_analytics.ui.data import settings
 from shop_analytics.ui.lang import LANGUAGE_KEY, language, t
+from shop_analytics.ui.links import remember_link
 
 DATES_KEY = "filter_dates"
 CHANNELS_KEY = "filter_channels"
@@ -194,6 +195,7 @@ def _picked_by_hand() -> None:
 def draw_sidebar(shop: Shop, tz: str) -> None:
     """The quick periods and the date range (default: the last 30 days of data), channel,
     device and region pickers, kept in the URL."""
+    remember_link()  # before the URL is rewritten: the pages' controls read it (ui/links.py)
     span = shop.date_span(tz)
     if span is None:
         st.sidebar.info(t("filters.no_data"))
