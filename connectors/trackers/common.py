@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import polars as pl
+from polars.datatypes import DataTypeClass
+from polars.expr.whenthen import ChainedThen, Then
 
 from connectors.schema import UTC_DATETIME
 
@@ -124,7 +126,7 @@ def _channel_rules(source: pl.Expr, medium: pl.Expr, click_id: pl.Expr, referrer
 def first_match(rules: list[tuple[pl.Expr, str | pl.Expr]]) -> pl.Expr:
     """The value of the first rule whose condition holds, else null."""
     (condition, value), *others = rules
-    chosen = pl.when(condition).then(_value(value))
+    chosen: Then | ChainedThen = pl.when(condition).then(_value(value))
     for condition, value in others:
         chosen = chosen.when(condition).then(_value(value))
     return chosen.otherwise(None)
@@ -295,7 +297,7 @@ def field_of(schema: pl.Schema, column: str, *path: str) -> pl.Expr:
     """A field of a record column as text, null where the file's schema lacks the column or
     the field: trackers add fields over the years (GA4 added collected_traffic_source in
     2023), and a file written before has none."""
-    dtype = schema.get(column)
+    dtype: pl.DataType | DataTypeClass | None = schema.get(column)
     if dtype is None:
         return pl.lit(None, pl.String)
     value = pl.col(column)

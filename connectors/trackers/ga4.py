@@ -48,12 +48,12 @@ _DAY_TABLE = re.compile(r"events_(intraday_)?(\d{8})")
 # Parquet file is read for the fields asked for only
 _VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.String})
 # The columns read, with the dtypes a JSON lines file or a database's JSON text is read as.
-COLUMNS = {
-    "event_timestamp": pl.String,
-    "event_name": pl.String,
-    "user_pseudo_id": pl.String,
-    "user_id": pl.String,
-    "platform": pl.String,
+COLUMNS: dict[str, pl.DataType] = {
+    "event_timestamp": pl.String(),
+    "event_name": pl.String(),
+    "user_pseudo_id": pl.String(),
+    "user_id": pl.String(),
+    "platform": pl.String(),
     "event_params": pl.List(pl.Struct({"key": pl.String, "value": _VALUE})),
     "items": pl.List(pl.Struct({"item_id": pl.String, "item_name": pl.String})),
     "device": pl.Struct({"category": pl.String}),
@@ -68,9 +68,9 @@ COLUMNS = {
 # The same columns as a Parquet export holds them: a year of daily tables whose columns fit
 # these is read in one scan.
 _PARQUET_VALUE = pl.Struct({"string_value": pl.String, "int_value": pl.Int64})
-PARQUET_COLUMNS = {
+PARQUET_COLUMNS: dict[str, pl.DataType] = {
     **COLUMNS,
-    "event_timestamp": pl.Int64,
+    "event_timestamp": pl.Int64(),
     "event_params": pl.List(pl.Struct({"key": pl.String, "value": _PARQUET_VALUE})),
 }
 REQUIRED = ("event_timestamp", "event_name", "user_pseudo_id", "event_params")

@@ -136,7 +136,13 @@ def _part(table: RawTable) -> EventPart:
     distinct_id = text_of(present, "distinct_id")
     identified = prop("$is_identified").str.to_lowercase() == "true"
     current_url = prop("$current_url")
-    products = pl.col("properties").struct.field("products") if "products" in {f.name for f in present["properties"].fields} else None
+    properties = present["properties"]
+    if not isinstance(properties, pl.Struct):
+        raise SourceError(
+            f"{table.origin}: properties is {properties}, neither JSON text nor a record of PostHog's event "
+            f"properties; export the events again with properties as JSON. Nothing was loaded."
+        )
+    products = pl.col("properties").struct.field("products") if "products" in {f.name for f in properties.fields} else None
     product_ids = pl.concat_list(prop("product_id"))
     if products is not None:
         product_ids = pl.when(prop("product_id").is_not_null()).then(product_ids).otherwise(

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from polars.datatypes import DataTypeClass
 
 from connectors.base import SourceError
 from connectors.sql import SqlSource
@@ -31,8 +32,8 @@ class RawWindow:
     database's rows are numbered in the order of `column`."""
 
     column: str
-    lower: object | None
-    upper: object | None
+    lower: int | datetime | None
+    upper: int | datetime | None
 
     def polars(self, dtype: pl.DataType) -> pl.Expr | None:
         """The filter on a frame whose `column` has dtype `dtype`, or None when its values
@@ -143,15 +144,17 @@ class FolderStore:
         files = [path for name in names for path in found.get(name, [])]
         if not files:
             raise SourceError(f"{self.folder} has no table '{names[0]}' (a file {names[0]}.parquet, .csv or .jsonl).")
-        together = {
-            ".parquet": [path for path in files if path.suffix == ".parquet" and parquet_schema and _fits(path, parquet_schema)],
-            ".jsonl": [path for path in files if path.suffix in (".jsonl", ".ndjson") and schema],
-        }
-        grouped = {path for group in together.values() for path in group}
+        # (suffix, the schema its files are read with, the files read together in one scan)
+        together: list[tuple[str, dict[str, pl.DataType], list[Path]]] = []
+        if parquet_schema:
+            together.append((".parquet", parquet_schema, [path for path in files if path.suffix == ".parquet" and _fits(path, parquet_schema)]))
+        if schema:
+            together.append((".jsonl", schema, [path for path in files if path.suffix in (".jsonl", ".ndjson")]))
+        grouped = {path for _, _, group in together for path in group}
         tables = []
-        for suffix, group in together.items():
+        for suffix, group_schema, group in together:
             for batch in _batches(group) if suffix == ".parquet" else [group] if group else []:
-                scan = _scan_many(batch, parquet_schema if suffix == ".parquet" else schema)
+                scan = _scan_many(batch, group_schema)
                 tables.append(RawTable(str(batch[0]) if len(batch) == 1 else f"{self.folder} ({len(batch)} files)", scan, tuple(batch)))
         for path in files:
             if path not in grouped:
@@ -200,7 +203,7 @@ def _fits(path: Path, wanted: dict[str, pl.DataType]) -> bool:
     return all(_dtype_fits(present[name], dtype) for name, dtype in wanted.items() if name in present)
 
 
-def _dtype_fits(present: pl.DataType, wanted: pl.DataType) -> bool:
+def _dtype_fits(present: pl.DataType | DataTypeClass, wanted: pl.DataType | DataTypeClass) -> bool:
     if isinstance(wanted, pl.Struct):
         if not isinstance(present, pl.Struct):
             return False

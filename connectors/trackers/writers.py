@@ -16,12 +16,14 @@ session's channel is its first event's, written where the tracker writes attribu
 Pages are written as https://shop.example.com/<page>, which reads back as "/<page>".
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from polars.datatypes import DataTypeClass
 
 SITE = "https://shop.example.com"
 SESSION_GAP = timedelta(minutes=30)
@@ -214,10 +216,10 @@ def _ga4_table(events: pl.DataFrame, attribution: str, intraday: bool, file_form
         # instead of the session's source would be caught by the tests
         "traffic_source": pl.struct(source=pl.lit("(direct)"), medium=pl.lit("(none)"), name=pl.lit("(direct)")),
     }
-    first = pl.col("first_in_session") & (pl.col("session_channel") != "direct")
+    first_non_direct = pl.col("first_in_session") & (pl.col("session_channel") != "direct")
     if attribution == "collected":
         columns["collected_traffic_source"] = pl.struct(
-            manual_source=pl.when(first).then(source), manual_medium=pl.when(first).then(medium), gclid=pl.lit(None, pl.String)
+            manual_source=pl.when(first_non_direct).then(source), manual_medium=pl.when(first_non_direct).then(medium), gclid=pl.lit(None, pl.String)
         )
     if attribution == "last_click" and not intraday:
         columns["session_traffic_source_last_click"] = pl.struct(
@@ -260,7 +262,7 @@ def _prepared(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _optional(events: pl.DataFrame, column: str, dtype: pl.DataType = pl.String) -> pl.Expr:
+def _optional(events: pl.DataFrame, column: str, dtype: pl.DataType | DataTypeClass = pl.String) -> pl.Expr:
     return pl.col(column).cast(dtype) if column in events.columns else pl.lit(None, dtype)
 
 
@@ -270,7 +272,8 @@ def _iso(column: str) -> pl.Expr:
 
 def _write(frame: pl.DataFrame, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    {".parquet": frame.write_parquet, ".csv": frame.write_csv, ".jsonl": frame.write_ndjson}[path.suffix](path)
+    writers: dict[str, Callable[[Path], object]] = {".parquet": frame.write_parquet, ".csv": frame.write_csv, ".jsonl": frame.write_ndjson}
+    writers[path.suffix](path)
     return path
 
 
@@ -461,7 +464,7 @@ def write_posthog(events: pl.DataFrame, folder: str | Path, *, file_format: str 
     customer = pl.col("user_id").cast(pl.String) if signed_in else pl.col("visitor")
     referrer = pl.col("landing_referrer").str.extract(r"://([^/]+)", 1)
     properties = pl.struct(
-        **{
+        *(value.alias(name) for name, value in {
             "$session_id": pl.col("session_uuid"),
             "$current_url": pl.col("page_url"),
             "$host": pl.lit("shop.example.com"),
@@ -477,7 +480,7 @@ def write_posthog(events: pl.DataFrame, folder: str | Path, *, file_format: str 
             .then(pl.concat_list(pl.struct(product_id=product, price=pl.lit(1.0)))),
             "query": pl.when(pl.col("type") == "search").then(_optional(events, "search_term")),
             "order_id": pl.when(pl.col("type") == "purchase").then(pl.format("T{}", pl.col("event_number"))),
-        }
+        }.items())
     ).struct.json_encode()
     table = events.select(
         uuid=pl.col("event_uuid"),
