@@ -24,6 +24,8 @@ from shop_analytics.ui.filters import Filters
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.tables import kpi_table
 
+TARGETS_PER_ROW = 4
+
 
 def _shown(settings: Settings, name: str, value) -> str:
     return format_value(KPIS[name], value, settings.currency, lang=language())
@@ -76,7 +78,9 @@ def draw_target_paces(shop: Shop, settings: Settings, chosen: Filters) -> None:
         st.caption(t("overview.targets_caption", day=format_day(as_of, lang), margin=f"{settings.target_margin:.0%}")
                    + ("" if chosen.segment.is_everything else t("overview.targets_whole_shop")))
         paces = list(paced["paces"].iter_rows(named=True))
-        for column, target, pace in zip(st.columns(max(len(targets), 3)), targets, paces):
+        # four targets to a row, so that each card keeps the width of a KPI card
+        columns = [column for first in range(0, len(targets), TARGETS_PER_ROW) for column in st.columns(TARGETS_PER_ROW)]
+        for column, target, pace in zip(columns, targets, paces):
             kpi = KPIS[target.kpi]
 
             def shown(value, name=target.kpi) -> str:
