@@ -133,7 +133,10 @@ class TargetStore:
             inserted = connection.execute(sa.insert(TARGETS).values(
                 kpi=target.kpi, period_kind=target.period_kind, period_start=target.period_start, **values
             ))
-            return inserted.inserted_primary_key[0]
+            new_key = inserted.inserted_primary_key
+            if new_key is None:  # SQLAlchemy has no key only for a statement that added no single row
+                raise RuntimeError("an INSERT of one target returned no new row id")
+            return new_key[0]
 
     def delete(self, target_id: int) -> None:
         with self.engine.begin() as connection:

@@ -32,7 +32,7 @@ def date_axis(lang: str = DEFAULT_LANGUAGE, points: list[date] | None = None, gr
     first days of weeks or months: `grain`), a tick on every point when they span up to
     TICK_EVERY_POINT_UP_TO points, and a lone point centred in a range one point wide (else
     Plotly spreads hours over it and labels two ticks per day alike)."""
-    axis = {
+    axis: dict[str, object] = {
         "type": "date",
         "title": None,
         "tickformatstops": [{"dtickrange": [low, high], "value": value} for value, low, high in _STOPS[lang]],

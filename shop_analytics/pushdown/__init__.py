@@ -137,7 +137,8 @@ def engine_for(
         return None
     native, count = _engine_of(source)
     # Spark reads the canonical files by name: not a database, nor an extract's generations
-    if engine == "spark" and not (isinstance(source, FolderSource) and native is not None):
+    spark_folder = source if isinstance(source, FolderSource) and native is not None else None
+    if engine == "spark" and spark_folder is None:
         raise SourceError(
             f"pushdown_engine = \"spark\" reads a folder of Parquet files in the canonical layout (folder = \"...\"); "
             f"{source.description} is not one: set pushdown_engine = \"native\"."
@@ -151,7 +152,9 @@ def engine_for(
         return None
     if mode == "auto" and (count if count is not None else native.event_count()) <= threshold:
         return None
-    return _spark_engine(source, spark_master) if engine == "spark" else native
+    if engine == "spark" and spark_folder is not None:
+        return _spark_engine(spark_folder, spark_master)
+    return native
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ class QueryEngine(ABC):
         if self.dialect_name not in OFFSET_DIALECTS and not self.day_by_offsets:
             return queries.Dialect(self.dialect_name, tz)
         dtype = TABLES[name].columns[column]
+        if dtype is None:  # ids keep the source's dtype; a time column always has one
+            raise ValueError(f"{name}.{column} has no canonical dtype: business days are counted on a time column")
         span = frames.typed(self.read(queries.time_span(self.table(name), column)), {"first": dtype, "last": dtype})
         first, last = span["first"][0], span["last"][0]
         if first is None:  # no rows: any offset gives the same nothing
@@ -170,10 +172,7 @@ class SqlPushdown(QueryEngine):
         # PostgreSQL's AT TIME ZONE looks the zone up per row (pushdown.dialects)
         self.day_by_offsets = self.dialect_name == "postgresql"
         self._tables: dict[str, sa.Subquery] = {}
-
-    @property
-    def description(self) -> str:
-        return self.source.description
+        self.description = source.description
 
     def table(self, name: str) -> sa.FromClause:
         if name not in self._tables:
