@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.types import Message, Receive, Scope, Send
+
 from shop_analytics.access.local import is_local_request
 from shop_analytics.access.roles import PAGE_ROLES, may_open, may_see_users
 from shop_analytics.api.problems import (
@@ -150,7 +152,7 @@ class Guard:
             )
         return Identity("local", OPEN_ROLE, local=True)
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -159,7 +161,7 @@ class Guard:
         status = {"code": 500}
         identity: Identity | None = None
 
-        async def sending(message):
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
