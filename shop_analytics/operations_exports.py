@@ -4,7 +4,9 @@ abandonment and who abandoned, the attribution models, and the targets' pace. Ea
 from a loaded (and segmented) shop and an exports.ExportRequest with the metric functions, as
 the dashboard's cached edge does (ui/data.py)."""
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
 import polars as pl
 
@@ -32,8 +34,8 @@ ATTRIBUTION_METRICS = (compare_attribution_models, attributed_channel_table)
 PACING_METRICS = (pace_against_target,)
 
 
-def _period(request) -> dict:
-    return {"start": request.start, "end": request.end, "tz": request.tz}
+def _period(request) -> tuple[date, date, str]:
+    return request.start, request.end, request.tz
 
 
 def decomposition(shop: Shop, request) -> pl.DataFrame:
@@ -43,55 +45,62 @@ def decomposition(shop: Shop, request) -> pl.DataFrame:
     by = request.options.get("by") or "shop"
     if by not in ("shop", "channel", "category"):
         raise OptionError("by", f"decomposition is by shop, channel or category, not {by!r}")
-    by_category = {}
+    events = order_items = products = None
     if by == "category":
         if not shop.has("events", "order_items", "products") or shop.pushed is not None:
             raise OptionError("by", "decomposition by category needs the order_items and products tables and the events in memory: leave by out")
-        by_category = {"events": shop.events, "order_items": shop.order_items, "products": shop.products}
+        events, order_items, products = shop.events, shop.order_items, shop.products
+    start, end, tz = _period(request)
     tables = gmv_decomposition(
-        *activity_frames(shop), compared_with=request.options.get("compare") or "previous", **_period(request), **by_category,
+        *activity_frames(shop), start=start, end=end, tz=tz, compared_with=request.options.get("compare") or "previous",
+        events=events, order_items=order_items, products=products,
     )
     return tables[{"shop": "parts", "channel": "channels", "category": "categories"}[by]]
 
 
 def repeat_orders(shop: Shop, request) -> pl.DataFrame:
-    return new_and_repeat_orders(shop.or_empty("orders"), **_period(request))
+    start, end, tz = _period(request)
+    return new_and_repeat_orders(shop.or_empty("orders"), start=start, end=end, tz=tz)
 
 
 def repurchase(shop: Shop, request) -> pl.DataFrame:
-    return repurchase_rates(shop.or_empty("orders"), period=request.options.get("period"), **_period(request))
+    start, end, tz = _period(request)
+    chosen = request.options.get("period")
+    period: Literal["week", "month"] | None = "week" if chosen == "week" else "month" if chosen == "month" else None
+    return repurchase_rates(shop.or_empty("orders"), start=start, end=end, tz=tz, period=period)
 
 
 def abandonment_table(shop: Shop, request) -> pl.DataFrame:
+    start, end, tz = _period(request)
     by = request.options.get("by")
-    return abandonment(shop.events, shop.sessions, shop.optional("products"), by=[by] if by else [], **_period(request))
+    _, sessions, _, _ = activity_frames(shop)
+    return abandonment(shop.events, sessions, shop.optional("products"), start=start, end=end, tz=tz, by=[by] if by else [])
 
 
 def abandoning(shop: Shop, request) -> pl.DataFrame:
-    stage = request.options.get("stage") or "cart"
-    return abandoning_users(shop.events, shop.sessions, shop.optional("products"), stage=stage, **_period(request))
+    start, end, tz = _period(request)
+    _, sessions, _, _ = activity_frames(shop)
+    stage: Literal["cart", "checkout"] = "checkout" if request.options.get("stage") == "checkout" else "cart"
+    return abandoning_users(shop.events, sessions, shop.optional("products"), start=start, end=end, tz=tz, stage=stage)
 
 
-def _attribution_inputs(shop: Shop, request) -> tuple[tuple, dict]:
+def attribution(shop: Shop, request, models: Sequence[str] = MODELS) -> pl.DataFrame:
+    """GMV, ROAS and ROI per channel under each of `models` over [settings]
+    attribution_lookback_days, with the configured margin (metrics.attribution)."""
     _, sessions, orders, users = activity_frames(shop)
+    start, end, tz = _period(request)
     settings = request.settings
-    frames = (sessions, orders, shop.optional("ad_spend"), shop.optional("order_items"), shop.optional("products"))
-    options = {"lookback": settings.attribution_lookback, "default_margin": settings.default_margin, "users": users, **_period(request)}
-    return frames, options
-
-
-def attribution(shop: Shop, request) -> pl.DataFrame:
-    frames, options = _attribution_inputs(shop, request)
-    return compare_attribution_models(*frames, **options)
+    return compare_attribution_models(
+        sessions, orders, shop.optional("ad_spend"), shop.optional("order_items"), shop.optional("products"),
+        start=start, end=end, tz=tz, models=models, lookback=settings.attribution_lookback,
+        default_margin=settings.default_margin, users=users,
+    )
 
 
 def attributed_channels(shop: Shop, request) -> pl.DataFrame:
     """`export channels --attribution MODEL`: per channel, orders, GMV, gross profit, spend, ROAS
-    and ROI under the model, the model named in the first column."""
-    model = request.options["attribution"]
-    frames, options = _attribution_inputs(shop, request)
-    table = attributed_channel_table(*frames, model=model, **options)
-    return table.select(pl.lit(model).alias("model"), *table.columns)
+    and ROI under the model (attributed_channel_table), the model named in the first column."""
+    return attribution(shop, request, models=[request.options["attribution"]])
 
 
 def targets(shop: Shop, request) -> pl.DataFrame:

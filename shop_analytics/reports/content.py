@@ -9,6 +9,7 @@ draws or formats: `reports.tables` lays the numbers out, `reports.render` writes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -316,21 +317,24 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
     ).sort("date", "kpi")
 
 
-def _operations(shop: Shop, period: ReportPeriod, history: pl.DataFrame, settings: Settings, targets: Sequence[Target]) -> dict:
+def _operations(shop: Shop, period: ReportPeriod, history: pl.DataFrame, settings: Settings, targets: Sequence[Target]) -> dict[str, Any]:
     """The GMV decomposition against the previous period, new and repeat orders, repurchase
-    and the pace of the targets set for the report's own period (SPEC section 3)."""
+    and the pace of the targets set for the report's own period (SPEC section 3): the
+    Report's fields of those names."""
     frames = activity_frames(shop)
-    dates = {"start": period.start, "end": period.end, "tz": period.tz}
-    by_category = {}
+    start, end, tz = period.start, period.end, period.tz
+    events = order_items = products = None
     if shop.has("events", "order_items", "products") and shop.pushed is None:
-        by_category = {"events": shop.events, "order_items": shop.order_items, "products": shop.products}
-    operations: dict = {"decomposition": gmv_decomposition(*frames, compared_with="previous", **dates, **by_category)}
+        events, order_items, products = shop.events, shop.order_items, shop.products
+    operations: dict[str, Any] = {"decomposition": gmv_decomposition(
+        *frames, start=start, end=end, tz=tz, compared_with="previous", events=events, order_items=order_items, products=products,
+    )}
     if shop.has("orders"):
-        operations["new_and_repeat"] = new_and_repeat_orders(shop.orders, **dates)
-        operations["repurchase"] = repurchase_rates(shop.orders, **dates)
+        operations["new_and_repeat"] = new_and_repeat_orders(shop.orders, start=start, end=end, tz=tz)
+        operations["repurchase"] = repurchase_rates(shop.orders, start=start, end=end, tz=tz)
     own = [target for target in targets if target.period_kind == period.kind and target.period_start == period.start]
     if own:
-        actuals = distinct_actuals(frames, own, as_of=period.last_day, tz=period.tz)
+        actuals = distinct_actuals(frames, own, as_of=period.last_day, tz=tz)
         operations["paces"] = target_paces(pacing_daily(history), own, as_of=period.last_day, margin=settings.target_margin, actuals=actuals)
     return operations
 

@@ -131,14 +131,15 @@ def _operations_sections(report: Report, tables: dict[str, ReportTable]) -> dict
     if "targets" in tables:
         sections["targets"] = [_section("targets", lang, _caption(words("targets_caption", lang, margin=f"{report.settings.target_margin:.0%}")),
                                         _table(tables["targets"], report))]
-    if "decomposition" in tables:
-        previous = report.decomposition["comparison_period"]
-        uv_value = report.decomposition["current"]["uv_value"][0]
+    decomposition = report.decomposition
+    if decomposition is not None and "decomposition" in tables:
+        previous_start, previous_end = decomposition["comparison_period"]
+        uv_value = decomposition["current"]["uv_value"][0]
         parts = [
-            _caption(words("decomposition_caption", lang, span=days_span(*previous, lang), uv_value=money(uv_value, lang, currency))),
+            _caption(words("decomposition_caption", lang, span=days_span(previous_start, previous_end, lang), uv_value=money(uv_value, lang, currency))),
             _table(tables["decomposition"], report),
         ]
-        reason = report.decomposition["parts"]["empty_reason"][0]
+        reason = decomposition["parts"]["empty_reason"][0]
         if reason is not None:
             factor, period = reason.rsplit("_zero_", 1)
             parts.append(_caption(words("decomposition_empty", lang, factor=KPIS[factor].label_in(lang), period=words(f"decomposition_{period}", lang))))

@@ -265,7 +265,7 @@ REPURCHASE_SHOWN = ("window_days", "buyers", "eligible_buyers", "repurchased_buy
 
 
 def _repeat_orders(report: Report) -> list[ReportTable]:
-    if report.new_and_repeat is None:
+    if report.new_and_repeat is None or report.repurchase is None:
         return []
     lang = report.lang
     orders = report.new_and_repeat.with_columns(pl.col("buyer_kind").replace_strict({kind: words(f"buyer_kinds.{kind}", lang) for kind in BUYER_KINDS}))

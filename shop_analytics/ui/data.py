@@ -442,7 +442,8 @@ def abandonment_views(key: str, start: date, end: date, tz: str, segment: Segmen
     and the users who abandoned a cart or a checkout (metrics.abandonment)."""
     shop = _load(key)
     # every event of the sessions (NeedsEvents with push-down, whose engine keeps them)
-    events, sessions, _, _ = segment.apply(shop.events, shop.sessions, shop.or_empty("orders"), shop.or_empty("users"))
+    _, sessions, orders, users = activity_frames(shop)
+    events, sessions, _, _ = segment.apply(shop.events, sessions, orders, users)
     products_table = shop.optional("products")
     period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
