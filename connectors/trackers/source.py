@@ -116,9 +116,12 @@ class TrackerSource:
         session_gap: timedelta = SESSION_GAP,
         schema: str | None = None,
     ) -> None:
-        if (preset is None) == (mapping is None):
+        if preset is not None and mapping is None:
+            self.preset: TrackerPreset = load_tracker_preset(preset)
+        elif mapping is not None and preset is None:
+            self.preset = load_tracker_mapping(mapping)
+        else:
             raise SourceError("a tracker export is read through a tracker preset or a tracker mapping file (one of them).")
-        self.preset: TrackerPreset = load_tracker_preset(preset) if preset is not None else load_tracker_mapping(mapping)
         self.tracker = tracker_reader(self.preset)
         self.store = open_store(location, schema=schema)
         self.session_gap = session_gap
@@ -195,9 +198,9 @@ class TrackerSource:
                 frames.append(events.collect(engine="streaming"))
             except pl.exceptions.PolarsError as error:
                 raise _unreadable([part], error) from None
-        events = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
-        _check(events, parts, self.preset)
-        return events
+        loaded = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
+        _check(loaded, parts, self.preset)
+        return loaded
 
     def _customer_events(self) -> pl.DataFrame:
         """(anonymous_id, customer_id, event_time) of every event of the export that
