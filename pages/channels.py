@@ -73,7 +73,7 @@ models = data.attribution_models(data.source_key(), chosen.start, chosen.end, ch
 attributed = models.filter(pl.col("model") == model).drop("model")
 st.caption(t(
     "channels.attribution_caption", days=settings.attribution_lookback_days,
-    gmv=format_value(KPIS["gmv"], attributed["gmv"].sum(), settings.currency, lang=lang),
+    gmv=format_value(KPIS["gmv"], float(attributed["gmv"].sum()), settings.currency, lang=lang),
 ))
 kpi_table(attributed, settings.currency, name=f"attribution_{model}_{span}")
 st.markdown(f"**{t('channels.models_side_by_side')}**")
