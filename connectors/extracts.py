@@ -235,7 +235,7 @@ def default_folder(description: str) -> Path:
 
 def _unreachable(error: BaseException) -> bool:
     """Whether `error` (or an error it was raised from) is the database not answering."""
-    seen = error
+    seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError, ConnectionError, TimeoutError)):
             return True
@@ -325,6 +325,8 @@ class ExtractSource:
             except SourceError:
                 if manifest is None:
                     raise
+        if manifest is None:  # nothing due and nothing made: cannot happen, a missing extract is due
+            raise SourceError(f"{self.description} has no extract in {self.folder}; refresh it.")
         self._pinned = manifest
         return manifest
 
@@ -357,7 +359,7 @@ class ExtractSource:
         with self._locked():
             previous = self.manifest()
             started = self._clock()
-            if if_due and not self._due(previous, started):
+            if if_due and previous is not None and not self._due(previous, started):
                 return previous
             generation = (previous.generation if previous else 0) + 1
             self._discard(lambda path: path.suffix == ".tmp")  # left by a refresh that was killed

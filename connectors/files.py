@@ -8,7 +8,7 @@ engine over the scans; a mapping's SELECT runs there too, over the files by name
 """
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from connectors.base import (
 from connectors.mapping import MappedTable, Mapping, canonical_select, check_select, identity_mapping
 from connectors.schema import UTC_DATETIME
 
-_READERS = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv}
+_READERS: dict[str, Callable[[Path], pl.LazyFrame]] = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv}
 DEFAULT_MAX_FILE_MB = 1024
 SHOWN_LINES = 5
 # Polars' SQL reads PostgreSQL's quoting and functions; SQLAlchemy renders values into it.
@@ -83,6 +83,8 @@ class FolderSource:
                 raise SourceError(f"{self.folder} has no {table.source}.parquet or {table.source}.csv to read table '{table.name}' from.")
             return self._scan(table.source)
         # Polars' SQL reads as DuckDB's does; its table functions (read_csv ...) are refused
+        if table.query is None:
+            raise SourceError(f"{self.mapping.origin}: [tables.{table.name}] names neither a table (from) nor a query")
         check_select(table.query, f"{self.mapping.origin}: [tables.{table.name}].query", dialect="duckdb")
         context = pl.SQLContext({stem: self._scan(stem) for stem in self.platform_tables()})
         try:
@@ -180,7 +182,7 @@ def _uneven_lines(path: Path) -> str:
             header = next(reader, None)
             if header is None:
                 return " (the file is empty: it needs a header line naming the columns)"
-            uneven = []
+            uneven: list[str] = []
             for fields in reader:
                 if len(fields) != len(header) and len(uneven) < SHOWN_LINES:
                     uneven.append(str(reader.line_num))

@@ -78,6 +78,7 @@ def _postgres(connection: sa.Connection, quote) -> WriteAccess:
     user, superuser, database, schema = connection.execute(sa.text(
         "SELECT current_user, rolsuper, current_database(), current_schema() FROM pg_roles WHERE rolname = current_user"
     )).one()
+    beyond: tuple[str, ...]
     if superuser:
         beyond = ("superuser",)
     else:

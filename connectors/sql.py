@@ -138,6 +138,8 @@ class SqlSource:
                 if table.source is not None:
                     self._bases[table.name] = self._reflected().tables[table.source]
                 else:
+                    if table.query is None:
+                        raise SourceError(f"{self.mapping.origin}: [tables.{table.name}] names neither a table (from) nor a query")
                     # the query as checked in this database's dialect, and only that, runs
                     sql = executable_select(table.query, f"{self.mapping.origin}: [tables.{table.name}].query", self.engine.dialect.name)
                     with self.engine.connect() as connection:
@@ -213,7 +215,7 @@ class SqlSource:
         try:
             if limit is not None:
                 return self._read(query.limit(limit), connectorx)
-            if connectorx and self._is_sqlite():
+            if connectorx and self._is_sqlite() and isinstance(base, sa.Table):
                 return self._read_sqlite_in_chunks(base, query)
             return self._read(query, connectorx)
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:
@@ -338,7 +340,7 @@ class SqlSource:
         never sits in memory whole: at 10,000,000 events the read peaks at 1.5 GB instead of
         2.7 GB, and takes no longer.
         """
-        rowid = sa.literal_column("rowid")
+        rowid: sa.ColumnClause = sa.literal_column("rowid")
         highest = self._read(sa.select(sa.func.max(rowid).label("highest")).select_from(table))["highest"][0]
         if highest is None or highest <= SQLITE_CHUNK_ROWS:
             return self._read(query)
