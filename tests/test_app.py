@@ -284,7 +284,7 @@ def test_products_page_shows_the_metric_tables_and_a_clicked_product(app, small_
     assert list(shown_categories["gmv"]) == pytest.approx(categories["gmv"].to_list())
     assert list(shown_products["product_id"]) == products["product_id"].to_list()
     best = products.sort("gmv", descending=True).row(0, named=True)
-    app.session_state["products_treemap"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
+    app.session_state["products_chart"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
     app.run()
     assert any(header.value == f"{best['name']} ({best['category']})" for header in app.subheader)
     assert card(app, "GMV").value == f"¥{best['gmv']:,.2f}"
@@ -395,7 +395,7 @@ def test_a_clicked_product_shows_its_days_and_its_ratings(app, small_shop):
     app.switch_page("pages/products.py").run()
     frames = (small_shop.events, small_shop.orders, small_shop.order_items, small_shop.products)
     best = product_table(*frames, start=start, end=end, tz=TZ).row(0, named=True)
-    app.session_state["products_treemap"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
+    app.session_state["products_chart"] = {"selection": {"points": [{"customdata": best["product_id"]}], "point_indices": [0], "box": [], "lasso": []}}
     app.run()
     assert not app.exception
     daily = product_daily(small_shop.events, small_shop.orders, small_shop.order_items, product_id=best["product_id"], start=start, end=end, tz=TZ)

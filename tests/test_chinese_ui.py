@@ -105,7 +105,7 @@ def test_no_page_shows_a_code_name_in_chinese(chinese, small_shop, page):
         click(at, "overview_trend", {"x": str(end - timedelta(days=1))})
     if page == "products":
         best = small_shop.order_items.group_by("product_id").len().sort("len", descending=True)["product_id"][0]
-        click(at, "products_treemap", {"customdata": best})
+        click(at, "products_chart", {"customdata": best})
     if page == "funnel":
         click(at, "funnel_chart", {"customdata": 2})
     assert not at.exception and not at.error, page

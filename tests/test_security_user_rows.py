@@ -98,7 +98,7 @@ def test_no_page_a_viewer_or_manager_opens_shows_or_offers_a_user_or_order_id(sm
             click(at, "overview_trend", {"x": str(end - timedelta(days=1)), "point_index": 28})
         if page == "products":
             best = small_shop.order_items.group_by("product_id").len().sort("len", descending=True)["product_id"][0]
-            click(at, "products_treemap", {"customdata": best})
+            click(at, "products_chart", {"customdata": best})
         assert not at.exception, page
         assert at.title and at.title[0].value == text(f"nav.{page}", "en"), page
         assert tables_with_ids(at) == [], page

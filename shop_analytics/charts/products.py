@@ -9,24 +9,28 @@ from shop_analytics.charts.axes import date_axis
 from shop_analytics.i18n import DEFAULT_LANGUAGE, label
 
 
-def category_treemap(products: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Categories (named in `lang`) and their products as a treemap sized by GMV;
-    `customdata` is the product id (null on category tiles)."""
-    selling = products.filter(pl.col("gmv") > 0)
-    categories = selling.group_by("category").agg(pl.col("gmv").sum()).sort("category")
-    ids = [f"category/{name}" for name in categories["category"]] + [f"product/{pid}" for pid in selling["product_id"]]
-    figure = go.Figure(
-        go.Treemap(
-            ids=ids,
-            labels=[label("category", name, lang) for name in categories["category"]] + selling["name"].to_list(),
-            parents=[""] * categories.height + [f"category/{name}" for name in selling["category"]],
-            values=categories["gmv"].to_list() + selling["gmv"].to_list(),
-            branchvalues="total",
-            customdata=[None] * categories.height + selling["product_id"].to_list(),
-            hovertemplate=f"%{{label}}<br>GMV {currency}%{{value:,.0f}}<extra></extra>",
+def product_bars(products: pl.DataFrame, currency: str = "¥", lang: str = DEFAULT_LANGUAGE, top: int = 20) -> go.Figure:
+    """The `top` products by GMV as horizontal bars, largest on top, coloured by category (the
+    legend names the categories in `lang`); a click on a bar selects the product (`customdata`
+    is its id). Bars, not a treemap: a treemap's click zooms into the tile and tells the page
+    nothing."""
+    selling = products.filter(pl.col("gmv") > 0).sort("gmv", descending=True).head(top).reverse()
+    figure = go.Figure()
+    for (category,), rows in selling.group_by("category", maintain_order=True):
+        name = label("category", category, lang)
+        figure.add_bar(
+            x=rows["gmv"].to_list(), y=[str(product) for product in rows["product_id"]], orientation="h", name=name,
+            customdata=rows["product_id"].to_list(), hovertext=rows["name"].to_list(),
+            hovertemplate=f"%{{hovertext}}<br>{name}<br>GMV {currency}%{{x:,.2f}}<extra></extra>",
         )
+    ids = [str(product) for product in selling["product_id"]]
+    figure.update_layout(
+        margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=max(260, 24 * selling.height + 60), barmode="stack",
+        # one row per product, in GMV order, named by the product (names may repeat; ids do not)
+        yaxis={"type": "category", "categoryorder": "array", "categoryarray": ids, "tickvals": ids, "ticktext": selling["name"].to_list(), "automargin": True},
+        xaxis={"title": f"GMV ({currency})", "tickformat": ",.0f"}, legend={"orientation": "h", "y": -0.12},
+        clickmode="event+select",
     )
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=420)
     return figure
 
 
