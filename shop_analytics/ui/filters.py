@@ -5,6 +5,7 @@ click and are kept in the URL too."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -164,7 +165,7 @@ def _say_what_the_link_lost() -> None:
 
 
 def _keep_in_link() -> None:
-    period = st.session_state.get(DATES_KEY) or ()
+    period = tuple(st.session_state.get(DATES_KEY) or ())
     values = {name: st.session_state.get(key, []) for name, key in _LISTS.items()}
     if len(period) == 2:
         values |= {"from": str(period[0]), "to": str(period[1]), "period": st.session_state.get(PRESET_KEY)}
@@ -223,7 +224,7 @@ def draw_sidebar(shop: Shop, tz: str) -> None:
         if options[name]:
             st.sidebar.multiselect(
                 t(f"filters.{name}"), options[name], key=key, placeholder=t(f"filters.all_{name}"),
-                format_func=lambda value, kind=name: label(kind, value, lang),
+                format_func=partial(label, name, lang=lang),
             )
     _say_what_the_link_lost()
     _keep_in_link()

@@ -7,10 +7,11 @@ read back into a widget, a message or a log: the form's password box always star
 and leaving it empty keeps the saved one.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import polars as pl
 import streamlit as st
@@ -147,7 +148,7 @@ def save_connection(section: dict, path: Path | None = None) -> None:
             connections = tomlkit.table(is_super_table=True)
             document.add("connections", connections)
         connections["shop"] = table
-    elif old is not None:
+    elif connections is not None and old is not None:
         del connections["shop"]
         if not connections:
             del document["connections"]
@@ -271,19 +272,39 @@ def preset(name: str) -> Mapping:
     return load_preset(name)
 
 
+@runtime_checkable
+class MappedSource(Source, Protocol):
+    """A source that reads its tables through a mapping and can show a table before
+    `conform` (SqlSource, FolderSource, CombinedSource)."""
+
+    def read_mapped(
+        self,
+        name: str,
+        *,
+        columns: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Table `name` as the mapping gives it, before `conform`."""
+
+
 def preview(source: Source, name: str) -> pl.DataFrame:
-    """The first PREVIEW_ROWS rows of table `name` as the mapping gives it."""
-    return source.read_mapped(name, limit=PREVIEW_ROWS)
+    """The first PREVIEW_ROWS rows of table `name` as the mapping gives it; canonical rows for
+    a source without a mapping step (a tracker's export)."""
+    if isinstance(source, MappedSource):
+        return source.read_mapped(name, limit=PREVIEW_ROWS)
+    return source.read_table(name).head(PREVIEW_ROWS)
 
 
 def table_summary(shop: Shop, tz: str) -> pl.DataFrame:
     """Per canonical table: rows, first and last day (in `tz`) and the optional columns absent.
     Events read with push-down: the count the load made, the days of the activity events
     (which hold every user's first and last event), the columns the engine has."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for name, table in TABLES.items():
-        pushed = name == "events" and shop.pushed is not None
-        frame = shop.activity if pushed else shop.tables.get(name)
+        pushed = shop.pushed if name == "events" else None
+        frame = shop.activity if pushed is not None else shop.tables.get(name)
         if frame is None:
             rows.append({"table": name, "rows": None, "first": None, "last": None, "missing": "table absent"})
             continue
@@ -292,12 +313,12 @@ def table_summary(shop: Shop, tz: str) -> pl.DataFrame:
         if column and frame.height:
             days = frame[column] if frame.schema[column] != UTC_DATETIME else frame[column].dt.convert_time_zone(tz).dt.date()
             first, last = days.min(), days.max()
-        if pushed:
+        if pushed is not None:
             # session_id is derived by the load either way, as the in-memory events carry it
-            absent = [c for c in table.optional if c != "session_id" and not shop.pushed.engine.has_event_column(c)]
+            absent = [c for c in table.optional if c != "session_id" and not pushed.engine.has_event_column(c)]
         else:
             absent = [c for c in table.optional if c not in frame.columns]
-        count = shop.pushed.event_count if pushed else frame.height
+        count = pushed.event_count if pushed is not None else frame.height
         rows.append({"table": name, "rows": count, "first": first, "last": last, "missing": ", ".join(absent)})
     return pl.DataFrame(rows)
 
@@ -325,14 +346,17 @@ def quality(key: str) -> Quality:
     zone = mapping_of(source).time_zone
     canonical = {name: frame.select([c for c in TABLES[name].columns if c in frame.columns]) for name, frame in shop.tables.items()}
     raw = {}
-    for name in shop.tables:
-        try:
-            raw[name] = source.read_mapped(name, columns=_times(name))
-        except (SourceError, AttributeError):
-            continue
+    # a source without a mapping step (a tracker's export) has no raw values to check
+    mapped = source if isinstance(source, MappedSource) else None
+    if mapped is not None:
+        for name in shop.tables:
+            try:
+                raw[name] = mapped.read_mapped(name, columns=_times(name))
+            except SourceError:
+                continue
     checked = None
-    if shop.pushed is not None:
-        sample = source.read_mapped("events", limit=QUALITY_EVENT_ROWS)
+    if shop.pushed is not None and mapped is not None:
+        sample = mapped.read_mapped("events", limit=QUALITY_EVENT_ROWS)
         canonical["events"] = conform("events", sample, source.description, zone=zone)
         raw["events"] = sample.select([column for column in _times("events") if column in sample.columns])
         checked = sample.height

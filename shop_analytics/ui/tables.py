@@ -56,8 +56,8 @@ def kpi_column_config(frame: pl.DataFrame, currency: str) -> dict:
             kpi = KPIS[name]
             # the definition with the GMV basis (口径) it is counted under, for a KPI on orders
             config[name] = st.column_config.NumberColumn(kpi.label_in(lang), help=kpi_help(kpi, lang, _gmv_basis()), format=formats[kpi.unit])
-        elif unit_of(name) is not None:
-            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[unit_of(name)])
+        elif (unit := unit_of(name)) is not None:
+            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[unit])
         else:
             config[name] = st.column_config.Column(column_label(name))
     return config
@@ -97,7 +97,10 @@ def export_frame(
     with the raw codes beside them (`<column>_code`), times with a zone in `tz` written without
     it (their header names the zone), headers in `lang` (`labels`, else column_label)."""
     labels = labels or {}
-    zoned = {name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None}
+    # {column: its own zone} for the times that carry one
+    zoned = {
+        name: dtype.time_zone for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    }
     readable = translate_values(frame, lang, keep_codes=True)
     if tz is not None:
         readable = in_zone(readable, tz)
@@ -110,7 +113,7 @@ def export_frame(
         else:
             header = labels.get(name) or column_label(name, lang)
             if name in zoned:
-                header = f"{header} ({tz or frame.schema[name].time_zone})"
+                header = f"{header} ({tz or zoned[name]})"
         # two columns may share words (a KPI and a column of the same name): keep both
         while header in headers:
             header = f"{header} ({name})"
@@ -148,14 +151,15 @@ def excel_bytes(
     default each column's own)."""
     readable, headers = export_frame(frame, lang=lang, tz=tz, labels=labels)
     units = units or {}
-    formats = {}
-    for header, name in headers.items():
-        number_format = _excel_format(name, readable.schema[header], units.get(name) or unit_of(name), currency)
-        if number_format is not None:
-            formats[header] = number_format
+    formats = {
+        header: _excel_format(name, readable.schema[header], units.get(name) or unit_of(name), currency)
+        for header, name in headers.items()
+    }
     buffer = io.BytesIO()
     readable.write_excel(
-        buffer, column_formats=formats, dtype_formats={pl.Date: _EXCEL_DATE, pl.Datetime: _EXCEL_TIME}, autofit=True,
+        buffer,
+        column_formats={header: number_format for header, number_format in formats.items() if number_format is not None},
+        dtype_formats={pl.Date: _EXCEL_DATE, pl.Datetime: _EXCEL_TIME}, autofit=True,
     )
     return buffer.getvalue()
 
@@ -211,15 +215,14 @@ def download_buttons(
     units = {
         column: unit for column, value in column_config.items() if unit_of(column) is None and (unit := _unit_from_config(value))
     } | (units or {})
-    options = {"lang": lang, "tz": config.time_zone, "labels": labels}
     buttons = st.container(horizontal=True)
     buttons.download_button(
-        t("tables.csv"), guarded(lambda: csv_bytes(frame, **options), user_level=user_level), f"{name}.csv", "text/csv",
+        t("tables.csv"), guarded(lambda: csv_bytes(frame, lang=lang, tz=config.time_zone, labels=labels), user_level=user_level), f"{name}.csv", "text/csv",
         key=f"csv_{name}", icon=":material/download:",
     )
     buttons.download_button(
         t("tables.excel"),
-        guarded(lambda: excel_bytes(frame, **options, units=units, currency=config.currency), user_level=user_level),
+        guarded(lambda: excel_bytes(frame, lang=lang, tz=config.time_zone, labels=labels, units=units, currency=config.currency), user_level=user_level),
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"xlsx_{name}",
