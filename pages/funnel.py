@@ -111,6 +111,7 @@ except ValueError as error:
     st.stop()
 
 result = data.funnel(source, chosen.start, chosen.end, chosen.tz, chosen.segment, spec)
+window_words = f"{window_size} {t(f'funnel.{window_unit}')}"
 # each step in words, its own description kept for the downloads
 table = result["table"].with_columns(
     event=pl.col("step").replace_strict({number: step_words(step) for number, step in enumerate(funnel_steps, start=1)}, return_dtype=pl.String),
@@ -119,7 +120,7 @@ table = result["table"].with_columns(
 st.caption(
     t(
         "funnel.caption", first=step_words(funnel_steps[0]), start=chosen.start, end=chosen.end, tz=chosen.tz,
-        window=f"{window_size} {t(f'funnel.{window_unit}')}", in_progress=f"{int(table['in_progress'].max() or 0):,}",
+        window=window_words, in_progress=f"{int(table['in_progress'].max() or 0):,}",
     )
 )
 event = st.plotly_chart(funnel_bars(table, breakdown, lang), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
@@ -139,6 +140,18 @@ if clicked_step is None or clicked_step >= len(steps):
     st.caption(t("funnel.click_a_step"))
     st.stop()
 
+# Users whose window is still open have not stopped yet: counted and listed apart.
 dropped = result["drop_offs"].filter(pl.col("step") == clicked_step)
-st.subheader(t("funnel.stopped_after", step=clicked_step, event=step_words(funnel_steps[clicked_step - 1]), users=f"{dropped.height:,}"))
-kpi_table(dropped, settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{chosen.start}_{chosen.end}", user_level=True)
+lists = {"stopped": dropped.filter(~pl.col("in_progress")), "in_progress": dropped.filter(pl.col("in_progress"))}
+st.subheader(t(
+    "funnel.stopped_after", step=clicked_step, event=step_words(funnel_steps[clicked_step - 1]), users=f"{lists['stopped'].height:,}",
+))
+st.caption(t("funnel.stopped_apart", in_progress=f"{lists['in_progress'].height:,}", all=f"{dropped.height:,}", window=window_words))
+linked("funnel_drop_off_list", "list", "stopped", choices=tuple(lists))
+shown_list = st.segmented_control(
+    t("funnel.drop_off_list"), tuple(lists), key="funnel_drop_off_list",
+    format_func=lambda name: text(f"funnel.list_{name}", lang, users=f"{lists[name].height:,}"),
+) or "stopped"
+kpi_table(
+    lists[shown_list], settings.currency, name=f"funnel_drop_offs_step_{clicked_step}_{shown_list}_{chosen.start}_{chosen.end}", user_level=True,
+)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
 from metrics.kpis import DAILY_COLUMNS
+from metrics.orders import is_valid_order
 from metrics.registry import KPIS, basis_words, format_value, kpi_help
 from shop_analytics.alerts.evaluate import RULE
 from shop_analytics.alerts.messages import alert_line, explaining_view
@@ -157,6 +158,10 @@ else:
         kpi_table(detail["products"], settings.currency, name=f"top_products_{clicked}")
     orders = detail["orders"]
     st.markdown(f"**{t('overview.orders', count=orders.height)}**")
+    # the list holds every order of the day; the channel rows above count valid orders only
+    valid_orders = orders.filter(is_valid_order()).height
+    if valid_orders != orders.height:
+        st.caption(t("overview.orders_not_all_valid", valid=f"{valid_orders:,}", other=f"{orders.height - valid_orders:,}"))
     if may_show_users():
         kpi_table(
             orders,

@@ -97,6 +97,13 @@ st.subheader(t("products.movers"))
 kpi_table(views["movers"], settings.currency, name=f"product_movers_{period}")
 
 st.subheader(t("products.categories"))
+# Categories and products value items, the Overview values orders: say why they differ
+order_gmv = data.daily_kpis(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)["gmv"].sum()
+st.caption(t(
+    "products.gmv_definition",
+    categories=format_value(KPIS["gmv"], views["categories"]["gmv"].sum(), settings.currency, lang=lang),
+    overview=format_value(KPIS["gmv"], order_gmv, settings.currency, lang=lang),
+))
 kpi_table(views["categories"], settings.currency, name=f"categories_{period}")
 
 st.subheader(t("products.products"))
