@@ -23,7 +23,7 @@ from metrics.anomalies import (
     baseline_days,
     special_days,
 )
-from metrics.cohorts import ltv_curves, retention
+from metrics.cohorts import CohortPeriod, ltv_curves, retention
 from metrics.compare import campaign_effect
 from metrics.kpis import daily_kpis
 from metrics.periods import compare_periods, comparison_periods, elapsed_part
@@ -60,7 +60,7 @@ class ReportPeriod:
     month, `cut`, the local instant where the data ends when it ends inside the period
     (None when the data covers the whole period), and `data_start`, the data's first day."""
 
-    kind: str
+    kind: CohortPeriod
     start: date
     end: date
     tz: str
@@ -87,6 +87,17 @@ class ReportPeriod:
         """Whether the data reaches back to the start of the compared period `name`: one that
         begins before the data has no numbers to compare with (not zeros)."""
         return self.data_start is None or self.compared[name][0] >= self.data_start
+
+
+REPORT_KINDS: tuple[CohortPeriod, ...] = ("week", "month")
+
+
+def _report_kind(kind: str) -> CohortPeriod:
+    """`kind` as one of REPORT_KINDS; ValueError for any other."""
+    for known in REPORT_KINDS:
+        if kind == known:
+            return known
+    raise ValueError(f"a report covers a week or a month, not {kind!r}")
 
 
 def report_period(kind: str, day: date) -> tuple[date, date]:
@@ -159,7 +170,9 @@ class Report:
         return {row["kpi"]: row for row in self.kpis.iter_rows(named=True)}
 
 
-def _check_shop(shop: Shop, kind: str, day: date, tz: str) -> tuple[date, date]:
+def _check_shop(shop: Shop, kind: str, day: date, tz: str) -> tuple[date, date, date]:
+    """The period's first and last day and the data's first day; ValueError when the shop
+    has no data in the period."""
     check_view("reports", shop)
     span = shop.date_span(tz)
     if span is None:
@@ -171,7 +184,7 @@ def _check_shop(shop: Shop, kind: str, day: date, tz: str) -> tuple[date, date]:
             f"the {kind} of {day} ({start} to {end}) has no data: the data runs from {first} to {last} "
             f"({tz}); pick a date inside it"
         )
-    return start, end
+    return start, end, first
 
 
 def _cut_before(frame: pl.DataFrame, column: str, instant: datetime | None) -> pl.DataFrame:
@@ -267,12 +280,16 @@ def _predicted_ltv(shop: Shop, period: ReportPeriod) -> dict | None:
     except ValueError:
         return None
     customers = analysis.customers
+    totals = customers.select(
+        expected_purchases=pl.col("expected_purchases").sum(), expected_value=pl.col("expected_value").sum(),
+        mean_expected_value=pl.col("expected_value").mean(), mean_p_alive=pl.col("p_alive").mean(),
+    ).row(0, named=True)
     return {
         "customers": customers.height,
-        "expected_purchases": float(customers["expected_purchases"].sum()),
-        "expected_value": float(customers["expected_value"].sum()),
-        "mean_expected_value": float(customers["expected_value"].mean()),
-        "mean_p_alive": float(customers["p_alive"].mean()),
+        "expected_purchases": float(totals["expected_purchases"]),
+        "expected_value": float(totals["expected_value"]),
+        "mean_expected_value": float(totals["mean_expected_value"]),
+        "mean_p_alive": float(totals["mean_p_alive"]),
         "horizon_days": analysis.horizon_days,
         "calibration_end": analysis.calibration_end,
     }
@@ -304,7 +321,7 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
         can_split = alert["kpi"] not in ("gmv", "orders") or shop.has("order_items", "products")
         if alert["kpi"] in CONTRIBUTOR_KPIS and can_split:
             contributors = alert_contributors(
-                *all_frames(shop)[:3], shop.optional("order_items"), shop.optional("products"),
+                *all_frames(shop)[:3], shop.or_empty("order_items"), shop.or_empty("products"),
                 kpi=alert["kpi"], day=alert["date"], tz=period.tz,
                 baseline_days=baseline_days(alert["date"], days, special, window=anomaly.window),
             ).filter(pl.col("dimension") == "channel")
@@ -356,14 +373,13 @@ def build_report(
     as it finishes. ValueError when the shop lacks a required table or the period has no data.
     """
     tz = settings.time_zone
-    start, end = _check_shop(shop, kind, day, tz)
+    start, end, history_start = _check_shop(shop, kind, day, tz)
     step = progress or (lambda _: None)
     frames = activity_frames(shop)
 
     elapsed = elapsed_part(shop.activity, shop.or_empty("orders"), start=start, end=end, tz=tz)
     cut = None if elapsed is None else (utc_bounds(start, end, tz)[0] + elapsed).astimezone(ZoneInfo(tz))
-    history_start, _ = shop.date_span(tz)
-    period = ReportPeriod(kind, start, end, tz, cut, history_start)
+    period = ReportPeriod(_report_kind(kind), start, end, tz, cut, history_start)
     kpis = mask_unavailable(compare_periods(*frames, start=start, end=end, tz=tz), shop)
     uncovered = [name for name in COMPARED if not period.covers(name)]
     kpis = (
