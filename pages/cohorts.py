@@ -14,6 +14,7 @@ from shop_analytics.charts.cohorts import (
 from shop_analytics.charts.repeat_orders import repurchase_lines
 from shop_analytics.i18n import text
 from shop_analytics.ui import data, operations
+from shop_analytics.ui.cohort_span import WIDER_SPANS, cohort_start
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.links import linked
@@ -40,11 +41,19 @@ mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name:
 
 key = data.source_key()
 segment = chosen.segment
-span = f"{chosen.start}_{chosen.end}"
-table = data.retention(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by, measure, mode)
+# A period holding fewer than MIN_COHORTS starts of the grain (a month on the default 30 days)
+# gives one cohort and single dots: the cohort views then start WIDER_SPANS grains back instead.
+start = cohort_start(period, chosen.start, chosen.end, shop.date_span(chosen.tz)[0])
+if start != chosen.start:
+    st.info(t(
+        f"cohorts.widened_{period}", count=WIDER_SPANS[period], start=start, end=chosen.end,
+        chosen_start=chosen.start, chosen_end=chosen.end,
+    ), icon=":material/date_range:")
+span = f"{start}_{chosen.end}"
+table = data.retention(key, start, chosen.end, chosen.tz, segment, period, cohort_by, measure, mode)
 st.subheader(t("cohorts.retention"))
 if table.height == 0:
-    st.info(t("cohorts.no_cohort", period=t(f"cohorts.{period}"), start=chosen.start, end=chosen.end))
+    st.info(t("cohorts.no_cohort", period=t(f"cohorts.{period}"), start=start, end=chosen.end))
 else:
     st.caption(t("cohorts.retention_caption", period=t(f"cohorts.{period}")))
     heatmap, curves = st.tabs([t("cohorts.heatmap"), t("cohorts.curves")])
@@ -54,16 +63,16 @@ else:
         kpi_table(table, settings.currency, name=f"retention_{period}_{span}")
 
 st.subheader(t("cohorts.lifecycle"))
-lifecycle = data.lifecycle(key, chosen.start, chosen.end, chosen.tz, segment, period)
+lifecycle = data.lifecycle(key, start, chosen.end, chosen.tz, segment, period)
 st.caption(t("cohorts.lifecycle_caption"))
 st.plotly_chart(lifecycle_bars(lifecycle, lang, period), width="stretch")
 
 st.subheader(t("cohorts.ltv"))
-ltv = data.ltv_curves(key, chosen.start, chosen.end, chosen.tz, segment, period, cohort_by)
+ltv = data.ltv_curves(key, start, chosen.end, chosen.tz, segment, period, cohort_by)
 st.caption(t("cohorts.ltv_caption"))
 st.plotly_chart(ltv_lines(ltv, settings.currency, lang), width="stretch")
 
-payback = data.channel_payback(key, chosen.start, chosen.end, chosen.tz, segment, period)
+payback = data.channel_payback(key, start, chosen.end, chosen.tz, segment, period)
 st.subheader(t("cohorts.payback"))
 if payback is None:
     st.info(t("cohorts.no_spend"))
@@ -73,7 +82,7 @@ else:
     kpi_table(payback["channels"], settings.currency, name=f"cac_payback_{period}_{span}")
 
 st.subheader(t("cohorts.repurchase"))
-repurchase = data.repurchase_by_period(key, chosen.start, chosen.end, chosen.tz, segment, period)
+repurchase = data.repurchase_by_period(key, start, chosen.end, chosen.tz, segment, period)
 st.caption(t("cohorts.repurchase_caption", period=t(f"cohorts.{period}")))
 st.plotly_chart(repurchase_lines(repurchase, lang), width="stretch")
 with st.expander(t("cohorts.repurchase_table")):
