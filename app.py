@@ -4,11 +4,11 @@ filters and the data-source status, then runs the chosen page."""
 import streamlit as st
 
 from connectors import SourceError
-from shop_analytics.config import ConfigError
 from shop_analytics.access import pages_for
+from shop_analytics.config import ConfigError
+from shop_analytics.loading import MissingTable
 from shop_analytics.pushdown import NeedsEvents
 from shop_analytics.ui import access, data, extract_status, filters, warmup
-from shop_analytics.loading import MissingTable
 from shop_analytics.ui.frame import say_missing_table, say_needs_events
 from shop_analytics.ui.lang import draw_switch, t
 

@@ -111,10 +111,10 @@ def work_memory(db: Path, repeat: int) -> dict:
     from bench.run import read_all
     from connectors import open_source
     from models.ltv import ltv_analysis
+    from shop_analytics.config import Settings
     from shop_analytics.loading import load_shop
     from shop_analytics.reports.content import build_report
     from shop_analytics.reports.render import render_html
-    from shop_analytics.config import Settings
 
     timings, notes = {}, []
     timings["database read (SQLite, every table)"] = measured(lambda: read_all(open_source(db)), repeat)[0]

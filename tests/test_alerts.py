@@ -55,8 +55,8 @@ from shop_analytics.alerts.notify import (
 )
 from shop_analytics.alerts.rules import AlertRule, RuleError
 from shop_analytics.alerts.store import FAILED, SENT, AlertStore
-from shop_analytics.i18n import format_day, format_number
 from shop_analytics.config import Settings
+from shop_analytics.i18n import format_day, format_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"

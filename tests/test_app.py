@@ -92,8 +92,8 @@ def test_the_channel_filter_narrows_every_card(app, small_shop):
     start, end = app.session_state[DATES_KEY]
     app.multiselect(key=CHANNELS_KEY).set_value(["email"]).run()
     email = Segment(channels=("email",))
-    for label, name in (("GMV", "gmv"), ("Sessions", "sessions"), ("Bounce rate", "bounce_rate")):
-        assert card(app, label).value == format_value(KPIS[name], expected(small_shop, name, start, end, email), compact=True)
+    for card_label, name in (("GMV", "gmv"), ("Sessions", "sessions"), ("Bounce rate", "bounce_rate")):
+        assert card(app, card_label).value == format_value(KPIS[name], expected(small_shop, name, start, end, email), compact=True)
 
 
 def test_clicking_a_day_drills_into_its_channels(app, small_shop):
