@@ -1,6 +1,8 @@
 """Alerts: the current alerts with their state, each opening the page that explains it; the
 rule editor; the notification targets with a test send; the send history."""
 
+from dataclasses import replace
+
 import polars as pl
 import streamlit as st
 
@@ -24,7 +26,7 @@ except ValueError as error:
     st.stop()
 store = alerts_data.store(str(config.database))
 RULE_FIELDS = ("metric", "operator", "threshold", "kind", "channels", "devices", "regions")
-EDITING_KEY, FEEDBACK_KEY = "rule_editing", "rule_feedback"
+EDITING_KEY, FEEDBACK_KEY, DELETING_KEY = "rule_editing", "rule_feedback", "rule_deleting"
 
 
 def labelled(frame: pl.DataFrame, words: dict[str, tuple[str, ...]]) -> pl.DataFrame:
@@ -122,7 +124,13 @@ def save_rule() -> None:
     except RuleError as error:
         st.session_state[FEEDBACK_KEY] = ("error", t("alerts.rule_invalid", error=error.in_language(lang)))
         return
-    editing = st.session_state.pop(EDITING_KEY, None)
+    editing = st.session_state.get(EDITING_KEY)
+    # the same rule twice would alert twice: a second Save (or one after Enter) adds nothing
+    same = next((kept for kept in store.rules() if kept.id != editing and replace(kept, id=None) == rule), None)
+    if same is not None:
+        st.session_state[FEEDBACK_KEY] = ("info", t("alerts.rule_exists", id=same.id, rule=rule.describe(lang, settings.currency)))
+        return
+    st.session_state.pop(EDITING_KEY, None)
     if editing is None:
         store.add_rule(rule)
     else:
@@ -132,15 +140,30 @@ def save_rule() -> None:
 
 if not rules:
     st.caption(t("alerts.no_rules"))
+def delete_rule(rule_id: int) -> None:
+    store.delete_rule(rule_id)
+    st.session_state.pop(DELETING_KEY, None)
+
+
 for rule in rules:
     words, edit, delete = st.columns([6, 1, 1], vertical_alignment="center")
     words.markdown(f"**#{rule.id}** {rule.describe(lang, settings.currency)}")
     edit.button(t("alerts.edit"), key=f"rule_edit_{rule.id}", icon=":material/edit:", on_click=start_editing, args=(rule,))
-    delete.button(t("alerts.delete"), key=f"rule_delete_{rule.id}", icon=":material/delete:", on_click=store.delete_rule, args=(rule.id,))
+    # Delete asks first: the rule's open alerts resolve with it
+    delete.button(
+        t("alerts.delete"), key=f"rule_delete_{rule.id}", icon=":material/delete:", on_click=st.session_state.__setitem__, args=(DELETING_KEY, rule.id),
+    )
+    if st.session_state.get(DELETING_KEY) == rule.id:
+        with st.container(border=True):
+            st.warning(t("alerts.delete_confirm", id=rule.id, rule=rule.describe(lang, settings.currency)), icon=":material/delete:")
+            sure, cancel = st.columns(2)
+            sure.button(t("alerts.delete_yes"), key=f"rule_delete_yes_{rule.id}", type="primary", on_click=delete_rule, args=(rule.id,))
+            cancel.button(t("alerts.delete_no"), key=f"rule_delete_no_{rule.id}", on_click=st.session_state.pop, args=(DELETING_KEY, None))
 
 editing = st.session_state.get(EDITING_KEY)
 options = alerts_data.segment_options(shop)
-with st.form("rule_form", border=True):
+# Enter in a field does not save: only the Save button does (Enter and then Save added the rule twice)
+with st.form("rule_form", border=True, enter_to_submit=False):
     st.markdown(f"**{t('alerts.edit_rule', id=editing) if editing else t('alerts.new_rule')}**")
     left, middle, right = st.columns([3, 1, 2])
     left.selectbox(t("alerts.metric"), list(METRICS), key="rule_metric", format_func=lambda name: metric_label(name, lang))
@@ -152,7 +175,7 @@ with st.form("rule_form", border=True):
     st.form_submit_button(t("alerts.save_rule"), key="rule_save", icon=":material/save:", on_click=save_rule)
 feedback = st.session_state.pop(FEEDBACK_KEY, None)
 if feedback:
-    (st.error if feedback[0] == "error" else st.success)(feedback[1])
+    {"error": st.error, "info": st.info, "success": st.success}[feedback[0]](feedback[1])
 
 # Notification targets --------------------------------------------------------------------
 st.subheader(t("alerts.targets"))

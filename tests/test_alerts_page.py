@@ -145,6 +145,7 @@ def test_the_rule_editor_adds_edits_and_deletes_rules(small_shop_db, checked, da
     assert [(rule.id, rule.threshold, rule.kind) for rule in store.rules() if rule.metric == "roi"] == [(added.id, 0.08, "relative_change")]
 
     at.button(key=f"rule_delete_{added.id}").click().run()
+    at.button(key=f"rule_delete_yes_{added.id}").click().run()  # Delete asks first
     assert [rule.metric for rule in store.rules()] == ["cpc"]
 
 
