@@ -11,12 +11,13 @@ from shop_analytics.ui import analysis_data, data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.links import linked
-from shop_analytics.ui.tables import download_buttons, kpi_column_config, kpi_table, shown
+from shop_analytics.ui.tables import NARROW, download_buttons, kpi_column_config, kpi_table, leading, shown
 
 CHART_KEY, TABLE_KEY, PICK_KEY = "campaigns_roi", "campaigns_table", "campaigns_pick"
 SEEN_KEY = "campaigns_seen_clicks"  # the last click of the chart and of the table already applied
 BASELINES = ("same_length", "fixed_days")
 HEADLINE = "gmv_per_day"
+TARGET_COLUMNS = ("cpc", "cpc_above_target", "roi", "roi_below_target", "roas", "spend", "budget_used", "gmv")
 
 settings, shop, chosen = open_page("campaigns")
 lang = language()
@@ -76,21 +77,24 @@ if table["roi"].drop_nulls().len():
         on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch",
     )
 st.caption(t("campaigns.click_a_campaign"))
-own_columns = ("campaign_id", "name", "start_date", "end_date", "kind", "days_in_period", "budget_used", "buyers")
+own_columns = ("campaign_id", "start_date", "end_date", "kind", "days_in_period", "budget_used", "buyers")
 money = st.column_config.NumberColumn(label("budget"), format=f"{settings.currency}%.0f")
+# the name pinned, the columns with targets next: a wide table shows them without scrolling
+listed = leading(table.select("name", pl.exclude("name")), TARGET_COLUMNS)
 table_columns = (
-    kpi_column_config(table, settings.currency)
+    kpi_column_config(listed, settings.currency)
     | {name: st.column_config.Column(label(name)) for name in own_columns}
     | {name: st.column_config.DateColumn(label(name), format="YYYY-MM-DD") for name in ("start_date", "end_date")}
-    | {"budget": money, "budget_used": st.column_config.NumberColumn(label("budget_used"), format="percent")}
+    | {"name": st.column_config.Column(label("name"), pinned=True), "budget": money}
+    | {"budget_used": st.column_config.NumberColumn(label("budget_used"), format="percent", width=NARROW)}
 )
 st.dataframe(
-    shown(table), hide_index=True, width="stretch", column_config=table_columns, on_select="rerun", selection_mode="single-row", key=TABLE_KEY,
+    shown(listed), hide_index=True, width="stretch", column_config=table_columns, on_select="rerun", selection_mode="single-row", key=TABLE_KEY,
 )
-download_buttons(table, f"campaigns_{chosen.start}_{chosen.end}", column_config=table_columns)
+download_buttons(listed, f"campaigns_{chosen.start}_{chosen.end}", column_config=table_columns)
 
 names = dict(zip(ids, table["name"]))
-picked = st.selectbox(t("campaigns.campaign"), ids, format_func=names.get, key=PICK_KEY)
+picked = st.selectbox(t("campaigns.campaign"), ids, format_func=lambda campaign_id: str(names[campaign_id]), key=PICK_KEY)
 campaign = table.row(ids.index(picked), named=True)
 st.subheader(t("campaigns.effect_title", campaign=campaign["name"]))
 linked("campaigns_baseline", "baseline", "same_length", choices=BASELINES)
@@ -123,9 +127,11 @@ st.caption(t(
 st.plotly_chart(effect_chart(comparison, settings.currency, lang, analysis_data.CONFIDENCE), width="stretch", key="campaigns_effect")
 st.caption(t("campaigns.effect_help", level=f"{analysis_data.CONFIDENCE:.0%}"))
 with st.expander(t("campaigns.comparison_table")):
-    shown = comparison.with_columns(pl.col("measure").map_elements(lambda name: t(f"campaigns.measure.{name}"), return_dtype=pl.String))
+    comparison_words = comparison.with_columns(
+        pl.col("measure").map_elements(lambda name: t(f"campaigns.measure.{name}"), return_dtype=pl.String),
+    )
     kpi_table(
-        shown, settings.currency, name=f"campaign_{picked}_before_after",
-        column_config={name: st.column_config.Column(label(name)) for name in shown.columns}
+        comparison_words, settings.currency, name=f"campaign_{picked}_before_after",
+        column_config={name: st.column_config.Column(label(name)) for name in comparison_words.columns}
         | {"relative_change": st.column_config.NumberColumn(label("relative_change"), format="percent")},
     )

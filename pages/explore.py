@@ -31,7 +31,7 @@ def dimension_label(name: str | None) -> str:
     return text("explore.none", lang) if name is None else text(f"explore.dimension.{name}", lang)
 
 
-def value_label(dimension: str | None, value: str) -> str:
+def value_label(dimension: str, value: str) -> str:
     """A value of `dimension` (a channel, a region...) in the page's language."""
     return label(VALUE_KINDS.get(dimension, dimension), value, lang)
 
@@ -96,7 +96,7 @@ if columns is None:
 else:
     figure = pivot_heatmap(long, (dimension_label(rows), dimension_label(columns)), measure_label(measure), unit, settings.currency, lang)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points",), key=chart_key, width="stretch")
-points = (event or {}).get("selection", {}).get("points", [])
+points = event.get("selection", {}).get("points", []) if event else []
 
 names = [rows] if columns is None else [rows, columns]
 labels = {name: st.column_config.Column(dimension_label(name)) for name in names}
@@ -106,7 +106,9 @@ with st.expander(t("explore.table"), expanded=not points):
     kpi_table(
         wide, settings.currency, name=f"explore_{measure}_by_{'_'.join(names)}_{chosen.start}_{chosen.end}",
         column_config=labels | {
-            name: st.column_config.NumberColumn(measure_label(measure) if name == VALUE else value_label(columns, name), format=value_format)
+            name: st.column_config.NumberColumn(
+                value_label(columns, name) if columns is not None and name != VALUE else measure_label(measure), format=value_format,
+            )
             for name in wide.columns if name not in names
         },
     )

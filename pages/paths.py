@@ -1,6 +1,8 @@
 """User paths: where sessions go from where they land, from a chosen step or to one, as a
 Sankey; click a step's page to list the paths through it and start or end the paths there."""
 
+from functools import partial
+
 import streamlit as st
 
 from metrics.path_tables import path_strings, top_paths
@@ -75,6 +77,11 @@ def step_name(step: str) -> str:
 
 # every node in words: the special ones (exit, entrance, other) and the pages
 shown_names = {step: step_name(step) for step in labels} | names
+
+
+def node_pill(node: str, sessions: dict[str, int]) -> str:
+    """A node of a step as its pill says it: its name and the sessions through it."""
+    return text("paths.node_pill", lang, label=shown_names.get(node, node), sessions=f"{sessions[node]:,}")
 # every picker is kept in the URL (ui/links.py): a shared link shows the same paths
 first_row = st.columns([3, 2, 2])
 linked(DIRECTION_KEY, "direction", "landing", choices=DIRECTIONS)
@@ -122,7 +129,7 @@ for step in range(1, depth + 1):
     linked(node_key(step), f"node{step}", None, choices=list(step_nodes))
     st.pills(
         t("paths.step_column", step=step), list(step_nodes), key=node_key(step), on_change=keep_one_node, args=(step,),
-        format_func=lambda node, sessions=step_nodes: text("paths.node_pill", lang, label=shown_names.get(node, node), sessions=f"{sessions[node]:,}"),
+        format_func=partial(node_pill, sessions=step_nodes),
     )
 focus = next(((step, st.session_state[node_key(step)]) for step in range(1, depth + 1) if st.session_state.get(node_key(step))), None)
 sankey.plotly_chart(path_sankey(nodes, views["links"], shown_names, lang, focus), width="stretch", key="paths_sankey")

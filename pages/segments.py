@@ -5,7 +5,7 @@ The models learn from the shop's whole history up to its last day of data, not f
 sidebar's period (so moving the period refits nothing); the channel, device and region
 filters choose which customers the tables list. Only the open tab is computed."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import streamlit as st
@@ -30,7 +30,12 @@ DEFAULT_DAYS = 90
 
 settings, shop, chosen = open_page("segments")
 lang, source, tz, currency = language(), data.source_key(), chosen.tz, settings.currency
-end = model_data.data_end(source, tz)
+data_end = model_data.data_end(source, tz)
+if data_end is None:
+    # open_page stops first in practice: without data the sidebar has no period to pick
+    st.info(t("filters.no_data"))
+    st.stop()
+end: date = data_end  # the as-of day of every model, narrowed for the tabs' functions
 users = model_data.segment_users(source, chosen.segment)
 st.caption(t("segments.window", end=end, start=chosen.start, period_end=chosen.end))
 if users is not None:
@@ -115,7 +120,7 @@ def tags_tab() -> None:
     for rule in ("all_of", "any_of", "none_of"):
         linked(f"audience_{rule}", rule, [], choices=list(names), many=True)
     chosen_tags = {
-        rule: column.multiselect(t(f"segments.{rule}"), list(names), format_func=names.get, key=f"audience_{rule}", placeholder=t("segments.pick"))
+        rule: column.multiselect(t(f"segments.{rule}"), list(names), format_func=names.__getitem__, key=f"audience_{rule}", placeholder=t("segments.pick"))
         for rule, column in (("all_of", left), ("any_of", middle), ("none_of", right))
     }
     if not (chosen_tags["all_of"] or chosen_tags["any_of"]):
@@ -185,7 +190,7 @@ def churn_tab() -> None:
 TAB_KEY, OPEN_TAB_KEY = "segments_tab", "segments_open_tab"
 tab_labels = {name: t(f"segments.tab.{name}") for name in TABS}
 # the open tab is kept in the URL (ui/links.py) by its name, as its label changes with the language
-opened_tab = {label: name for name, label in tab_labels.items()}.get(st.session_state.get(TAB_KEY))
+opened_tab = {label: name for name, label in tab_labels.items()}.get(st.session_state.get(TAB_KEY, ""))
 if opened_tab is not None:
     st.session_state[OPEN_TAB_KEY] = opened_tab
 st.session_state[TAB_KEY] = tab_labels[linked(OPEN_TAB_KEY, "tab", TABS[0], choices=TABS)]
