@@ -78,12 +78,12 @@ if table["roi"].drop_nulls().len():
     )
 st.caption(t("campaigns.click_a_campaign"))
 own_columns = ("campaign_id", "start_date", "end_date", "kind", "days_in_period", "budget_used", "buyers")
-money = st.column_config.NumberColumn(label("budget"), format=f"{settings.currency}%.0f")
+money = st.column_config.NumberColumn(label("budget"), format=f"{settings.currency}%.0f", width=NARROW)
 # the name pinned, the columns with targets next: a wide table shows them without scrolling
 listed = leading(table.select("name", pl.exclude("name")), TARGET_COLUMNS)
 table_columns = (
     kpi_column_config(listed, settings.currency)
-    | {name: st.column_config.Column(label(name)) for name in own_columns}
+    | {name: st.column_config.Column(label(name), width=NARROW if listed.schema[name].is_numeric() else None) for name in own_columns}
     | {name: st.column_config.DateColumn(label(name), format="YYYY-MM-DD") for name in ("start_date", "end_date")}
     | {"name": st.column_config.Column(label("name"), pinned=True), "budget": money}
     | {"budget_used": st.column_config.NumberColumn(label("budget_used"), format="percent", width=NARROW)}

@@ -17,6 +17,7 @@ from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table
 
 CHART_KEY = "channels_quality"
+TARGET_COLUMNS = ("cpc", "cpc_above_target", "cac", "roas", "roi", "roi_below_target")
 
 settings, shop, chosen = open_page("channels")
 lang = language()
@@ -53,7 +54,8 @@ st.plotly_chart(
 )
 st.caption(t("channels.click_a_channel"))
 
-kpi_table(table, settings.currency, name=f"channels_{chosen.start}_{chosen.end}")
+# the columns with targets right after the (pinned) channel: in view on a laptop and a phone
+kpi_table(table, settings.currency, name=f"channels_{chosen.start}_{chosen.end}", first=TARGET_COLUMNS)
 
 trend = data.channel_trend(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)
 if trend is not None and trend.height:

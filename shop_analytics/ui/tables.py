@@ -23,6 +23,10 @@ _EXCEL_FORMATS = {
 }
 _EXCEL_FLOAT, _EXCEL_INTEGER, _EXCEL_ID = "#,##0.00", "#,##0", "0"
 _EXCEL_DATE, _EXCEL_TIME = "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
+WIDE_TABLE = 10
+"""More columns than this: number columns are drawn NARROW."""
+NARROW = 112
+"""Pixels of a narrow number column: room for ¥1,234,567.89 and most headers (the help holds the rest)."""
 CSV_BOM = "\ufeff".encode()
 """Excel opens a CSV as UTF-8 only when it starts with this mark (else Chinese is garbled)."""
 
@@ -47,20 +51,39 @@ def _gmv_basis() -> str:
 def kpi_column_config(frame: pl.DataFrame, currency: str) -> dict:
     """Streamlit column settings for the columns of `frame`: KPI columns with their label and
     definition from the registry, other known columns with their translated label, ratios as
-    percentages and money with the currency."""
+    percentages and money with the currency. A leading text column (the channel, the name)
+    is pinned, so that it stays in view while a wide table scrolls, and a table of more than
+    WIDE_TABLE columns has NARROW number columns (each header's help keeps the whole label)."""
     lang = language()
     formats = _FORMATS | {"money": f"{currency}%.2f"}
+    width = NARROW if frame.width > WIDE_TABLE else None
     config = {}
-    for name in frame.columns:
-        if name in KPIS:
+    for index, name in enumerate(frame.columns):
+        dtype = frame.schema[name]
+        if index == 0 and dtype in (pl.String, pl.Categorical, pl.Enum):
+            config[name] = st.column_config.Column(column_label(name), pinned=True)
+        elif name in KPIS:
             kpi = KPIS[name]
             # the definition with the GMV basis (口径) it is counted under, for a KPI on orders
-            config[name] = st.column_config.NumberColumn(kpi.label_in(lang), help=kpi_help(kpi, lang, _gmv_basis()), format=formats[kpi.unit])
+            config[name] = st.column_config.NumberColumn(
+                kpi.label_in(lang), help=kpi_help(kpi, lang, _gmv_basis()), format=formats[kpi.unit], width=width,
+            )
         elif (unit := unit_of(name)) is not None:
-            config[name] = st.column_config.NumberColumn(column_label(name), format=formats[unit])
+            config[name] = st.column_config.NumberColumn(
+                column_label(name), format=formats[unit], width=width, help=column_label(name) if width else None,
+            )
+        elif width and (dtype.is_numeric() or dtype == pl.Boolean):
+            config[name] = st.column_config.Column(column_label(name), width=width, help=column_label(name))
         else:
             config[name] = st.column_config.Column(column_label(name))
     return config
+
+
+def leading(frame: pl.DataFrame, first: tuple[str, ...]) -> pl.DataFrame:
+    """`frame` with the columns `first` (those it has) right after its first column: the
+    columns a reader looks for, such as those with targets, in view without scrolling."""
+    ahead = [name for name in first if name in frame.columns and name != frame.columns[0]]
+    return frame.select(frame.columns[0], *ahead, *(name for name in frame.columns[1:] if name not in ahead))
 
 
 def in_zone(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
@@ -231,15 +254,17 @@ def download_buttons(
 
 
 def kpi_table(
-    frame: pl.DataFrame, currency: str, *, name: str | None = None, column_config: dict | None = None, user_level: bool = False
+    frame: pl.DataFrame, currency: str, *, name: str | None = None, column_config: dict | None = None, user_level: bool = False,
+    first: tuple[str, ...] = (),
 ) -> None:
     """Draw `frame` full width with its columns labelled and formatted, coded values in words
     and times in the business zone; with `name`, under it the CSV and Excel downloads.
     `user_level`: the frame lists users or their orders, drawn (and downloadable) only for the
     roles that may see such rows (may_show_users). `column_config` overrides the settings of
-    some columns."""
+    some columns; `first` names the columns shown (and downloaded) right after the first one."""
     if user_level and not may_show_users():
         return
+    frame = leading(frame, first)
     config = kpi_column_config(frame, currency) | (column_config or {})
     st.dataframe(shown(frame), hide_index=True, width="stretch", column_config=config)
     if name is not None:
