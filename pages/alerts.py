@@ -2,6 +2,7 @@
 rule editor; the notification targets with a test send; the send history."""
 
 from dataclasses import replace
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -115,7 +116,8 @@ def start_editing(rule: AlertRule) -> None:
 
 
 def save_rule() -> None:
-    values = {name: st.session_state.get(f"rule_{name}") for name in RULE_FIELDS}
+    # the form's widget values, as typed; AlertRule checks each one (RuleError)
+    values: dict[str, Any] = {name: st.session_state.get(f"rule_{name}") for name in RULE_FIELDS}
     in_percent = values["kind"] == "relative_change" or METRICS[values["metric"]].unit == "ratio"
     if in_percent and isinstance(values["threshold"], float):
         values["threshold"] /= 100
@@ -146,8 +148,8 @@ def delete_rule(rule_id: int) -> None:
 
 
 for rule in rules:
-    words, edit, delete = st.columns([6, 1, 1], vertical_alignment="center")
-    words.markdown(f"**#{rule.id}** {rule.describe(lang, settings.currency)}")
+    rule_cell, edit, delete = st.columns([6, 1, 1], vertical_alignment="center")
+    rule_cell.markdown(f"**#{rule.id}** {rule.describe(lang, settings.currency)}")
     edit.button(t("alerts.edit"), key=f"rule_edit_{rule.id}", icon=":material/edit:", on_click=start_editing, args=(rule,))
     # Delete asks first: the rule's open alerts resolve with it
     delete.button(
@@ -182,8 +184,8 @@ st.subheader(t("alerts.targets"))
 if not config.targets:
     st.info(t("alerts.no_targets"))
 for target in config.targets:
-    words, button = st.columns([5, 2], vertical_alignment="center")
-    words.markdown(f"**{target.name}** · {target.describe(lang)}")
+    target_cell, button = st.columns([5, 2], vertical_alignment="center")
+    target_cell.markdown(f"**{target.name}** · {target.describe(lang)}")
     button.button(t("alerts.send_test"), key=f"test_{target.name}", icon=":material/send:", on_click=test_target, args=(target.name,))
 outcome = st.session_state.pop(TESTED_KEY, None)
 if outcome is not None and outcome.delivery.delivered:

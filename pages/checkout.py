@@ -42,9 +42,9 @@ with right:
 
 st.subheader(t("checkout.payment"))
 failures = views["failures"].row(0, named=True)
-cells = st.columns(2)
-cells[0].metric(t("checkout.checkouts"), f"{failures['checkouts']:,}")
-cells[1].metric(t("checkout.failure_rate"), _share(failures["payment_failure_rate"]), help=t("checkout.failure_rate_help"))
+payment_cells = st.columns(2)
+payment_cells[0].metric(t("checkout.checkouts"), f"{failures['checkouts']:,}")
+payment_cells[1].metric(t("checkout.failure_rate"), _share(failures["payment_failure_rate"]), help=t("checkout.failure_rate_help"))
 kpi_table(views["methods"], settings.currency, name=f"payment_methods_{span}")
 
 st.subheader(t("checkout.coupons"))

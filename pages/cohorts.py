@@ -4,6 +4,7 @@ repurchase within 30 and 90 days per week or month."""
 
 import streamlit as st
 
+from metrics.cohorts import CohortBy, CohortPeriod, Measure, RetentionMode
 from shop_analytics.charts.cohorts import (
     lifecycle_bars,
     ltv_lines,
@@ -20,10 +21,10 @@ from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.links import linked
 from shop_analytics.ui.tables import kpi_table
 
-PERIODS = ("week", "month")
-COHORT_BY = ("activity", "signup", "first_order")
-MEASURES = ("activity", "purchase")
-MODES = ("on", "on_or_after")
+PERIODS: tuple[CohortPeriod, ...] = ("week", "month")
+COHORT_BY: tuple[CohortBy, ...] = ("activity", "signup", "first_order")
+MEASURES: tuple[Measure, ...] = ("activity", "purchase")
+MODES: tuple[RetentionMode, ...] = ("on", "on_or_after")
 
 settings, shop, chosen = open_page("cohorts")
 lang = language()
@@ -35,15 +36,20 @@ linked("cohort_by", "cohort_by", COHORT_BY[0], choices=COHORT_BY)
 linked("cohort_measure", "retained_when", MEASURES[0], choices=MEASURES)
 linked("cohort_mode", "counted", MODES[0], choices=MODES)
 period = left.segmented_control(t("cohorts.period"), PERIODS, format_func=lambda name: text(f"cohorts.{name}", lang), key="cohort_period") or "week"
-cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: text(f"cohorts.by_{name}", lang), key="cohort_by")
-measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: text(f"cohorts.measure_{name}", lang), key="cohort_measure")
-mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: text(f"cohorts.mode_{name}", lang), key="cohort_mode")
+cohort_by = middle.selectbox(t("cohorts.cohort_by"), COHORT_BY, format_func=lambda name: text(f"cohorts.by_{name}", lang), key="cohort_by") or COHORT_BY[0]
+measure = right.selectbox(t("cohorts.retained_when"), MEASURES, format_func=lambda name: text(f"cohorts.measure_{name}", lang), key="cohort_measure") or MEASURES[0]
+mode = far_right.selectbox(t("cohorts.counted"), MODES, format_func=lambda name: text(f"cohorts.mode_{name}", lang), key="cohort_mode") or MODES[0]
 
 key = data.source_key()
 segment = chosen.segment
 # A period holding fewer than MIN_COHORTS starts of the grain (a month on the default 30 days)
 # gives one cohort and single dots: the cohort views then start WIDER_SPANS grains back instead.
-start = cohort_start(period, chosen.start, chosen.end, shop.date_span(chosen.tz)[0])
+data_span = shop.date_span(chosen.tz)
+if data_span is None:
+    # open_page stops first in practice: without data the sidebar has no period to pick
+    st.info(t("filters.no_data"))
+    st.stop()
+start = cohort_start(period, chosen.start, chosen.end, data_span[0])
 if start != chosen.start:
     st.info(t(
         f"cohorts.widened_{period}", count=WIDER_SPANS[period], start=start, end=chosen.end,

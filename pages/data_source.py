@@ -3,8 +3,9 @@ of each mapped table, and the data-quality report."""
 
 import streamlit as st
 
-from connectors import CombinedSource, SourceError
+from connectors import CombinedSource, Source, SourceError
 from connectors.schema import TABLES
+from shop_analytics.loading import Shop
 from shop_analytics.ui import access, coverage, data, sources
 from shop_analytics.ui.frame import ensure_app_frame
 from shop_analytics.ui.lang import language, t
@@ -16,6 +17,8 @@ access.require_page("data_source")
 
 settings = data.settings()
 st.title(t("data_source.title"))
+shop: Shop | None
+source: Source | None
 try:
     shop = data.current_shop()
     source = sources.current_source()
@@ -24,14 +27,16 @@ except (SourceError, ValueError) as error:
     shop = source = None
     st.error(t("nav.cannot_load", error=sources.error_line(error)))
 in_use = None  # the mapping the shop is read through, when it can be read
-if shop is not None:
+if shop is not None and source is not None:
     st.markdown(t("data_source.reading", description=shop.description, zone=settings.time_zone))
     st.dataframe(sources.table_summary(shop, settings.time_zone), hide_index=True, width="stretch")
     if shop.has("events"):
-        events = shop.pushed.event_count if shop.pushed is not None else shop.events.height
+        events = shop.pushed.event_count if shop.pushed is not None else shop.or_empty("events").height
+        # the load derives sessions whenever the shop has events
+        sessions = shop.sessions.height if shop.sessions is not None else 0
         st.caption(t(
             "data_source.sessions",
-            sessions=f"{shop.sessions.height:,}", events=f"{events:,}", gap=settings.session_gap_minutes,
+            sessions=f"{sessions:,}", events=f"{events:,}", gap=settings.session_gap_minutes,
         ))
     if isinstance(source, CombinedSource):
         for name, own in source.tables.items():
@@ -70,7 +75,7 @@ if kind != "sample":
     names = sources.presets()
     chosen = saved.get("preset", "canonical")
     preset = st.selectbox(
-        t("data_source.preset"), list(names), format_func=names.get,
+        t("data_source.preset"), list(names), format_func=names.__getitem__,
         index=list(names).index(chosen) if chosen in names else 0, key="source_preset",
     )
     mapping_file = st.text_input(
@@ -114,7 +119,7 @@ with st.form("connection"):
 for level, message in st.session_state.get(sources.OUTCOME_KEY, []):
     getattr(st, level)(message)
 
-if source is None:
+if shop is None or source is None:
     st.stop()
 
 st.subheader(t("data_source.preview"))
@@ -144,7 +149,8 @@ if st.toggle(t("data_source.quality_run"), key="quality_run"):
     except SourceError as error:
         st.error(t("data_source.failed", error=sources.error_line(error)))
         st.stop()
-    if events_checked is not None:
+    # the report counts the events it checked only when they are read with push-down
+    if events_checked is not None and shop.pushed is not None:
         st.caption(t(
             "data_source.quality_pushed", checked=f"{events_checked:,}", events=f"{shop.pushed.event_count:,}",
             keeper=shop.pushed.engine.description,

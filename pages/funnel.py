@@ -3,6 +3,7 @@ users, conversion and time between steps; click a step to list and export the us
 dropped off after it."""
 
 from datetime import timedelta
+from functools import partial
 
 import polars as pl
 import streamlit as st
@@ -42,13 +43,18 @@ def value_words(column: str, value) -> str:
     return label(VALUE_KINDS.get(column, column), value, lang)
 
 
+def _listed(values: object) -> tuple[object, ...]:
+    """A filter's values: the tuple of an "in" filter, or the one value of any other."""
+    return values if isinstance(values, tuple) else (values,)
+
+
 def step_words(step: FunnelStep) -> str:
     """A step as the reader says it: its event in words, with its property filters."""
     event = label("event", step.event_type, lang)
     if not step.filters:
         return event
     conditions = t("funnel.condition_joiner").join(
-        t("funnel.condition", column=column_label(column), values=t("funnel.value_joiner").join(value_words(column, value) for value in values))
+        t("funnel.condition", column=column_label(column), values=t("funnel.value_joiner").join(value_words(column, value) for value in _listed(values)))
         for column, _, values in step.filters
     )
     return t("funnel.step_with_filters", event=event, conditions=conditions)
@@ -93,9 +99,9 @@ with st.expander(t("funnel.step_filters")):
             linked(f"funnel_filter_values_{number}", f"values{number}", [], choices=offered, many=True)
         values = right.multiselect(
             t("funnel.is_one_of"), offered,
-            key=f"funnel_filter_values_{number}", format_func=lambda value, column=column: value_words(column, value),
+            key=f"funnel_filter_values_{number}", format_func=partial(value_words, column),
         ) if column else []
-        funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if values else ()))
+        funnel_steps.append(FunnelStep(event_type, filters=((column, "in", tuple(values)),) if column and values else ()))
 
 # A number the window cannot mean (past MAX_WINDOW, up to what overflows a date) is refused here.
 longest = MAX_WINDOW // timedelta(**{window_unit: 1})
@@ -120,7 +126,7 @@ table = result["table"].with_columns(
 st.caption(
     t(
         "funnel.caption", first=step_words(funnel_steps[0]), start=chosen.start, end=chosen.end, tz=chosen.tz,
-        window=window_words, in_progress=f"{int(table['in_progress'].max() or 0):,}",
+        window=window_words, in_progress=f"{int(table.select(pl.col('in_progress').max().fill_null(0)).item()):,}",
     )
 )
 event = st.plotly_chart(funnel_bars(table, breakdown, lang), on_select="rerun", selection_mode=("points",), key=CHART_KEY, width="stretch")
@@ -134,7 +140,7 @@ kpi_table(
     },
 )
 
-points = (event or {}).get("selection", {}).get("points", [])
+points = event.get("selection", {}).get("points", []) if event else []
 clicked_step = int(points[0]["customdata"]) if points else None
 if clicked_step is None or clicked_step >= len(steps):
     st.caption(t("funnel.click_a_step"))

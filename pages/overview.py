@@ -136,7 +136,7 @@ event = st.plotly_chart(
     width="stretch",
 )
 st.caption(t("overview.band_caption"))
-points = (event or {}).get("selection", {}).get("points", [])
+points = event.get("selection", {}).get("points", []) if event else []
 clicked = date.fromisoformat(str(points[0]["x"])[:10]) if points else None
 
 with st.expander(t("overview.daily_table")):

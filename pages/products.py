@@ -101,8 +101,8 @@ st.subheader(t("products.categories"))
 order_gmv = data.daily_kpis(data.source_key(), chosen.start, chosen.end, chosen.tz, chosen.segment)["gmv"].sum()
 st.caption(t(
     "products.gmv_definition",
-    categories=format_value(KPIS["gmv"], views["categories"]["gmv"].sum(), settings.currency, lang=lang),
-    overview=format_value(KPIS["gmv"], order_gmv, settings.currency, lang=lang),
+    categories=format_value(KPIS["gmv"], float(views["categories"]["gmv"].sum()), settings.currency, lang=lang),
+    overview=format_value(KPIS["gmv"], float(order_gmv), settings.currency, lang=lang),
 ))
 kpi_table(views["categories"], settings.currency, name=f"categories_{period}")
 

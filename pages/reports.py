@@ -32,7 +32,12 @@ POLL_SECONDS = 0.25
 settings, shop, chosen = open_page("reports")
 config = data.current_config()
 lang = language()
-first, last = shop.date_span(chosen.tz)
+span = shop.date_span(chosen.tz)
+if span is None:
+    # open_page stops first in practice: without data the sidebar has no period to pick
+    st.info(t("filters.no_data"))
+    st.stop()
+first, last = span
 st.caption(t("reports.page.intro"))
 
 
@@ -56,7 +61,7 @@ def _report_tab() -> None:
             help=t("reports.page.day_help", first=first, last=last, tz=chosen.tz), key="report_day",
         )
         right.segmented_control(
-            t("reports.page.language"), list(LANGUAGES), format_func=LANGUAGES.get, default=lang, required=True, key="report_lang",
+            t("reports.page.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, default=lang, required=True, key="report_lang",
         )
         st.pills(
             t("reports.page.formats"), list(FORMATS), selection_mode="multi", default=list(FORMATS),
@@ -71,11 +76,14 @@ def _report_tab() -> None:
     kind, day, report_lang, formats = st.session_state[REQUEST_KEY]
     rendered = tuple(name for name in FORMATS if name == PREVIEW_FORMAT or name in formats)
     job = report_data.report_job(data.source_key(), shop, config, kind, day, report_lang, rendered)
+    future = job.future
+    if future is None:
+        raise RuntimeError("report_data.report_job returned a job it did not start")
     bar = st.progress(0.0, text=t("reports.page.building"))
     waited = time.monotonic()
     # Each update goes to the browser at once, and a click elsewhere ends this run there:
     # the build goes on in the background and is found done when the page is opened again.
-    while not job.future.done():
+    while not future.done():
         bar.progress(job.fraction, text=t("reports.page.building_step", step=job.step or "…", can_leave=t("reports.page.can_leave")))
         if time.monotonic() - waited > PAGE_WAIT_SECONDS:
             st.info(t("reports.page.still_building"))
@@ -83,13 +91,13 @@ def _report_tab() -> None:
             return
         time.sleep(POLL_SECONDS)
     bar.empty()
-    error = job.future.exception()
+    error = future.exception()
     if isinstance(error, ValueError):
         st.error(t("reports.page.cannot_build", error=error))
         return
     if error is not None:
         raise error
-    report, files = job.future.result()
+    report, files = future.result()
 
     # The report's own words are in the report's language; the page's controls in the page's.
     st.subheader(words(f"title_{kind}", report_lang, span=days_span(report.period.start, report.period.end, report_lang)))
@@ -181,7 +189,7 @@ def _subscriptions_tab() -> None:
         left, middle, right = st.columns(3)
         left.segmented_control(t("reports.page.period"), PERIOD_KINDS, format_func=lambda name: t(f"reports.page.kind_{name}"),
                                default="week", required=True, key="subscription_kind")
-        middle.segmented_control(t("reports.page.language"), list(LANGUAGES), format_func=LANGUAGES.get, default=lang,
+        middle.segmented_control(t("reports.page.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, default=lang,
                                  required=True, key="subscription_lang")
         right.pills(t("reports.page.formats"), list(FORMATS), selection_mode="multi", default=["pdf"], format_func=str.upper,
                     key="subscription_formats")

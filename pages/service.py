@@ -45,11 +45,11 @@ else:
 
 st.subheader(t("service.fulfilment"))
 fulfilment = views["fulfilment"].row(0, named=True)
-cells = st.columns(4)
-cells[0].metric(t("service.shipped"), f"{fulfilment['shipped_orders']:,} / {fulfilment['orders']:,}")
-cells[1].metric(t("service.order_to_ship"), _hours(fulfilment["order_to_ship_hours_median"]), help=f"p90: {_hours(fulfilment['order_to_ship_hours_p90'])}")
-cells[2].metric(t("service.ship_to_delivery"), _hours(fulfilment["ship_to_delivery_hours_median"]))
-cells[3].metric(t("service.late"), _share(fulfilment["late_share"]), help=t("service.late_help", late=f"{fulfilment['late_orders']:,}", due=f"{fulfilment['orders_due']:,}"))
+fulfilment_cells = st.columns(4)
+fulfilment_cells[0].metric(t("service.shipped"), f"{fulfilment['shipped_orders']:,} / {fulfilment['orders']:,}")
+fulfilment_cells[1].metric(t("service.order_to_ship"), _hours(fulfilment["order_to_ship_hours_median"]), help=f"p90: {_hours(fulfilment['order_to_ship_hours_p90'])}")
+fulfilment_cells[2].metric(t("service.ship_to_delivery"), _hours(fulfilment["ship_to_delivery_hours_median"]))
+fulfilment_cells[3].metric(t("service.late"), _share(fulfilment["late_share"]), help=t("service.late_help", late=f"{fulfilment['late_orders']:,}", due=f"{fulfilment['orders_due']:,}"))
 
 st.subheader(t("service.reviews"))
 if "words" not in views:
