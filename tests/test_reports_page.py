@@ -106,7 +106,9 @@ def test_the_page_in_chinese(small_shop_db):
     assert at.button(key="report_build").label == "生成报告"
 
 
-def test_without_orders_the_page_says_why_the_report_cannot_be_built(tmp_path, small_shop):
+def test_without_orders_the_report_is_built_with_order_measures_not_available(tmp_path, small_shop):
+    """An events-only shop (issue 14): the report is built, its activity KPIs computed and its
+    order KPIs shown as not available ("–"), never as zeros."""
     derived_columns = {"events": ["session_id", "session_channel", "session_device"]}
     for name, table in small_shop.tables.items():
         if name != "orders":
@@ -117,10 +119,10 @@ def test_without_orders_the_page_says_why_the_report_cannot_be_built(tmp_path, s
     at.run()
     at.switch_page("pages/reports.py").run()
     build(at)
-    assert not at.exception
-    assert [error.value for error in at.error] == [
-        f"The report cannot be built: a report needs the orders table(s), which {tmp_path} does not have; map them in the data-source settings"
-    ]
+    assert not at.exception and not at.error
+    cards = {metric.label: metric.value for metric in at.metric}
+    assert cards["GMV"] == "–" and cards["Orders"] == "–"
+    assert cards["Active users"] not in ("–", "0")
 
 
 def test_a_link_from_a_report_message_offers_that_report(small_shop_db, tmp_path):
