@@ -459,11 +459,16 @@ class ExtractSource:
             file = f"{name}.{generation}.parquet"
             _replace_atomically(self.folder / file, frame.write_parquet)
             return (file,)
-        months = pl.col("event_time").dt.strftime("%Y-%m").fill_null(UNDATED)
+        # year * 100 + month: an integer key is cheaper to compute and split by than text
+        months = frame.select(pl.col("event_time").dt.year().cast(pl.Int32) * 100 + pl.col("event_time").dt.month()).to_series()
+        if months.n_unique() == 1:
+            parts = {(months[0],): frame}
+        else:
+            parts = frame.with_columns(months.alias("__month")).partition_by("__month", as_dict=True, include_key=False)
         files = []
-        for (month,), part in sorted(frame.with_columns(__month=months).partition_by("__month", as_dict=True).items()):
-            file = f"events.{month}.{generation}.parquet"
-            _replace_atomically(self.folder / file, part.drop("__month").write_parquet)
+        for (month,), part in sorted(parts.items(), key=lambda item: (item[0][0] is None, item[0][0] or 0)):
+            file = f"events.{UNDATED if month is None else f'{month // 100:04d}-{month % 100:02d}'}.{generation}.parquet"
+            _replace_atomically(self.folder / file, part.write_parquet)
             files.append(file)
         if not files:  # no events at all: an empty file keeps the columns
             file = f"events.{UNDATED}.{generation}.parquet"

@@ -9,7 +9,7 @@ engine over the scans; a mapping's SELECT runs there too, over the files by name
 
 import csv
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -27,7 +27,7 @@ from connectors.base import (
     wanted_columns,
 )
 from connectors.mapping import MappedTable, Mapping, canonical_select, check_select, identity_mapping
-from connectors.schema import UTC_DATETIME
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
 
 _READERS: dict[str, Callable[[Path], pl.LazyFrame]] = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv}
 DEFAULT_MAX_FILE_MB = 1024
@@ -120,6 +120,28 @@ class FolderSource:
         wanted = wanted_columns(name, columns)
         frame = self.read_mapped(name, columns=wanted, since=since, until=until)
         return conform(name, frame, self._origin(name), wanted, zone=self.mapping.time_zone)
+
+    def time_span(self, name: str) -> tuple[datetime, datetime] | None:
+        """The first and last value of table `name`'s time column, from a scan of that column
+        only (as its canonical type), without handing the table out."""
+        column = TIME_COLUMN[name]
+        table = self.mapping.tables.get(name)
+        if table is None:
+            raise SourceError(f"{self.description} has no table '{name}'.")
+        origin = self._origin(name)
+        try:
+            frame = self._canonical(table, self._base(table), [column], origin)
+            dtype = frame.collect_schema()[column]
+            target = TABLES[name].columns[column]
+            value = canonical_value(column, dtype, target, self.mapping.time_zone)
+            first, last = frame.select(value.min().alias("first"), value.max().alias("last")).collect().row(0)
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise SourceError(f"cannot read table '{name}' from {origin}: {str(error).splitlines()[0]}") from None
+        if first is None:
+            return None
+        if not isinstance(first, datetime):  # a date column
+            first, last = (datetime(day.year, day.month, day.day, tzinfo=UTC) for day in (first, last))
+        return first, last
 
     def _origin(self, name: str) -> str:
         table = self.mapping.tables.get(name)

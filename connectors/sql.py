@@ -266,8 +266,9 @@ class SqlSource:
             query = query.where(sa.or_(*changed))
         plain = isinstance(base, sa.Table) and all(isinstance(e, sa.Column) for e in expressions.values())
         # connectorx opens connections of its own for each read, which costs more than the few
-        # changed rows: those come over the engine's pooled connection
-        connectorx = since is None and self._reads_with_connectorx() and (plain or not self._is_sqlite())
+        # changed rows of most tables: those come over the engine's pooled connection; the
+        # window of events (days of them) comes through connectorx, as Arrow
+        connectorx = (since is None or name == "events") and self._reads_with_connectorx() and (plain or not self._is_sqlite())
         try:
             frame = self._read(query, connectorx)
         except (RuntimeError, sa.exc.SQLAlchemyError) as error:

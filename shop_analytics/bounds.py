@@ -101,7 +101,8 @@ class History:
 
     anomaly: AnomalySettings
     campaigns: pl.DataFrame | None
-    data_first: date | None
+    data_first: Callable[[], date | None]
+    """The data's first day, asked only when a period holds campaign or holiday days."""
 
 
 def anomaly_look_back(start: date, end: date, history: History) -> date | None:
@@ -113,11 +114,12 @@ def anomaly_look_back(start: date, end: date, history: History) -> date | None:
     earliest = start - timedelta(days=window)
     special = special_days(history.campaigns, history.anomaly.holidays)
     if any(start <= day <= end for day in special):
-        past = sorted(day for day in special if day < start and (history.data_first is None or day >= history.data_first))
+        data_first = history.data_first()
+        past = sorted(day for day in special if day < start and (data_first is None or day >= data_first))
         if len(past) >= window:
             earliest = min(earliest, past[-window])
-        elif history.data_first is not None:
-            earliest = min(earliest, history.data_first)
+        elif data_first is not None:
+            earliest = min(earliest, data_first)
         else:
             return None
     return earliest
@@ -227,6 +229,14 @@ LOOK_BACKS: dict[str, Callable[[date, date, Mapping, History], tuple[date | None
 docstring) and whether it asks who was seen before; a view not listed reads every event."""
 
 
+SEGMENT_OPTIONS = ("channel", "device", "region")
+WHOLE_SEGMENT = ("export:anomalies", "export:retention")
+"""Views whose definitions read a segment's whole history: its first day (the anomaly
+history starts there) or each user's first event in it (a cohort of first activity), which
+only the segment's sessions, derived over every event, tell. With a segment they read every
+event."""
+
+
 def reads_for(scope: Scope, history: History) -> Reads:
     """The tables and events `scope` reads (every table and event of a view VIEW_NEEDS does
     not know)."""
@@ -234,7 +244,8 @@ def reads_for(scope: Scope, history: History) -> Reads:
         return Reads(None)
     tables = view_tables(scope.view)
     look_back = LOOK_BACKS.get(scope.view)
-    if "events" not in tables or look_back is None or scope.start is None or scope.end is None:
+    segmented = any(scope.options.get(name) for name in SEGMENT_OPTIONS)
+    if "events" not in tables or look_back is None or scope.start is None or scope.end is None or (segmented and scope.view in WHOLE_SEGMENT):
         return Reads(tables)
     first_day, first_seen = look_back(scope.start, scope.end, scope.options, history)
     return Reads(tables, first_day, first_seen and first_day is not None)

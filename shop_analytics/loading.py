@@ -14,11 +14,12 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import MappingProxyType
 
+import numpy as np
 import polars as pl
 
 from connectors import Source, SourceError
 from connectors.extracts import ExtractSource
-from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME
+from connectors.schema import TABLES, TIME_COLUMN, UTC_DATETIME, DType
 from metrics.orders import attribute_orders
 from metrics.sessions import DEFAULT_SESSION_GAP, derive_sessions
 from metrics.time import DEFAULT_TIME_ZONE, business_day
@@ -46,7 +47,7 @@ class MissingTable(SourceError):
         )
 
 
-def empty_table(name: str, id_dtype: pl.DataType = pl.Int64) -> pl.DataFrame:
+def empty_table(name: str, id_dtype: DType = pl.Int64) -> pl.DataFrame:
     """A canonical table with all its columns (required and optional) and no rows."""
     return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].columns.items()})
 
@@ -63,8 +64,14 @@ class Shop:
     view that reads signup says so). A shop loaded with push-down (`pushed`) keeps its events
     where they are: `events` raises NeedsEvents. `activity` holds the activity events in
     business zone `zone`. Nothing about a loaded shop changes: its answers (activity, the
-    date span, the filter labels) are computed once, when first asked.
+    date span, the filter labels) are computed once, when first asked. A shop loaded in part
+    for one view (load_shop's `tables` and `bounds`) keeps the date span of the whole data.
     """
+
+    _whole_span: Callable[[], tuple[datetime, datetime] | None] | None = None
+    """For a shop loaded in part, how to find the first and last instants of the whole data
+    (asked of the source when the date span is first wanted): set once by load_shop, before
+    the shop is handed out."""
 
     def __init__(
         self,
@@ -86,15 +93,21 @@ class Shop:
 
     def replaced(self, *, sessions: pl.DataFrame | None = None, **tables: pl.DataFrame) -> "Shop":
         """This shop with some of its tables (and its sessions) in place of its own, such as
-        a segment's rows; what it lacks stays lacking."""
+        a segment's rows; what it lacks stays lacking. With its events and sessions, it keeps
+        its activity events and the whole data's date span (of a shop loaded in part)."""
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise KeyError(f"not canonical tables: {', '.join(sorted(unknown))}")
         kept = {name: frame for name, frame in tables.items() if name in self._tables}
-        return Shop(
+        shop = Shop(
             {**self._tables, **kept}, self.sessions if sessions is None else sessions, self.description,
             self.missing, self.pushed, self.zone, self.users_derived,
         )
+        if "events" not in kept and sessions is None:
+            shop._whole_span = self._whole_span
+            if "activity" in self.__dict__:
+                shop.__dict__["activity"] = self.__dict__["activity"]
+        return shop
 
     def __repr__(self) -> str:
         return f"Shop({self.description!r}, tables={sorted(self._tables)}, missing={list(self.missing)})"
@@ -160,6 +173,9 @@ class Shop:
         table = self._tables.get(name)
         if table is not None:
             return table
+        if name == "events" and self.pushed is not None:
+            # the events exist, where the engine keeps them: not a missing table
+            raise self.pushed.needs_events()
         known = next((frame["user_id"].dtype for frame in self._tables.values() if "user_id" in frame.columns), pl.Int64)
         if name == "events":
             return derive_sessions(empty_table(name, known))[0]  # with the session columns loading adds
@@ -182,6 +198,8 @@ class Shop:
     @cached_property
     def _first_and_last(self) -> tuple[datetime, datetime] | None:
         """The first and last instants with activity: events, else orders."""
+        if self._whole_span is not None:
+            return self._whole_span()
         events = self.pushed.activity if self.pushed is not None else self._tables.get("events")
         for frame, column in ((events, "event_time"), (self._tables.get("orders"), "created_at")):
             if frame is not None and frame.height:
@@ -280,23 +298,26 @@ def rederive_sessions(
     after = changed.filter(pl.col("user_id").is_in(touched))
     new_events, new_sessions = derive_sessions(pl.concat([before, after], how="vertical_relaxed"), gap=gap)
     # the sessions, each side in (user, start) order with users of its own, merged by user:
-    # a session's place in the merge is its new id
-    kept = _rows_where(~sessions.get_column("user_id").is_in(touched))
+    # a session's place in the merge is its new id (the index arithmetic in numpy)
+    kept = np.flatnonzero(~sessions.get_column("user_id").is_in(touched).to_numpy())
     kept_places, new_places = _merged_places(sessions.get_column("user_id").gather(kept), new_sessions.get_column("user_id"))
-    renumber_kept = pl.zeros(sessions.height + 1, pl.Int64, eager=True).scatter(sessions.get_column("session_id").gather(kept), kept_places + 1)
-    renumber_new = pl.zeros(new_sessions.height + 1, pl.Int64, eager=True).scatter(new_sessions.get_column("session_id"), new_places + 1)
+    renumber_kept = np.zeros(sessions.height + 1, np.int64)
+    renumber_kept[sessions.get_column("session_id").to_numpy()[kept]] = kept_places + 1
+    renumber_new = np.zeros(new_sessions.height + 1, np.int64)
+    renumber_new[new_sessions.get_column("session_id").to_numpy()] = new_places + 1
     all_sessions = _interleaved(sessions, kept, new_sessions, kept_places, new_places)
     all_sessions = all_sessions.with_columns(session_id=pl.int_range(1, all_sessions.height + 1, dtype=pl.Int64))
 
     def by_session(frame: pl.DataFrame, new_rows: pl.DataFrame) -> pl.DataFrame:
         """`frame`'s rows of kept users and `new_rows`, each in session order, merged by
         their new session ids."""
-        rows = _rows_where(~frame.get_column("user_id").is_in(touched))
-        kept_ids = renumber_kept.gather(frame.get_column("session_id").gather(rows))
-        new_ids = renumber_new.gather(new_rows.get_column("session_id"))
+        rows = np.flatnonzero(~frame.get_column("user_id").is_in(touched).to_numpy())
+        kept_ids = renumber_kept[frame.get_column("session_id").to_numpy()[rows]]
+        new_ids = renumber_new[new_rows.get_column("session_id").to_numpy()]
         kept_at, new_at = _merged_places(kept_ids, new_ids)
-        ids = pl.zeros(rows.len() + new_rows.height, pl.Int64, eager=True).scatter(kept_at, kept_ids).scatter(new_at, new_ids)
-        return _interleaved(frame, rows, new_rows, kept_at, new_at).with_columns(session_id=ids)
+        ids = np.empty(rows.size + new_ids.size, np.int64)
+        ids[kept_at], ids[new_at] = kept_ids, new_ids
+        return _interleaved(frame, rows, new_rows, kept_at, new_at).with_columns(session_id=pl.Series(ids))
 
     activity = None
     if activity_zone is not None:
@@ -304,28 +325,29 @@ def rederive_sessions(
     return by_session(events, new_events), all_sessions, activity
 
 
-def _rows_where(condition: pl.Series) -> pl.Series:
-    """The row numbers where `condition` holds, as Int64."""
-    return condition.arg_true().cast(pl.Int64)
+def _merged_places(kept: pl.Series | np.ndarray, new: pl.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each value of two ascending sequences with no value in common lands when they
+    are merged: its place in its own sequence plus the count of the other's smaller values.
+
+    Only the few new values are searched for among the many kept ones; a kept value's count
+    of smaller new values is the running count of new values placed at or before it."""
+    if isinstance(kept, pl.Series) and isinstance(new, pl.Series):
+        before = kept.search_sorted(new, side="left").to_numpy().astype(np.int64)
+    else:
+        before = np.searchsorted(np.asarray(kept), np.asarray(new), side="left")
+    size = len(kept)
+    kept_at = np.arange(size) + np.cumsum(np.bincount(before, minlength=size + 1))[:size]
+    return kept_at, np.arange(len(new)) + before
 
 
-def _merged_places(kept: pl.Series, new: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Where each value of two ascending series with no value in common lands when they are
-    merged: its place in its own series plus the count of the other's smaller values."""
-    kept_at = pl.int_range(0, kept.len(), dtype=pl.Int64, eager=True) + new.search_sorted(kept, side="left").cast(pl.Int64)
-    new_at = pl.int_range(0, new.len(), dtype=pl.Int64, eager=True) + kept.search_sorted(new, side="left").cast(pl.Int64)
-    return kept_at, new_at
-
-
-def _interleaved(old: pl.DataFrame, rows: pl.Series, new: pl.DataFrame, old_at: pl.Series, new_at: pl.Series) -> pl.DataFrame:
+def _interleaved(old: pl.DataFrame, rows: np.ndarray, new: pl.DataFrame, old_at: np.ndarray, new_at: np.ndarray) -> pl.DataFrame:
     """The rows `rows` of `old` at places `old_at` and the rows of `new` at places `new_at` of
     one frame: one gather per column from both (no filtered copy of `old` first)."""
-    size = rows.len() + new.height
-    source_rows = pl.zeros(size, pl.Int64, eager=True).scatter(old_at, rows).scatter(
-        new_at, pl.int_range(old.height, old.height + new.height, dtype=pl.Int64, eager=True)
-    )
+    source_rows = np.empty(rows.size + new.height, np.int64)
+    source_rows[old_at], source_rows[new_at] = rows, np.arange(old.height, old.height + new.height)
     both = pl.concat([old, new.select(old.columns)], how="vertical_relaxed", rechunk=False)
-    return pl.DataFrame([both.get_column(column).gather(source_rows) for column in old.columns])
+    gathered = pl.Series(source_rows)
+    return pl.DataFrame([both.get_column(column).gather(gathered) for column in old.columns])
 
 
 def _users_with_changes(held: pl.DataFrame, read: pl.DataFrame) -> pl.Series:
@@ -472,8 +494,8 @@ def _in_part(shop: Shop, source: Source, present: set[str], first_seen_before: d
     data (Shop.date_span: events, else orders); with `first_seen_before`, add the first event
     of every user seen at or before that instant to its activity events (session 0, ahead of
     the others), so that a cohort of first activity knows who came earlier."""
-    spans = (time_span(source, name) for name in ("events", "orders") if name in present)
-    shop.__dict__["_first_and_last"] = next((span for span in spans if span is not None), None)
+    timed = [name for name in ("events", "orders") if name in present]
+    shop._whole_span = lambda: next((span for span in (time_span(source, name) for name in timed) if span is not None), None)
     if first_seen_before is not None:
         schema = shop.activity.schema
         earlier = _first_events(source, first_seen_before).select(

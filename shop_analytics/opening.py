@@ -13,7 +13,7 @@ one-off command (an export, a report, an alerts check) opens only what its view 
 
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from connectors import Source, SourceError, source_from_settings
@@ -119,9 +119,12 @@ def _history(source: Source, config: AppConfig) -> History:
     alerts = config.alerts
     anomaly = AnomalySettings(window=alerts.anomaly_window_days, threshold=alerts.anomaly_threshold, holidays=tuple(alerts.holidays))
     campaigns = source.read_table("campaigns") if "campaigns" in source.table_names() else None
-    span = _span(source)
-    first = None if span is None else span[0].astimezone(ZoneInfo(config.settings.time_zone)).date()
-    return History(anomaly, campaigns, first)
+
+    def data_first() -> date | None:
+        span = _span(source)
+        return None if span is None else span[0].astimezone(ZoneInfo(config.settings.time_zone)).date()
+
+    return History(anomaly, campaigns, data_first)
 
 
 def _span(source: Source) -> tuple[datetime, datetime] | None:

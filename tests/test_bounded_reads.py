@@ -59,7 +59,10 @@ EXPORTS = [
     ("paths", {}),
     ("search", {}),
     ("products", {}),
-    ("kpis", {"channel": "ads", "device": "mobile"}),
+    ("kpis", {"channel": "paid_search", "device": "mobile"}),
+    ("funnel", {"device": "mobile"}),
+    ("anomalies", {"channel": "paid_search"}),
+    ("retention", {"region": "Zhejiang"}),
 ]
 
 
@@ -72,6 +75,22 @@ def test_a_bounded_export_equals_the_whole_shops(name, options, config, whole):
         assert_frame_equal(build_export(name, bounded, request), build_export(name, whole, request))
         assert bounded.date_span(TZ) == whole.date_span(TZ)
         assert bounded.missing == whole.missing
+
+
+def test_a_gmv_basis_keeps_the_bounded_shops_span_and_first_activity(small_shop_db):
+    """Under a GMV basis other than the default, loading replaces the orders: the shop loaded
+    in part keeps the whole data's span and who was seen before the bound."""
+    config = config_from_mapping({
+        "connections": {"shop": {"url": sqlite_url(small_shop_db)}},
+        "settings": {"time_zone": TZ, "gmv_basis": "exclude_refunded"},
+    })
+    whole = open_shop(config)
+    for name in ("retention", "anomalies", "kpis"):
+        for start, end in periods(whole):
+            request = ExportRequest(start, end, TZ, {}, config)
+            bounded = open_shop(config, scope=Scope(f"export:{name}", start, end))
+            assert bounded.date_span(TZ) == whole.date_span(TZ)
+            assert_frame_equal(build_export(name, bounded, request), build_export(name, whole, request))
 
 
 def test_the_last_thirty_days_read_a_slice_of_the_events(config, whole):
@@ -91,7 +110,7 @@ def test_the_last_thirty_days_read_a_slice_of_the_events(config, whole):
 def test_anomalies_with_campaign_days_reach_back_to_the_past_campaign_days(config, whole):
     """A period holding campaign days compares them with the 28 campaign days before, however
     far back: the bound moves there, and the verdicts stay those of the whole history."""
-    history = History(anomaly_settings(config), whole.campaigns, whole.date_span(TZ)[0])
+    history = History(anomaly_settings(config), whole.campaigns, lambda: whole.date_span(TZ)[0])
     campaigns = whole.campaigns.sort("start_date")
     last = campaigns.row(-1, named=True)
     start, end = last["start_date"], last["end_date"]
@@ -121,7 +140,7 @@ def test_bounded_reads_through_an_extract_scan_its_months_only(small_shop_db, co
     extract = ExtractSource(lambda: SqlSource(sqlite_url(small_shop_db)), folder=tmp_path / "extract")
     extract.refresh()
     start, end = periods(whole)[0]
-    reads = reads_for(Scope("export:kpis", start, end), History(anomaly_settings(config), None, None))
+    reads = reads_for(Scope("export:kpis", start, end), History(anomaly_settings(config), None, lambda: None))
     bounded = load_shop(extract, session_gap=config.settings.session_gap, tz=TZ, tables=reads.tables,
                         bounds=EventBounds(reads.first_instant(TZ), reads.first_seen))
     request = ExportRequest(start, end, TZ, {}, config)
@@ -165,7 +184,7 @@ def test_a_cohort_of_first_activity_knows_who_came_before_the_bound(tmp_path):
     pl.DataFrame(events, schema=SCHEMA, orient="row").write_parquet(tmp_path / "events.parquet")
     source = FolderSource(tmp_path)
     start, end = date(2026, 5, 4), date(2026, 5, 10)
-    reads = reads_for(Scope("export:retention", start, end), History(AnomalySettings(), None, None))
+    reads = reads_for(Scope("export:retention", start, end), History(AnomalySettings(), None, lambda: None))
     assert (reads.first_day, reads.first_seen) == (date(2026, 5, 4), True)
     bounded = load_shop(source, tz="UTC", tables=reads.tables, bounds=EventBounds(reads.first_instant("UTC"), True))
     assert bounded.events["user_id"].to_list() == [1, 2, 2]  # April's event is not read ...
