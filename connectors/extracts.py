@@ -424,6 +424,8 @@ class ExtractSource:
             changes, updated_newest = source.read_changes(name, since=cut, updated_since=updated_since)
         else:  # a source that cannot say what changed: the window's rows only
             changes, updated_newest = source.read_table(name, since=cut), None
+        # whole months before the cut's keep their files; the undated file, and a file written
+        # before events had months, are rewritten ("~" sorts after every month)
         kept_files = [file for file in before.files if name == "events" and (_month_of(file) or "~") < f"{cut:%Y-%m}"]
         rewritten = pl.scan_parquet([self.folder / file for file in before.files if file not in kept_files])
         schema = rewritten.collect_schema()

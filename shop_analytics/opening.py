@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 from connectors import Source, SourceError, source_from_settings
 from connectors.extracts import DEFAULT_TTL, ExtractSource, worth_extracting
-from metrics.anomalies import AnomalySettings
 from metrics.gmv_basis import apply_gmv_basis
 from shop_analytics.bounds import History, Reads, Scope, reads_for
 from shop_analytics.config import AppConfig
 from shop_analytics.loading import EventBounds, PreviousLoad, Shop, load_shop, time_span
 from shop_analytics.pushdown import engine_for
+from shop_analytics.views import anomaly_settings
 
 
 def configured_source(config: AppConfig) -> Source:
@@ -116,15 +116,13 @@ def open_shop(config: AppConfig, progress: Callable[[str], None] | None = None, 
 def _history(source: Source, config: AppConfig) -> History:
     """What the anomaly look-backs need before the load: the settings, the campaigns, the
     data's first day."""
-    alerts = config.alerts
-    anomaly = AnomalySettings(window=alerts.anomaly_window_days, threshold=alerts.anomaly_threshold, holidays=tuple(alerts.holidays))
     campaigns = source.read_table("campaigns") if "campaigns" in source.table_names() else None
 
     def data_first() -> date | None:
         span = _span(source)
         return None if span is None else span[0].astimezone(ZoneInfo(config.settings.time_zone)).date()
 
-    return History(anomaly, campaigns, data_first)
+    return History(anomaly_settings(config), campaigns, data_first)
 
 
 def _span(source: Source) -> tuple[datetime, datetime] | None:
