@@ -19,6 +19,7 @@ from metrics.kpis import daily_kpis
 from metrics.periods import period_summary
 from metrics.registry import KPIS, format_value
 from shop_analytics.i18n import text
+from shop_analytics.ui.tables import CSV_BOM
 
 TZ = "Asia/Shanghai"
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +97,13 @@ def test_downloading_the_daily_table_gives_the_metric_rows_as_csv(app_page, smal
     with page.expect_download(timeout=30_000) as download:
         page.get_by_role("button", name=text("tables.csv", "en")).first.click()
     assert download.value.suggested_filename == f"daily_kpis_{start}_{end}.csv"
-    rows = pl.read_csv(BytesIO(Path(download.value.path()).read_bytes()), try_parse_dates=True)
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(CSV_BOM)  # Excel reads it as UTF-8; headers in the page's language
+    rows = pl.read_csv(BytesIO(data.removeprefix(CSV_BOM)), try_parse_dates=True)
     expected = daily_kpis(small_shop.events, small_shop.sessions, small_shop.orders, small_shop.users, start=start, end=end, tz=TZ)
-    assert rows["date"].to_list() == expected["date"].to_list()
-    assert rows["orders"].to_list() == expected["orders"].to_list()
-    assert rows["gmv"].to_list() == pytest.approx(expected["gmv"].to_list())
+    assert rows[text("columns.date", "en")].to_list() == expected["date"].to_list()
+    assert rows[KPIS["orders"].label_in("en")].to_list() == expected["orders"].to_list()
+    assert rows[KPIS["gmv"].label_in("en")].to_list() == pytest.approx(expected["gmv"].to_list())
 
 
 def test_switching_to_chinese_and_back(app_page):
