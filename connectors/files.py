@@ -133,6 +133,8 @@ class FolderSource:
             frame = self._canonical(table, self._base(table), [column], origin)
             dtype = frame.collect_schema()[column]
             target = TABLES[name].columns[column]
+            if target is None:  # an id column: it has no time span
+                raise SourceError(f"{column} of {name} is an id, not a time column")
             value = canonical_value(column, dtype, target, self.mapping.time_zone)
             first, last = frame.select(value.min().alias("first"), value.max().alias("last")).collect().row(0)
         except (pl.exceptions.PolarsError, OSError) as error:

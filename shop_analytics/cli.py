@@ -9,6 +9,7 @@ $SHOP_ANALYTICS_SECRETS) and opens the configured shop as the dashboard does; `-
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def build_parser() -> OneLineParser:
     listing.add_argument("--all", dest="include_resolved", action="store_true", help="resolved alerts too")
 
     export = commands.add_parser("export", help="print a table for scripts")
-    export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {entry.description}" for name, entry in {**EXPORTS, **DOCUMENTS}.items()))
+    described = [*((name, entry.description) for name, entry in EXPORTS.items()), *((name, entry.description) for name, entry in DOCUMENTS.items())]
+    export.add_argument("table", choices=[*EXPORTS, *DOCUMENTS], help="; ".join(f"{name}: {description}" for name, description in described))
     export.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD", help="first day of the period (every table but ltv)")
     export.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day of the period (every table but ltv)")
     export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
@@ -161,6 +163,14 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+def step_of(bar: tqdm, prefix: str = "") -> Callable[[str], None]:
+    """A progress callback that names the step on the bar and advances it."""
+    def step(name: str) -> None:
+        bar.set_postfix_str(f"{prefix}{name}")
+        bar.update()
+    return step
+
+
 def configured(arguments: argparse.Namespace) -> AppConfig:
     """The configuration of `--secrets` (else the default file), with this run's flags in
     place of its values."""
@@ -183,7 +193,7 @@ def load_with_progress(config: AppConfig, bar: tqdm | None = None, scope=None):
     from shop_analytics.opening import open_shop
 
     if bar is not None:
-        return open_shop(config, progress=lambda table: (bar.set_postfix_str(f"loading {table}"), bar.update()), scope=scope)
+        return open_shop(config, progress=step_of(bar, "loading "), scope=scope)
     with tqdm(total=len(LOAD_ORDER) + 1, desc="Loading", unit="table", file=sys.stderr, leave=False) as own:
         return open_shop(config, progress=lambda _: own.update(), scope=scope)
 
@@ -194,9 +204,9 @@ def generate_sample(users: int, events: int, seed: int, out: Path) -> None:
     from sample_data.sqlite_store import write_sqlite
 
     with tqdm(total=len(GENERATION_STEPS), desc="Generating the sample shop", unit="step") as bar:
-        tables = generate_shop(users=users, events=events, seed=seed, progress=lambda step: (bar.set_postfix_str(step), bar.update()))
+        tables = generate_shop(users=users, events=events, seed=seed, progress=step_of(bar))
     with tqdm(total=len(tables), desc=f"Writing {out}", unit="table") as bar:
-        write_sqlite(tables, out, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+        write_sqlite(tables, out, progress=step_of(bar))
 
 
 def run_alerts(arguments: argparse.Namespace, config: AppConfig) -> None:
@@ -244,7 +254,7 @@ def write_report(config: AppConfig, kind: str, day: date, output_format: str, ou
     with tqdm(total=len(LOAD_ORDER) + 1 + len(BUILD_STEPS) + 1, desc="Building the report", unit="step", file=sys.stderr) as bar:
         shop = load_with_progress(config, bar, scope=Scope("reports", *report_period(kind, day), {"kind": kind}))
         report = build_report(shop, kind=kind, day=day, lang=config.settings.language, settings=config.settings,
-                              anomaly=anomaly_settings(config), progress=lambda step: (bar.set_postfix_str(step), bar.update()),
+                              anomaly=anomaly_settings(config), progress=step_of(bar),
                               targets=stored_targets(config.alerts.database_path))
         bar.set_postfix_str(f"writing {output_format}")
         path = write_file(report, output_format, out)
@@ -259,7 +269,7 @@ def refresh_extract_now(config: AppConfig, *, full: bool) -> None:
     from shop_analytics.opening import refresh_extract
 
     with tqdm(total=len(TABLES), desc="Refreshing", unit="table", file=sys.stderr, leave=False) as bar:
-        manifest = refresh_extract(config, full=full, progress=lambda table: (bar.set_postfix_str(table), bar.update()))
+        manifest = refresh_extract(config, full=full, progress=step_of(bar))
     for name, table in manifest.tables.items():
         how = "whole" if table.replaced_after is None else f"changes after {table.replaced_after:%Y-%m-%d %H:%M} UTC"
         print(f"{name}: {table.rows:,} rows ({how})")
@@ -318,11 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        config = configured(arguments)
         if arguments.command == "sample":
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
         elif arguments.command == "alerts":
-            run_alerts(arguments, config)
+            run_alerts(arguments, configured(arguments))
         elif arguments.command == "user":
             user = new_user(arguments.name, arguments.role, arguments.password_stdin)
             if arguments.print_only:
@@ -335,12 +344,14 @@ def main(argv: list[str] | None = None) -> int:
             if arguments.format != "json":
                 parser.error(f"export {arguments.table} prints one JSON object: use --format json")
             options = {name: getattr(arguments, name) for name in DOCUMENT_OPTIONS}
+            config = configured(arguments)
             export_document(arguments.table, config, DocumentRequest(config.settings.time_zone, options))
         elif arguments.command == "export":
             if arguments.start is None or arguments.end is None:
                 parser.error(f"export {arguments.table} needs --from and --to")
             check_period(arguments.start, arguments.end, ("--from", "--to"))
             options = check_options(arguments.table, {name: getattr(arguments, name) for name in EXPORT_OPTIONS})
+            config = configured(arguments)
             request = ExportRequest(arguments.start, arguments.end, config.settings.time_zone, options, config)
             export_table(arguments.table, config, request, arguments.format)
         elif arguments.command == "token":
@@ -360,12 +371,13 @@ def main(argv: list[str] | None = None) -> int:
 
             run_mcp(arguments.secrets, configured(arguments), http=arguments.http, port=arguments.port, role=arguments.role)
         elif arguments.command == "report":
-            print(write_report(config, arguments.period, arguments.day, arguments.format, arguments.out))
+            print(write_report(configured(arguments), arguments.period, arguments.day, arguments.format, arguments.out))
         elif arguments.command == "refresh":
             refresh_extract_now(configured(arguments), full=arguments.full)
         elif arguments.command == "schedule":
             from shop_analytics.scheduler.command import schedule_command
 
+            config = configured(arguments)
             schedule_command(config, once=arguments.once, settings=config.scheduler.runner_settings())
     except (SourceError, ValueError) as error:
         parser.exit(EXIT_BAD_ARGUMENTS, f"{parser.prog}: error: {error}\n")

@@ -21,8 +21,8 @@ from shop_analytics.alerts.check import run_check
 from shop_analytics.alerts.config import alert_config
 from shop_analytics.alerts.rules import AlertRule
 from shop_analytics.alerts.store import AlertStore
-from shop_analytics.i18n import format_day, format_number
 from shop_analytics.config import Settings
+from shop_analytics.i18n import format_day, format_number
 from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"

@@ -44,9 +44,13 @@ def test_every_page_appears_once_in_the_navigation(page_on_small_shop):
 
 def test_clicking_a_day_in_the_trend_shows_its_orders(page_on_small_shop, small_shop):
     page = page_on_small_shop
-    points = page.locator(".js-plotly-plot .scatterlayer path.point")
+    # the daily trend's own points (the overview has other charts below it)
+    points = page.locator(".st-key-overview_trend .js-plotly-plot .scatterlayer path.point")
     points.last.wait_for(timeout=30_000)
-    box = points.nth(points.count() - 2).bounding_box()
+    # the trend now sits below the cards and targets: bring the point into the viewport first
+    target = points.nth(points.count() - 2)
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     _, last = small_shop.date_span(TZ)
     day = last - timedelta(days=1)
