@@ -59,7 +59,11 @@ class CombinedSource:
     ) -> pl.DataFrame:
         frame = self.source_of(name).read_table(name, columns=columns, since=since, until=until)
         # one id space across the sources (see the module docstring)
-        return frame.with_columns(pl.col(column).cast(pl.String) for column in SHARED_IDS if column in frame.columns)
+        return frame.with_columns(
+            *(pl.col(column).cast(pl.String) for column in SHARED_IDS if column in frame.columns),
+            # labels as categories (connectors.schema LABEL), as the tracker's are
+            *(pl.col(column).cast(pl.Categorical) for column in ("channel", "device") if column in frame.columns),
+        )
 
     def read_mapped(
         self,

@@ -21,14 +21,14 @@ def attribute_orders(orders: pl.DataFrame, users: pl.DataFrame) -> pl.DataFrame:
         "user_id", *[pl.col(name).alias(f"user_{name}") for name in user_columns]
     )
     attributed = orders.join(profile, on="user_id", how="left", maintain_order="left")
-    own_channel = pl.col("channel") if "channel" in orders.columns else pl.lit(None, pl.String)
+    own_channel = pl.col("channel") if "channel" in orders.columns else pl.lit(None, users.schema.get("channel", pl.Categorical))
     user_channel = pl.col("user_channel") if "channel" in user_columns else pl.lit(None, pl.String)
     user_device = pl.col("user_device") if "device" in user_columns else pl.lit(None, pl.String)
-    # labels are categories (connectors.schema LABEL) whatever the two sides' dtypes, so that
-    # every table's channel joins every other's
+    # the user's channel in the order's own channel's dtype, so the two coalesce
+    # (without either, the canonical label dtype: categories)
+    own_dtype = orders.schema["channel"] if "channel" in orders.columns else users.schema.get("channel", pl.Categorical)
     return attributed.with_columns(
-        channel=pl.coalesce(own_channel.cast(pl.String), user_channel.cast(pl.String)).cast(pl.Categorical),
-        device=user_device.cast(pl.Categorical),
+        channel=pl.coalesce(own_channel, user_channel.cast(own_dtype)), device=user_device
     ).drop([f"user_{name}" for name in user_columns])
 
 
