@@ -5,8 +5,8 @@ An extract is a folder (default `.extracts/<hash of the source description>/`, g
 holding Parquet files per canonical table and `manifest.json`, which names the files of the
 current generation with, per table, when it was refreshed, its row count, its newest time and
 updated-at stamp, and the source's description (never a password). Events are kept in one
-file per calendar month (UTC) of their time, so that a refresh rewrites only the months it
-changes and a read of a period opens only its months; every other table is one file.
+file per week (Monday to Sunday, UTC) of their time, so that a refresh rewrites only the
+weeks it changes and a read of a period opens only its weeks; every other table is one file.
 
 A refresh reads what changed (`ExtractSource.refresh`): the rows of the last
 `refresh_window_days` before each table's newest time again (late events, orders refunded,
@@ -19,7 +19,7 @@ arrive too. The manifest says, per generation, after which instant the events we
 changed events (shop_analytics/loading.py).
 
 A refresh is all or nothing. Each file is written to a temporary file and renamed
-(os.replace) to a name carrying the new generation (a month of events that did not change
+(os.replace) to a name carrying the new generation (a week of events that did not change
 keeps its file, named by both manifests); only then is the manifest replaced, the same way,
 to name them. A refresh that stops anywhere before that last rename, by an exception, a kill
 or a database that goes away, leaves the previous manifest naming the previous, complete
@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -136,7 +136,7 @@ class TableExtract:
     @classmethod
     def from_json(cls, values: dict) -> "TableExtract":
         return cls(
-            files=tuple(values["files"]) if "files" in values else (values["file"],),  # one file before events had months
+            files=tuple(values["files"]) if "files" in values else (values["file"],),  # one file before events had weeks
             refreshed_at=datetime.fromisoformat(values["refreshed_at"]),
             full_refreshed_at=datetime.fromisoformat(values["full_refreshed_at"]),
             rows=values["rows"],
@@ -416,7 +416,7 @@ class ExtractSource:
         """Table `name` with the rows of its last `window` before its newest time, and the rows
         changed since its newest updated-at stamp (less INCREMENTAL_OVERLAP), read again: they
         replace the extract's rows after that instant and its rows of the same key (KEYS).
-        The events keep the files of the months before that instant. None when the source's
+        The events keep the files of the weeks before that instant. None when the source's
         columns changed since the extract was written (then the table is read whole)."""
         cut = _day_start(newest - self.window) if _is_date(name) else newest - self.window
         updated_since = None if before.updated_newest is None else before.updated_newest - INCREMENTAL_OVERLAP
@@ -424,9 +424,10 @@ class ExtractSource:
             changes, updated_newest = source.read_changes(name, since=cut, updated_since=updated_since)
         else:  # a source that cannot say what changed: the window's rows only
             changes, updated_newest = source.read_table(name, since=cut), None
-        # whole months before the cut's keep their files; the undated file, and a file written
-        # before events had months, are rewritten ("~" sorts after every month)
-        kept_files = [file for file in before.files if name == "events" and (_month_of(file) or "~") < f"{cut:%Y-%m}"]
+        # whole weeks before the cut's keep their files; the undated file, and a file written
+        # before events had weeks, are rewritten ("~" sorts after every week)
+        cut_week = (cut.astimezone(UTC).date() - timedelta(days=cut.astimezone(UTC).weekday())).isoformat()
+        kept_files = [file for file in before.files if name == "events" and (_week_of(file) or "~") < cut_week]
         rewritten = pl.scan_parquet([self.folder / file for file in before.files if file not in kept_files])
         schema = rewritten.collect_schema()
         if set(schema.names()) != set(changes.columns):
@@ -454,22 +455,22 @@ class ExtractSource:
         return TableExtract(files, now, before.full_refreshed_at, rows, latest, cut, max(updated) if updated else None)
 
     def _write(self, name: str, frame: pl.DataFrame, generation: int) -> tuple[str, ...]:
-        """Write `frame` as table `name` of `generation`: the events one file per month of
+        """Write `frame` as table `name` of `generation`: the events one file per week of
         their time (events without a time in a file of their own), any other table one file.
         The files' names, in order."""
         if name != "events":
             file = f"{name}.{generation}.parquet"
             _replace_atomically(self.folder / file, frame.write_parquet)
             return (file,)
-        # year * 100 + month: an integer key is cheaper to compute and split by than text
-        months = frame.select(pl.col("event_time").dt.year().cast(pl.Int32) * 100 + pl.col("event_time").dt.month()).to_series()
-        if months.n_unique() == 1:
-            parts = {(months[0],): frame}
+        # the Monday (UTC) of each event's week: a date key, cheaper to split by than text
+        weeks = frame.select(pl.col("event_time").dt.convert_time_zone("UTC").dt.truncate("1w").dt.date()).to_series()
+        if weeks.n_unique() == 1:
+            parts = {(weeks[0],): frame}
         else:
-            parts = frame.with_columns(months.alias("__month")).partition_by("__month", as_dict=True, include_key=False)
+            parts = frame.with_columns(weeks.alias("__week")).partition_by("__week", as_dict=True, include_key=False)
         files = []
-        for (month,), part in sorted(parts.items(), key=lambda item: (item[0][0] is None, item[0][0] or 0)):
-            file = f"events.{UNDATED if month is None else f'{month // 100:04d}-{month % 100:02d}'}.{generation}.parquet"
+        for (week,), part in sorted(parts.items(), key=lambda item: (item[0][0] is None, item[0][0] or date.min)):
+            file = f"events.{UNDATED if week is None else week.isoformat()}.{generation}.parquet"
             _replace_atomically(self.folder / file, part.write_parquet)
             files.append(file)
         if not files:  # no events at all: an empty file keeps the columns
@@ -502,7 +503,7 @@ class ExtractSource:
     ) -> pl.DataFrame:
         """The canonical table `name` from the pinned generation of the extract; the columns
         and the time window are pushed into the Parquet scan (a window of events opens only
-        the files of its months)."""
+        the files of its weeks)."""
         wanted = wanted_columns(name, columns)
         window = time_window(name, since, until)
         try:
@@ -518,7 +519,7 @@ class ExtractSource:
 
     def scan(self, name: str) -> pl.LazyFrame:
         """Table `name` of the pinned generation as a lazy Parquet scan, for reads that filter
-        and aggregate it without holding it (the events of the months asked for only)."""
+        and aggregate it without holding it (the events of the weeks asked for only)."""
         manifest = self._manifest_to_read()
         if name not in manifest.tables:
             raise SourceError(f"{self.description} has no table '{name}'.")
@@ -590,13 +591,13 @@ def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
 
 
 UNDATED = "undated"
-"""The month-file name part of events without a time."""
+"""The week-file name part of events without a time."""
 
 
-def _month_of(file: str) -> str | None:
-    """The month (YYYY-MM) a file of events holds, None for any other file."""
+def _week_of(file: str) -> str | None:
+    """The Monday (YYYY-MM-DD) of the week a file of events holds, None for any other file."""
     parts = file.split(".")
-    return parts[1] if len(parts) == 4 and re.fullmatch(r"\d{4}-\d{2}", parts[1]) else None
+    return parts[1] if len(parts) == 4 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", parts[1]) else None
 
 
 def _is_date(name: str) -> bool:

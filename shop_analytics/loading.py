@@ -308,10 +308,13 @@ def rederive_sessions(
     all_sessions = _interleaved(sessions, kept, new_sessions, kept_places, new_places)
     all_sessions = all_sessions.with_columns(session_id=pl.int_range(1, all_sessions.height + 1, dtype=pl.Int64))
 
-    def by_session(frame: pl.DataFrame, new_rows: pl.DataFrame) -> pl.DataFrame:
+    def by_session(frame: pl.DataFrame, new_rows: pl.DataFrame, changed_users: pl.Series | None = None) -> pl.DataFrame:
         """`frame`'s rows of kept users and `new_rows`, each in session order, merged by
-        their new session ids."""
-        rows = np.flatnonzero(~frame.get_column("user_id").is_in(touched).to_numpy())
+        their new session ids; `changed_users`: which of `frame`'s rows are the changed
+        users', when already known."""
+        if changed_users is None:
+            changed_users = frame.get_column("user_id").is_in(touched)
+        rows = np.flatnonzero(~changed_users.to_numpy())
         kept_ids = renumber_kept[frame.get_column("session_id").to_numpy()[rows]]
         new_ids = renumber_new[new_rows.get_column("session_id").to_numpy()]
         kept_at, new_at = _merged_places(kept_ids, new_ids)
@@ -322,7 +325,7 @@ def rederive_sessions(
     activity = None
     if activity_zone is not None:
         activity = by_session(previous.activity, activity_from_events(new_events, tz=activity_zone).select(ACTIVITY_COLUMNS))
-    return by_session(events, new_events), all_sessions, activity
+    return by_session(events, new_events, mask), all_sessions, activity
 
 
 def _merged_places(kept: pl.Series | np.ndarray, new: pl.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -340,14 +343,43 @@ def _merged_places(kept: pl.Series | np.ndarray, new: pl.Series | np.ndarray) ->
     return kept_at, np.arange(len(new)) + before
 
 
+MAX_RUNS = 200_000
+"""Past this many runs an interleave gathers each column by row numbers instead of joining
+slices: each slice costs a few microseconds of Python."""
+
+
 def _interleaved(old: pl.DataFrame, rows: np.ndarray, new: pl.DataFrame, old_at: np.ndarray, new_at: np.ndarray) -> pl.DataFrame:
     """The rows `rows` of `old` at places `old_at` and the rows of `new` at places `new_at` of
-    one frame: one gather per column from both (no filtered copy of `old` first)."""
-    source_rows = np.empty(rows.size + new.height, np.int64)
-    source_rows[old_at], source_rows[new_at] = rows, np.arange(old.height, old.height + new.height)
-    both = pl.concat([old, new.select(old.columns)], how="vertical_relaxed", rechunk=False)
-    gathered = pl.Series(source_rows)
-    return pl.DataFrame([both.get_column(column).gather(gathered) for column in old.columns])
+    one frame. The kept rows come in long runs between the changed users' rows, so the frame
+    is joined from slices of both and copied into one chunk per column (at 10,000,000 events
+    and 6,000 changed users, 0.5 s instead of 1.3 s for a gather of every row); with very
+    many runs, each column is gathered by row numbers."""
+    old_runs, new_runs = _runs(old_at, rows), _runs(new_at, np.arange(new.height))
+    new = new.select(old.columns)
+    if len(old_runs[0]) + len(new_runs[0]) > MAX_RUNS:
+        source_rows = np.empty(rows.size + new.height, np.int64)
+        source_rows[old_at], source_rows[new_at] = rows, np.arange(old.height, old.height + new.height)
+        both = pl.concat([old, new], how="vertical_relaxed", rechunk=False)
+        gathered = pl.Series(source_rows)
+        return pl.DataFrame([both.get_column(column).gather(gathered) for column in old.columns])
+    pieces = sorted(
+        [(place, frame, first, length) for frame, (places, firsts, lengths) in ((old, old_runs), (new, new_runs))
+         for place, first, length in zip(places.tolist(), firsts.tolist(), lengths.tolist(), strict=True)],
+        key=lambda piece: piece[0],
+    )
+    if not pieces:
+        return old.clear()
+    return pl.concat([frame.slice(first, length) for _, frame, first, length in pieces], how="vertical_relaxed", rechunk=True)
+
+
+def _runs(places: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of rows that are consecutive both where they come from (`sources`) and where
+    they go (`places`): each run's place, first source row and length."""
+    if places.size == 0:
+        return places, sources, places
+    breaks = np.flatnonzero((np.diff(places) != 1) | (np.diff(sources) != 1)) + 1
+    starts = np.concatenate([[0], breaks])
+    return places[starts], sources[starts], np.diff(np.concatenate([starts, [places.size]]))
 
 
 def _users_with_changes(held: pl.DataFrame, read: pl.DataFrame) -> pl.Series:

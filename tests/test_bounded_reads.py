@@ -134,7 +134,7 @@ def test_the_alerts_check_of_a_day_reads_its_baselines_only(config, whole):
     assert open_shop(config, scope=Scope("alerts")).date_span(TZ) == whole.date_span(TZ)
 
 
-def test_bounded_reads_through_an_extract_scan_its_months_only(small_shop_db, config, whole, tmp_path):
+def test_bounded_reads_through_an_extract_scan_its_weeks_only(small_shop_db, config, whole, tmp_path):
     from connectors import SqlSource
 
     extract = ExtractSource(lambda: SqlSource(sqlite_url(small_shop_db)), folder=tmp_path / "extract")

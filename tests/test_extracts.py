@@ -94,12 +94,12 @@ def test_the_first_read_extracts_every_table_with_its_manifest(shop_folder, tmp_
         "source": str(shop_folder),
         "refreshed_at": "2026-11-11T12:00:00+00:00",
         "tables": {
-            "events": {"files": ["events.2026-11.1.parquet"], "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "replaced_after": None, "updated_newest": None},
+            "events": {"files": ["events.2026-11-09.1.parquet"], "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 3, "newest": "2026-11-11T11:00:00+00:00", "replaced_after": None, "updated_newest": None},
             "orders": {"files": ["orders.1.parquet"], "refreshed_at": "2026-11-11T12:00:00+00:00", "full_refreshed_at": "2026-11-11T12:00:00+00:00", "rows": 2, "newest": "2026-11-11T09:00:00+00:00", "replaced_after": None, "updated_newest": None},
         },
         "events_replaced": [[1, None]],
     }
-    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11.1.parquet", MANIFEST, "orders.1.parquet"]
+    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11-09.1.parquet", MANIFEST, "orders.1.parquet"]
 
 
 def test_a_read_pushes_the_columns_and_the_time_window_into_the_extract(shop_folder, tmp_path):
@@ -236,7 +236,7 @@ def test_a_refresh_that_fails_mid_write_leaves_the_previous_extract(shop_folder,
     assert reopened.current().generation == 1
     assert_frame_equal(reopened.read_table("events"), before)
     assert reopened.read_table("orders")["status"].cast(pl.String).to_list() == ["paid", "pending"]
-    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11.1.parquet", MANIFEST, "orders.1.parquet"]
+    assert sorted(path.name for path in (tmp_path / "extract").iterdir()) == [".lock", "events.2026-11-09.1.parquet", MANIFEST, "orders.1.parquet"]
 
 
 KILLED_REFRESH = """
@@ -355,5 +355,5 @@ def test_sessions_sharing_an_extract_refresh_it_once_when_it_falls_due(shop_fold
     assert second.refresh(if_due=True).generation == 2
     assert second.current().generation == 2
     assert sorted(path.name for path in (tmp_path / "extract").glob("*.parquet")) == [
-        "events.2026-11.1.parquet", "events.2026-11.2.parquet", "orders.1.parquet", "orders.2.parquet",
+        "events.2026-11-09.1.parquet", "events.2026-11-09.2.parquet", "orders.1.parquet", "orders.2.parquet",
     ]

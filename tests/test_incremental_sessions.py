@@ -17,7 +17,7 @@ from connectors import FolderSource
 from connectors.extracts import ExtractSource
 from shop_analytics.loading import PreviousLoad, load_shop
 
-T0 = utc("2026-03-30 22:00")  # the month and the business day change within the data
+T0 = utc("2026-03-29 22:00")  # the week, the month and the business day change within the data
 GAP = timedelta(minutes=30)
 WINDOW = timedelta(hours=3)
 TZ = "Asia/Shanghai"
