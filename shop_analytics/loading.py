@@ -283,8 +283,8 @@ def rederive_sessions(
     are derived again, over all their events (a session can continue across `cut`); every
     other user keeps their events, sessions and activity events (rows of one user at one
     instant keep the order of the earlier read). Sessions are numbered 1..n in (user, start)
-    order, as derive_sessions numbers them: the kept ones are renumbered by a gather, and the
-    two sides, each in that order, are interleaved by one gather per column (`_interleaved`)
+    order, as derive_sessions numbers them: the kept ones are renumbered by a lookup, and the
+    two sides, each in that order, are interleaved (`_interleaved`: runs of rows copied once)
     instead of sorted again.
     """
     events, sessions = previous.events, previous.sessions
