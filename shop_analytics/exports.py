@@ -175,7 +175,7 @@ def _campaign_id(campaigns: pl.DataFrame, text: str) -> int | str:
 
 
 def _compare(shop: Shop, request: ExportRequest) -> pl.DataFrame:
-    frames = all_frames(shop)
+    frames = activity_frames(shop)
     campaign = request.options.get("campaign")
     if campaign is not None:
         return campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=_campaign_id(shop.campaigns, campaign), tz=request.tz)
@@ -234,7 +234,7 @@ def _drop_offs(shop: Shop, request: ExportRequest) -> pl.DataFrame:
 def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
     return configured_channel_table(
-        *all_frames(shop), optional, start=request.start, end=request.end, settings=request.settings,
+        *activity_frames(shop), optional, start=request.start, end=request.end, settings=request.settings,
     )
 
 

@@ -163,8 +163,13 @@ def test_the_app_configured_for_spark_shows_the_in_memory_numbers(spark, shop_fo
         pushed, memory = opened(spark_settings, page), opened(folder | {"pushdown": "never"}, page)
         assert not pushed.exception and not memory.exception, (pushed.exception, memory.exception)
         assert [(card.label, card.value) for card in pushed.metric] == [(card.label, card.value) for card in memory.metric]
-        assert len(pushed.dataframe) == len(memory.dataframe)
-        assert all(shown.value.equals(expected.value) for shown, expected in zip(pushed.dataframe, memory.dataframe))
+        in_memory = [frame.value for frame in memory.dataframe]
+        if page == "overview":
+            # GMV by category reads every event's product: with push-down the section says so
+            assert any("By category needs" in caption.value for caption in pushed.caption)
+            in_memory = [frame for frame in in_memory if list(frame.columns[:2]) != ["category", "factor"]]
+        assert len(pushed.dataframe) == len(in_memory) > 0
+        assert all(shown.value.equals(expected) for shown, expected in zip(pushed.dataframe, in_memory))
     assert len(memory.dataframe) and memory.dataframe[0].value["users"].iloc[0] > 0
     # and the events stayed with Spark: the Data sources page says who keeps them
     data_source = opened(spark_settings, "data_source")

@@ -36,7 +36,7 @@ from shop_analytics.alerts.rules import CHANNEL, DAILY, SERVICE, AlertRule
 from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_paces
-from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, mask_unavailable
+from shop_analytics.views import activity_frames, check_view, configured_channel_table, mask_unavailable
 
 ANOMALY, RULE, TARGET = "anomaly", "rule", "target"
 # Every daily KPI of the daily table is watched for anomalies.
@@ -191,7 +191,7 @@ def _contributors(shop: Shop, finding: Finding, days: list[date], special: set[d
     # Traffic KPIs are split by channel only and never read the item tables.
     order_items, products = (shop.tables.get(name, pl.DataFrame()) for name in ("order_items", "products"))
     table = alert_contributors(
-        *all_frames(shop)[:3], order_items, products,
+        *activity_frames(shop)[:3], order_items, products,
         kpi=finding.metric, day=finding.day, baseline_days=baseline, tz=tz,
     )
     leaders = table.filter(pl.col("change") != 0).unique("dimension", keep="first", maintain_order=True)
@@ -216,7 +216,7 @@ class _DailyValues:
 def _channel_values(shop: Shop, rule: AlertRule, day: date, settings: Settings) -> pl.DataFrame:
     """Each channel's row of the channel table on `day` and the day before (the device and
     region filters apply; the channel filter picks the rows)."""
-    events, sessions, orders, users = replace(rule.segment, channels=()).apply(*all_frames(shop))
+    events, sessions, orders, users = replace(rule.segment, channels=()).apply(*activity_frames(shop))
     optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
     tables = [
         configured_channel_table(events, sessions, orders, users, optional, start=one_day, end=one_day, settings=settings)

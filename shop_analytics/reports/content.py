@@ -37,7 +37,7 @@ from shop_analytics.config import Settings
 from shop_analytics.loading import Shop
 from shop_analytics.reports.highlights import write_highlights
 from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_paces
-from shop_analytics.views import activity_frames, all_frames, check_view, configured_channel_table, gmv_decomposition, mask_unavailable
+from shop_analytics.views import activity_frames, check_view, configured_channel_table, gmv_decomposition, mask_unavailable
 
 PERIOD_KINDS = ("week", "month")
 COMPARED = ("previous", "year_before")
@@ -196,7 +196,7 @@ def _channels(shop: Shop, period: ReportPeriod, elapsed: timedelta | None, setti
     cut at the same point as the KPIs while the period is in progress, so the channels'
     changes add up to the headline GMV change."""
     optional = {name: shop.optional(name) for name in ("ad_spend", "order_items", "products")}
-    events, sessions, orders, users = all_frames(shop)
+    events, sessions, orders, users = activity_frames(shop)
     zoned = settings.model_copy(update={"time_zone": period.tz})
     current = configured_channel_table(events, sessions, orders, users, optional,
                                        start=period.start, end=period.end, settings=zoned)
@@ -233,7 +233,7 @@ def _campaign_effects(shop: Shop, chosen: pl.DataFrame, tz: str) -> pl.DataFrame
     for campaign in chosen.iter_rows(named=True):
         channel = campaign.get("channel")
         segment = Segment(channels=(channel,)) if channel else Segment()
-        frames = segment.apply(*all_frames(shop))
+        frames = segment.apply(*activity_frames(shop))
         effect = campaign_effect(*frames, campaigns=shop.campaigns, campaign_id=campaign["campaign_id"], tz=tz,
                                  confidence=CAMPAIGN_CONFIDENCE)
         effects.append(effect.with_columns(
@@ -321,7 +321,7 @@ def _alerts(shop: Shop, period: ReportPeriod, history: pl.DataFrame, anomaly: An
         can_split = alert["kpi"] not in ("gmv", "orders") or shop.has("order_items", "products")
         if alert["kpi"] in CONTRIBUTOR_KPIS and can_split:
             contributors = alert_contributors(
-                *all_frames(shop)[:3], shop.or_empty("order_items"), shop.or_empty("products"),
+                *activity_frames(shop)[:3], shop.or_empty("order_items"), shop.or_empty("products"),
                 kpi=alert["kpi"], day=alert["date"], tz=period.tz,
                 baseline_days=baseline_days(alert["date"], days, special, window=anomaly.window),
             ).filter(pl.col("dimension") == "channel")

@@ -55,7 +55,7 @@ def campaign_table(source: str, start: date, end: date, tz: str, segment: Segmen
     channel but no device or region, follows the channel filter."""
     shop = data.current_shop()
     settings = data.settings()
-    orders = _segment_frames(shop, segment)[2]
+    orders = data.segment_activity_frames(source, segment)[2]
     ad_spend = shop.tables.get("ad_spend")
     if ad_spend is not None and segment.channels:
         ad_spend = ad_spend.filter(pl.col("channel").is_in(segment.channels))
@@ -69,7 +69,7 @@ def campaign_table(source: str, start: date, end: date, tz: str, segment: Segmen
 def _data_end(shop) -> datetime:
     """The moment the whole shop's data ends, so that a segment's comparison is cut where the
     shop's is, not at the segment's own last event."""
-    ends = [shop.events["event_time"].max(), shop.orders["created_at"].max()]
+    ends = [shop.activity["event_time"].max(), shop.or_empty("orders")["created_at"].max()]
     return max(end for end in ends if end is not None)
 
 
@@ -78,9 +78,11 @@ def campaign_comparison(
     source: str, window: tuple[date, date], baseline: tuple[date, date], tz: str, segment: Segment
 ) -> pl.DataFrame:
     """Before/after of a campaign window against its baseline in the segment, with
-    CONFIDENCE intervals (`metrics.compare.before_after`)."""
-    shop = data.current_shop()
-    return before_after(*_segment_frames(shop, segment), before=baseline, after=window, tz=tz, confidence=CONFIDENCE, data_end=_data_end(shop))
+    CONFIDENCE intervals (`metrics.compare.before_after`). Its active users are counted on
+    the activity events, which hold a user's first event of each session day (exact for the
+    business days, also with push-down)."""
+    frames = data.segment_activity_frames(source, segment)
+    return before_after(*frames, before=baseline, after=window, tz=tz, confidence=CONFIDENCE, data_end=_data_end(data.current_shop()))
 
 
 def _explore_frames(shop, segment: Segment, measure: str) -> dict[str, pl.DataFrame]:

@@ -135,7 +135,7 @@ def _segment_frames(shop: Shop, segment: Segment):
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def segment_activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The segment's frames with the events as the activity metrics read them (Shop.activity),
     filtered once per segment and shared (never copied) by every result computed from them."""
     return segment.apply(*activity_frames(_load(key)))
@@ -151,7 +151,7 @@ def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | N
     span = shop.date_span(tz)
     if span is None:
         return None
-    daily = mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=span[0], end=span[1], tz=tz), shop)
+    daily = mask_unavailable(kpis.daily_kpis(*segment_activity_frames(key, segment), start=span[0], end=span[1], tz=tz), shop)
     verdicts = anomalies.anomaly_verdicts(daily, shop.optional("campaigns"), anomaly_settings(config_of(key)))
     return {"daily": daily, "verdicts": verdicts}
 
@@ -167,12 +167,12 @@ def daily_kpis(key: str, start: date, end: date, tz: str, segment: Segment) -> p
     history = _history(key, tz, segment)
     if history is not None and _covered(history, start, end):
         return history["daily"].filter(pl.col("date").is_between(start, end))
-    return mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=start, end=end, tz=tz), _load(key))
+    return mask_unavailable(kpis.daily_kpis(*segment_activity_frames(key, segment), start=start, end=end, tz=tz), _load(key))
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def period_comparison(key: str, start: date, end: date, tz: str, segment: Segment) -> pl.DataFrame:
-    frames = _activity_frames(key, segment)
+    frames = segment_activity_frames(key, segment)
     return mask_unavailable(periods.compare_periods(*frames, start=start, end=end, tz=tz), _load(key))
 
 
@@ -189,7 +189,7 @@ def period_cut(key: str, start: date, end: date, tz: str) -> datetime | None:
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def day_detail(key: str, day: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     shop = _load(key)
-    _, sessions, orders, _ = _activity_frames(key, segment)
+    _, sessions, orders, _ = segment_activity_frames(key, segment)
     detail = {
         "channels": drilldown.channels_on_day(sessions, orders, day=day, tz=tz),
         "orders": drilldown.orders_on_day(orders, day=day, tz=tz),
@@ -206,7 +206,7 @@ def channel_table(key: str, start: date, end: date, tz: str, segment: Segment) -
     """The channel table for the period, across every channel (the device and region filters
     apply)."""
     shop = _load(key)
-    events, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
+    events, sessions, orders, users = segment_activity_frames(key, replace(segment, channels=()))
     optional = {name: shop.tables.get(name) for name in ("ad_spend", "order_items", "products")}
     configured = config_of(key).settings.model_copy(update={"time_zone": tz})
     return configured_channel_table(events, sessions, orders, users, optional, start=start, end=end, settings=configured)
@@ -218,7 +218,7 @@ def channel_trend(key: str, start: date, end: date, tz: str, segment: Segment) -
     shop = _load(key)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
+    _, _, orders, users = segment_activity_frames(key, replace(segment, channels=()))
     return channels.channel_spend_trend(orders, users, shop.ad_spend, start=start, end=end, tz=tz)
 
 
@@ -227,19 +227,19 @@ def retention(
     key: str, start: date, end: date, tz: str, segment: Segment,
     period: CohortPeriod, cohort_by: CohortBy, measure: Measure, mode: RetentionMode,
 ) -> pl.DataFrame:
-    events, _, orders, users = _activity_frames(key, segment)
+    events, _, orders, users = segment_activity_frames(key, segment)
     return cohorts.retention(events, orders, users, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by, measure=measure, mode=mode)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def lifecycle(key: str, start: date, end: date, tz: str, segment: Segment, period: Period) -> pl.DataFrame:
-    events, _, _, users = _activity_frames(key, segment)
+    events, _, _, users = segment_activity_frames(key, segment)
     return lifecycle_metric.lifecycle(events, users, start=start, end=end, tz=tz, period=period)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def ltv_curves(key: str, start: date, end: date, tz: str, segment: Segment, period: CohortPeriod, cohort_by: CohortBy) -> pl.DataFrame:
-    events, _, orders, users = _activity_frames(key, segment)
+    events, _, orders, users = segment_activity_frames(key, segment)
     return cohorts.ltv_curves(orders, users, events, start=start, end=end, tz=tz, period=period, cohort_by=cohort_by)
 
 
@@ -250,7 +250,7 @@ def channel_payback(key: str, start: date, end: date, tz: str, segment: Segment,
     shop = _load(key)
     if not shop.has("ad_spend"):
         return None
-    _, _, orders, users = _activity_frames(key, replace(segment, channels=()))
+    _, _, orders, users = segment_activity_frames(key, replace(segment, channels=()))
     payback = cohorts.channel_payback(orders, users, shop.ad_spend, start=start, end=end, tz=tz, period=period, margin=config_of(key).settings.default_margin)
     return {"channels": payback.channels, "curves": payback.curves}
 
@@ -264,7 +264,7 @@ def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: Fu
         events, _, _, users = _segment_frames(shop, segment)
     else:
         pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
-        events, _, _, users = segment.apply(pushed, all_frames(shop)[1], shop.or_empty("orders"), shop.users)
+        events, _, _, users = segment.apply(pushed, activity_frames(shop)[1], shop.or_empty("orders"), shop.users)
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
@@ -285,7 +285,7 @@ def recent_alerts(key: str, end: date, tz: str, segment: Segment, days: int = 7)
         verdicts = history["verdicts"]
     else:
         shop = _load(key)
-        daily = mask_unavailable(kpis.daily_kpis(*_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz), shop)
+        daily = mask_unavailable(kpis.daily_kpis(*segment_activity_frames(key, segment), start=history["daily"]["date"][0], end=end, tz=tz), shop)
         verdicts = anomalies.anomaly_verdicts(daily, shop.optional("campaigns"), anomaly_settings(config_of(key)))
     return anomalies.alerts_of(verdicts).filter(
         pl.col("date").is_between(end - timedelta(days=days - 1), end)
@@ -324,7 +324,7 @@ def product_detail(key: str, product_id, start: date, end: date, tz: str, segmen
 def service_views(key: str, start: date, end: date, tz: str, segment: Segment) -> dict[str, pl.DataFrame]:
     """Service (tickets), fulfilment (orders) and review words for the period."""
     shop = _load(key)
-    _, _, orders, _ = _activity_frames(key, segment)
+    _, _, orders, _ = segment_activity_frames(key, segment)
     views: dict[str, pl.DataFrame] = {"fulfilment": service.fulfilment_summary(orders, start=start, end=end, tz=tz)}
     if shop.has("tickets"):
         views["service"] = service.service_summary(shop.tickets, orders, start=start, end=end, tz=tz)
@@ -357,7 +357,7 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
+__all__ = ["SourceError", "current_shop", "segment_activity_frames", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
 
 
 # Issue 19: the operations views a team in China reads every day (SPEC section 3: visitors and
@@ -368,7 +368,7 @@ __all__ = ["SourceError", "current_shop", "settings", "source_key", "daily_kpis"
 def _comparison_cut(key: str, start: date, end: date, tz: str, segment: Segment, other_start: date, other_end: date) -> datetime | None:
     """Where another period is cut so that it is compared with the same elapsed part as the
     current one while that is in progress (SPEC, Period comparison); None when it is not."""
-    events, _, orders, _ = _activity_frames(key, segment)
+    events, _, orders, _ = segment_activity_frames(key, segment)
     elapsed = periods.elapsed_part(events, orders, start=start, end=end, tz=tz)
     return None if elapsed is None else utc_bounds(other_start, other_end, tz)[0] + elapsed
 
@@ -378,7 +378,7 @@ def card_bands(key: str, start: date, end: date, tz: str, segment: Segment, kpis
     """The period's KPIs against the same-length periods of the previous 8 periods
     (metrics.bands.period_bands), each cut at the same elapsed point while the period is in
     progress, as the cards' comparisons are; periods before the data's first day are left out."""
-    frames = _activity_frames(key, segment)
+    frames = segment_activity_frames(key, segment)
     shop = _load(key)
     first_day = (shop.date_span(tz) or (start, end))[0]
     current = {row["kpi"]: row["current"] for row in period_comparison(key, start, end, tz, segment).iter_rows(named=True)}
@@ -413,7 +413,7 @@ def gmv_decomposition(key: str, start: date, end: date, tz: str, segment: Segmen
     by_category = {}
     if shop.has("events", "order_items", "products") and shop.pushed is None:
         by_category = {"events": _segment_frames(shop, segment)[0], "order_items": shop.order_items, "products": shop.products}
-    return gmv_decomposition_of(*_activity_frames(key, segment), start=start, end=end, tz=tz, compared_with=compared_with, **by_category)
+    return gmv_decomposition_of(*segment_activity_frames(key, segment), start=start, end=end, tz=tz, compared_with=compared_with, **by_category)
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
@@ -421,7 +421,7 @@ def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -
     """New-buyer and repeat-buyer orders of the period, and its buyers' repurchase within 30
     and 90 days, the buyers whose days have not passed by the last order shown as pending
     (metrics.repeat_orders; the export and the report judge it the same way)."""
-    _, _, orders, _ = _activity_frames(key, segment)
+    _, _, orders, _ = segment_activity_frames(key, segment)
     period: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     return {
         "orders": repeat_orders_metric.new_and_repeat_orders(orders, **period),
@@ -432,7 +432,7 @@ def repeat_orders(key: str, start: date, end: date, tz: str, segment: Segment) -
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
 def repurchase_by_period(key: str, start: date, end: date, tz: str, segment: Segment, period: CohortPeriod) -> pl.DataFrame:
     """Repurchase within 30 and 90 days of the buyers of each week or month of the period."""
-    _, _, orders, _ = _activity_frames(key, segment)
+    _, _, orders, _ = segment_activity_frames(key, segment)
     return repeat_orders_metric.repurchase_rates(orders, start=start, end=end, tz=tz, period=period)
 
 
@@ -461,7 +461,7 @@ def attribution_models(key: str, start: date, end: date, tz: str, segment: Segme
     lookback, across every channel (the device and region filters apply), as the channel table
     (metrics.attribution.compare_attribution_models)."""
     shop = _load(key)
-    _, sessions, orders, users = _activity_frames(key, replace(segment, channels=()))
+    _, sessions, orders, users = segment_activity_frames(key, replace(segment, channels=()))
     configured = config_of(key).settings
     return attribution_metric.compare_attribution_models(
         sessions, orders, shop.optional("ad_spend"), shop.optional("order_items"), shop.optional("products"),
@@ -479,7 +479,7 @@ def target_paces(key: str, tz: str, as_of: date, targets: tuple[Target, ...]) ->
     if history is None:
         return None
     daily = pacing_daily(history["daily"]).filter(pl.col("date") <= as_of)
-    actuals = distinct_actuals(_activity_frames(key, Segment()), targets, as_of=as_of, tz=tz)
+    actuals = distinct_actuals(segment_activity_frames(key, Segment()), targets, as_of=as_of, tz=tz)
     return {
         "paces": targets_module.target_paces(daily, targets, as_of=as_of, margin=config_of(key).settings.target_margin, actuals=actuals),
         "paths": {target.key: target_path(daily, target, as_of=as_of) for target in targets},
