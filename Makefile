@@ -38,8 +38,11 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Test modules spread over the machine's cores (pytest-xdist), each module on one worker so
+# its fixtures are made once and its tests share a database's tables in turn.
+TEST_WORKERS ?= auto
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # `make bench SIZES=1,2` for a quick run of the suite (millions of events; default 1,2,5,10,20)
 bench: install-dev
