@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from pdf_text import pdf_pages_text
 from pypdf import PdfReader
 
 from shop_analytics.charts.report import (
@@ -178,8 +179,8 @@ def _no_browser_command(arguments: list[str], tmp_path: Path) -> tuple[list[str]
 
 
 def _pdf(path: Path) -> tuple[list, str]:
-    reader = PdfReader(io.BytesIO(path.read_bytes()))
-    return reader.pages, "".join("".join(page.extract_text().split()) for page in reader.pages)
+    content = path.read_bytes()
+    return PdfReader(io.BytesIO(content)).pages, "".join("".join(text.split()) for text in pdf_pages_text(content))
 
 
 def test_cli_writes_a_chinese_pdf_with_its_charts_without_a_browser(small_shop_db, tmp_path):

@@ -9,14 +9,13 @@ day; "send now"."""
 import base64
 import hashlib
 import hmac
-import io
 import re
 import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from alert_servers import HookServer, SmtpSink
-from pypdf import PdfReader
+from pdf_text import pdf_pages_text
 
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import config_from_mapping
@@ -103,8 +102,7 @@ def test_due_monday_8_it_arrives_once_by_mail_with_the_pdf_and_once_at_a_webhook
     assert mail["To"] == "boss@shop.example" and mail["Subject"] == "管理周报（2026年11月16日 – 11月22日）"
     attachments = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
     assert set(attachments) == {"report_week_2026-11-16_zh.pdf", "report_week_2026-11-16_zh.xlsx"}
-    pdf = PdfReader(io.BytesIO(attachments["report_week_2026-11-16_zh.pdf"]))
-    assert "管理周报" in "".join(pdf.pages[0].extract_text().split())
+    assert "管理周报" in "".join(pdf_pages_text(attachments["report_week_2026-11-16_zh.pdf"])[0].split())
     body = mail.get_body(("plain",)).get_content()
     assert "GMV：¥" in body and "附件：report_week_2026-11-16_zh.pdf、report_week_2026-11-16_zh.xlsx" in body
     # The webhook: three posts, one accepted, all with the same idempotency key.
