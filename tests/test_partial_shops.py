@@ -164,3 +164,48 @@ def test_an_orders_only_shop_from_real_public_data_equals_hand_written_sql():
     assert table["gmv"].sum() > 0 and table["net_revenue"].to_list() == pytest.approx(table["gmv"].to_list())
     for activity in ("dau", "wau", "mau", "sessions", "bounce_rate", "conversion_rate", "new_users"):
         assert table[activity].null_count() == table.height, f"{activity}: not available, not zero"
+
+
+EVENTS_ONLY = ("orders", "order_items", "users", "reviews", "tickets", "ad_spend")
+
+
+def test_an_events_only_shop_read_with_pushdown_gives_the_in_memory_numbers(full_folder, tmp_path_factory):
+    """Issue 14, "the same with push-down": the events stay in the Parquet files (Polars'
+    streaming engine), and the KPI exports, the weekly report, the alert check and the
+    Overview's cards are those of the same shop in memory: activity measures computed,
+    order measures not available."""
+    from metrics.anomalies import AnomalySettings
+    from shop_analytics.alerts.evaluate import evaluate_shop
+    from shop_analytics.config import Settings
+    from shop_analytics.reports.content import build_report
+
+    folder = without(full_folder, EVENTS_ONLY, tmp_path_factory)
+    pushed = load_shop(FolderSource(folder), pushdown="always", tz=TZ)
+    memory = load_shop(FolderSource(folder), tz=TZ)
+    assert pushed.pushed is not None and "events" not in pushed.tables and memory.pushed is None
+    start, end = period(memory)
+    for name in KPI_EXPORTS:
+        request = ExportRequest(start, end, TZ, {})
+        assert_frame_equal(build_export(name, pushed, request), build_export(name, memory, request), check_exact=False)
+    kpis = build_export("kpis", pushed, ExportRequest(start, end, TZ, {}))
+    assert kpis["dau"].min() > 0 and kpis["gmv"].null_count() == kpis.height
+
+    report = {name: build_report(shop, kind="week", day=end, lang="en", settings=Settings()) for name, shop in (("pushed", pushed), ("memory", memory))}
+    assert_frame_equal(report["pushed"].kpis, report["memory"].kpis, check_exact=False)
+    headline = report["pushed"].kpis.filter(pl.col("kpi").is_in(["active_users", "gmv"]))
+    assert headline.filter(pl.col("kpi") == "active_users")["current"].item() > 0
+    assert headline.filter(pl.col("kpi") == "gmv")["current"].is_null().all()
+
+    anomaly = AnomalySettings(threshold=0.0)
+    findings = {name: evaluate_shop(shop, [], day=end, settings=Settings(), anomaly=anomaly).findings for name, shop in (("pushed", pushed), ("memory", memory))}
+    assert [(finding.key, finding.value) for finding in findings["pushed"]] == [(finding.key, finding.value) for finding in findings["memory"]]
+    assert findings["memory"] and all(finding.metric not in ("gmv", "orders") for finding in findings["memory"])
+
+    cards = {}
+    for mode in ("always", "never"):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.secrets["connections"] = {"shop": {"folder": str(folder), "pushdown": mode}}
+        at.run()
+        assert not at.exception and not at.error, at.exception
+        cards[mode] = {metric.label: metric.value for metric in at.metric}
+    assert cards["always"] == cards["never"] and cards["always"]["GMV"] == "–" and cards["always"]["Active users"] not in ("–", "0")
