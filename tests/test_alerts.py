@@ -56,7 +56,7 @@ from shop_analytics.alerts.notify import (
 from shop_analytics.alerts.rules import AlertRule, RuleError
 from shop_analytics.alerts.store import FAILED, SENT, AlertStore
 from shop_analytics.config import Settings
-from shop_analytics.i18n import format_day, format_number
+from shop_analytics.i18n import format_day, format_number, label
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Shanghai"
@@ -171,11 +171,15 @@ def test_a_shop_anomaly_names_the_channel_and_category_that_moved_it_most(small_
     alert = {"kind": "anomaly", "metric": "gmv", "value": gmv.value, "reference": gmv.reference, "details": gmv.details,
              "last_seen_day": when, "member": None}
     channel, category = leaders
+    # members in the reader's words, as the pages and the report name them (paid_search is "paid search", 付费搜索)
     assert alert_line(alert, "en", "¥").endswith(
-        f"; most of the change: Channel {channel['member']} {format_number(channel['change'], 'money', 'en')} "
-        f"({format_number(channel['share'], 'ratio', 'en')} of it); Category {category['member']} "
+        f"; most of the change: Channel {label('channel', channel['member'], 'en')} {format_number(channel['change'], 'money', 'en')} "
+        f"({format_number(channel['share'], 'ratio', 'en')} of it); Category {label('category', category['member'], 'en')} "
         f"{format_number(category['change'], 'money', 'en')} ({format_number(category['share'], 'ratio', 'en')} of it)"
     )
+    chinese = alert_line(alert, "zh", "¥")
+    assert label("channel", channel["member"], "zh") in chinese and label("category", category["member"], "zh") in chinese
+    assert channel["member"] not in chinese or channel["member"] == label("channel", channel["member"], "zh")
     assert explaining_view(alert).page == ("products" if abs(category["share"]) > abs(channel["share"]) else "overview")
 
 
@@ -388,7 +392,7 @@ def test_a_check_emails_its_alerts_once_with_the_metric_numbers_and_then_the_res
     ) in body
     for channel, cpc in over:
         money = format_number(threshold, "money", "en"), format_number(cpc, "money", "en")
-        assert f"CPC > {money[0]}, Channel {channel}: {money[1]} on {format_day(when, 'en')}" in body
+        assert f"CPC > {money[0]}, Channel {label('channel', channel, 'en')}: {money[1]} on {format_day(when, 'en')}" in body
     resolution = sink.messages[1].get_content()
     value_next_day = daily.filter(pl.col("date") == when + timedelta(days=1))[kpi].item()
     assert (

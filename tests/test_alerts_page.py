@@ -22,7 +22,7 @@ from shop_analytics.alerts.config import alert_config
 from shop_analytics.alerts.rules import AlertRule
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import Settings
-from shop_analytics.i18n import format_day, format_number
+from shop_analytics.i18n import format_day, format_number, label
 from shop_analytics.ui.filters import CHANNELS_KEY, DATES_KEY
 
 TZ = "Asia/Shanghai"
@@ -90,7 +90,7 @@ def test_the_alerts_show_their_state_and_the_metric_numbers(small_shop_db, small
     over_after = {channel: cpc for channel, cpc in cpc_by_channel(small_shop, after).items() if cpc > checked["threshold"]}
     open_lines = [line for line in lines(at) if line.startswith(":red-badge[open]")]
     assert sorted(open_lines) == sorted(
-        f":red-badge[open] CPC > {format_number(checked['threshold'], 'money', 'en')}, Channel {channel}: {format_number(cpc, 'money', 'en')} on {format_day(after, 'en')}"
+        f":red-badge[open] CPC > {format_number(checked['threshold'], 'money', 'en')}, Channel {label('channel', channel, 'en')}: {format_number(cpc, 'money', 'en')} on {format_day(after, 'en')}"
         for channel, cpc in over_after.items()
     )
     resolved_channels = [line for line in lines(at) if line.startswith(":green-badge[resolved] CPC")]
@@ -115,7 +115,8 @@ def test_open_switches_to_the_explaining_page_with_its_filters(small_shop_db, sm
     after = when + timedelta(days=1)
     at = open_page(small_shop_db, database, period=(when - timedelta(days=2), after))
     channel_button = next(button for button in at.button if button.label == "Open Traffic & channels")
-    channel = next(line for line in lines(at) if line.startswith(":red-badge[open] CPC")).split("Channel ")[1].split(":")[0]
+    words = next(line for line in lines(at) if line.startswith(":red-badge[open] CPC")).split("Channel ")[1].split(":")[0]
+    channel = next(code for code in small_shop.users["channel"].cast(pl.String).unique() if label("channel", code, "en") == words)
     assert channel_button.key == f"alert_view_{next(a['id'] for a in AlertStore(database).alerts() if a['member'] == channel and a['status'] == 'open')}"
     channel_button.click().run()
     assert not at.exception

@@ -399,3 +399,20 @@ def test_the_html_is_escaped_and_the_file_private(tmp_path):
     assert html.count('<div class="chart">') >= 3 and "Plotly.newPlot" in html
     written = write_report(report, "html", tmp_path / "out")
     assert written.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_chinese_report_names_channels_and_categories_as_the_pages_do(reports):
+    """Issue 21: a value a reader sees is in the reader's words, in the report's tables as on
+    the pages (付费搜索, 数码电子), never the code."""
+    from shop_analytics.i18n import label
+
+    tables = report_tables(reports["zh"])
+    categories = reports["zh"].decomposition["categories"]["category"].cast(pl.String).unique().to_list()
+    assert categories and sorted(tables["decomposition_categories"].frame["category"].unique().to_list()) == sorted(
+        label("category", code, "zh") for code in categories
+    )
+    assert "数码电子" in tables["decomposition_categories"].frame["category"].to_list()
+    channels = reports["zh"].decomposition["channels"]["channel"].cast(pl.String).unique().to_list()
+    assert sorted(tables["decomposition_channels"].frame["channel"].unique().to_list()) == sorted(
+        label("channel", code, "zh") for code in channels
+    )

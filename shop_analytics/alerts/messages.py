@@ -14,7 +14,7 @@ from metrics.registry import KPIS, format_value
 from shop_analytics.alerts.evaluate import ANOMALY, TARGET
 from shop_analytics.alerts.rules import CHANNEL, METRICS, SERVICE, AlertRule, format_metric
 from shop_analytics.alerts.store import NEW_EVENT
-from shop_analytics.i18n import format_day, format_number, text
+from shop_analytics.i18n import format_day, format_number, label, text
 
 # The overview's URL is the app's root: it is the navigation's default page.
 PAGE_PATHS = {"overview": "", "channels": "channels", "products": "products", "service": "service"}
@@ -109,7 +109,7 @@ def alert_subject(alert: dict, lang: str, currency: str) -> str:
         return text("targets.alert_subject", lang, kpi=KPIS[alert["metric"]].label_in(lang), period=period)
     subject = rule_of(alert).describe(lang, currency)
     if alert["member"] is not None:
-        subject += text("alerts.member", lang, name=text("columns.channel", lang), member=alert["member"])
+        subject += text("alerts.member", lang, name=text("columns.channel", lang), member=label("channel", alert["member"], lang))
     return subject
 
 
@@ -117,7 +117,7 @@ def _contributors(details: dict, lang: str, currency: str, metric: str) -> str:
     parts = [
         text(
             "alerts.contributor", lang,
-            dimension=text(f"columns.{part['dimension']}", lang), member=part["member"],
+            dimension=text(f"columns.{part['dimension']}", lang), member=label(part["dimension"], part["member"], lang),
             change=format_metric(metric, part["change"], lang, currency),
             share=format_number(part["share"], "ratio", lang),
         )

@@ -14,7 +14,7 @@ import polars as pl
 from metrics.decomposition import FACTORS
 from metrics.registry import KPIS, UNITS, kpi_help, unit_of
 from metrics.repeat_orders import BUYER_KINDS
-from shop_analytics.i18n import format_number
+from shop_analytics.i18n import format_number, value_labels
 from shop_analytics.reports.content import Report
 from shop_analytics.reports.wording import change, channel_name, days_span, p_value, words
 
@@ -260,7 +260,11 @@ def _decomposition(report: Report) -> list[ReportTable]:
         parts = report.decomposition[key]
         if parts is None:
             continue
-        named = [pl.col("channel").map_elements(lambda channel: channel_name(channel, lang), return_dtype=pl.String)] if keys == ("channel",) else list(keys)
+        # channels and categories in the reader's words, as the pages name them
+        named = (
+            [pl.col("channel").map_elements(lambda channel: channel_name(channel, lang), return_dtype=pl.String)] if keys == ("channel",)
+            else [pl.col(key).cast(pl.String).replace_strict(value_labels(key, parts[key].cast(pl.String).to_list(), lang), default=pl.col(key).cast(pl.String)) for key in keys]
+        )
         frame = parts.select(
             *named, factor=pl.col("factor").replace_strict(labels), comparison="comparison", current="current",
             relative_change="relative_change", part="part", _unit=_factor_units(pl.col("factor")),
