@@ -27,12 +27,13 @@ $(SAMPLE): | $(BIN)/.installed
 
 sample: $(SAMPLE)
 
-# The dashboard, the read-only API ([api] port) and the report scheduler, stopped together.
+# The dashboard (its shop loaded before the first visitor), the read-only API ([api] port) and
+# the report scheduler, stopped together.
 run: install $(SAMPLE)
 	$(BIN)/python cli.py schedule & scheduler=$$!; \
 	$(BIN)/python cli.py api & api=$$!; \
 	trap 'kill $$scheduler $$api 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python cli.py serve --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -156,6 +156,12 @@ def build_parser() -> OneLineParser:
         command.add_argument("--mapping", type=Path, metavar="FILE", help="a TOML schema mapping of the source's own tables")
         command.add_argument("--preset", choices=list(preset_names()), help="a platform's layout (instead of --mapping)")
         command.add_argument("--tz", type=_time_zone, help="business time zone (default: [settings] time_zone)")
+    serve = commands.add_parser(
+        "serve", help="serve the dashboard with the shop loaded before the first visitor (what `make run` starts)",
+        description="Streamlit's server on app.py; its other options come from .streamlit/config.toml or STREAMLIT_* variables.",
+    )
+    serve.add_argument("--port", type=_port, default=8501, help="the dashboard's port (default 8501)")
+    serve.add_argument("--headless", action="store_true", help="do not open a browser window")
     schedule = commands.add_parser("schedule", help="send report subscriptions when due and run the daily alerts check ([scheduler]); a service, or --once for cron")
     schedule.add_argument("--once", action="store_true", help="one round (due reports, retries, the daily check), then exit")
     for command in (sample, check, listing, export, user, add_user, report, add_token, list_tokens, revoke_token, api, mcp, schedule, refresh):
@@ -328,7 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        if arguments.command == "sample":
+        if arguments.command == "serve":
+            from shop_analytics.ui.serve import serve
+
+            serve(["--server.port", str(arguments.port), *(["--server.headless", "true"] if arguments.headless else [])])
+        elif arguments.command == "sample":
             generate_sample(arguments.users, arguments.events, arguments.seed, arguments.out)
         elif arguments.command == "alerts":
             run_alerts(arguments, configured(arguments))

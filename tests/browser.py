@@ -37,14 +37,15 @@ def _free_port() -> int:
 
 @contextmanager
 def serve_app(database_url: str, workdir: Path):
-    """Run `streamlit run app.py` with `[connections.shop] url` set; yield its base URL."""
+    """Run the dashboard (`cli.py serve`) with `[connections.shop] url` set; yield its base URL."""
     (workdir / ".streamlit").mkdir(exist_ok=True)
     (workdir / ".streamlit" / "secrets.toml").write_text(f'[connections.shop]\nurl = "{database_url}"\n')
     port = _free_port()
+    # started as `make run` starts it: the shop loaded before the first visitor
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        [sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port), "--headless"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -122,6 +122,16 @@ def _load(key: str) -> Shop:
     return _load_shop(parts["shop"], parts["extract"])
 
 
+def prepare_shop() -> Shop:
+    """The configured shop loaded into the shared cache outside any visitor's run, with the
+    sessions and activity events every page reads (the server's start: ui/serve.py), so that
+    `current_shop` finds it there."""
+    shop = _load(source_key())
+    if shop.sessions is not None:
+        shop.activity  # noqa: B018 - a cached property: computing it is the point
+    return shop
+
+
 def current_shop() -> Shop:
     """The loaded shop of the configured source (SourceError when it cannot be read), under
     a spinner in the page's language while it loads."""
@@ -357,7 +367,7 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "segment_activity_frames", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
+__all__ = ["SourceError", "current_shop", "prepare_shop", "segment_activity_frames", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
 
 
 # Issue 19: the operations views a team in China reads every day (SPEC section 3: visitors and
