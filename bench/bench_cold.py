@@ -1,13 +1,14 @@
 """Cold start (issue 21): a cold server's first overview at 2 M events under 3 s, and no first
 use of a page control over 2 s.
 
-Each of `--repeat` rounds starts a fresh `streamlit run app.py` process on the shop `--db`
+Each of `--repeat` rounds starts a fresh `cli.py serve` process (what `make run` starts) on the shop `--db`
 (through `[connections.shop] url` in the secrets of a working folder of its own, as
 tests/browser.py serves the app) and a fresh Chromium, launched before the server so that its
 start is not counted. Then:
 
-1. First overview. The browser opens the app's URL as soon as the server's health endpoint
-   answers (polled every 20 ms), and the page's own clock notes when the first KPI card value
+1. First overview. The browser opens the app's URL once the server's log says it is ready
+   (`--visitor when-ready`, the default: the shop loaded before any visitor, ui/serve.py) or as
+   soon as its health endpoint answers (`--visitor at-port`, polled every 20 ms), and the page's own clock notes when the first KPI card value
    (`[data-testid="stMetricValue"]`) appeared. Two numbers:
    (a) from the server process's start to that card: what someone waits who asks at the moment
        the server is started (the interpreter, Streamlit's own start, then all of (b));
@@ -27,7 +28,7 @@ Median and worst of the rounds, with the load average at the start and the end. 
 page cache is warm after the first round (the shop file, Python's modules): "cold" is the server
 process and the browser, not the disk.
 
-    .venv/bin/python bench/bench_cold.py [--db sample_data/shop.db] [--repeat 3] [--timeout 180]
+    .venv/bin/python bench/bench_cold.py [--db sample_data/shop.db] [--repeat 3] [--timeout 180] [--visitor when-ready|at-port]
 """
 
 import argparse
@@ -101,7 +102,7 @@ class Server:
 
 @contextmanager
 def cold_server(db: Path, workdir: Path, timeout: float) -> Iterator[Server]:
-    """`streamlit run app.py` on `db` in a new process, as tests/browser.py's serve_app starts
+    """`cli.py serve` on `db` in a new process, as tests/browser.py's serve_app starts
     it (the secrets in `workdir`, the command, the free port), but yielding as soon as the
     health endpoint answers (serve_app polls every 0.3 s) and handing out the process and its
     start time. The process is stopped on the way out, killed if it does not stop."""
