@@ -314,13 +314,15 @@ def rederive_sessions(
         users', when already known."""
         if changed_users is None:
             changed_users = frame.get_column("user_id").is_in(touched)
-        rows = np.flatnonzero(~changed_users.to_numpy())
+        changed_rows = changed_users.to_numpy()
+        rows, removed = np.flatnonzero(~changed_rows), np.flatnonzero(changed_rows)
         kept_ids = renumber_kept[frame.get_column("session_id").to_numpy()[rows]]
         new_ids = renumber_new[new_rows.get_column("session_id").to_numpy()]
         kept_at, new_at = _merged_places(kept_ids, new_ids)
         ids = np.empty(rows.size + new_ids.size, np.int64)
         ids[kept_at], ids[new_at] = kept_ids, new_ids
-        return _interleaved(frame, rows, new_rows, kept_at, new_at).with_columns(session_id=pl.Series(ids))
+        kept_runs = _kept_runs(rows, kept_at, removed, new_at)
+        return _interleaved(frame, rows, new_rows, kept_at, new_at, kept_runs).with_columns(session_id=pl.Series(ids))
 
     activity = None
     if activity_zone is not None:
@@ -333,14 +335,15 @@ def _merged_places(kept: pl.Series | np.ndarray, new: pl.Series | np.ndarray) ->
     are merged: its place in its own sequence plus the count of the other's smaller values.
 
     Only the few new values are searched for among the many kept ones; a kept value's count
-    of smaller new values is the running count of new values placed at or before it."""
+    of smaller new values is a step that rises by one at each new value's place, laid out run
+    by run (np.repeat: at 10,000,000 kept values 0.04 s, a running count over them 0.2 s)."""
     if isinstance(kept, pl.Series) and isinstance(new, pl.Series):
         before = kept.search_sorted(new, side="left").to_numpy().astype(np.int64)
     else:
         before = np.searchsorted(np.asarray(kept), np.asarray(new), side="left")
     size = len(kept)
-    kept_at = np.arange(size) + np.cumsum(np.bincount(before, minlength=size + 1))[:size]
-    return kept_at, np.arange(len(new)) + before
+    smaller_new = np.repeat(np.arange(len(before) + 1), np.diff(before, prepend=0, append=size))
+    return np.arange(size) + smaller_new, np.arange(len(before)) + before
 
 
 MAX_RUNS = 200_000
@@ -348,13 +351,18 @@ MAX_RUNS = 200_000
 slices: each slice costs a few microseconds of Python."""
 
 
-def _interleaved(old: pl.DataFrame, rows: np.ndarray, new: pl.DataFrame, old_at: np.ndarray, new_at: np.ndarray) -> pl.DataFrame:
+def _interleaved(
+    old: pl.DataFrame, rows: np.ndarray, new: pl.DataFrame, old_at: np.ndarray, new_at: np.ndarray,
+    old_runs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> pl.DataFrame:
     """The rows `rows` of `old` at places `old_at` and the rows of `new` at places `new_at` of
     one frame. The kept rows come in long runs between the changed users' rows, so the frame
     is joined from slices of both and copied into one chunk per column (at 10,000,000 events
     and 6,000 changed users, 0.5 s instead of 1.3 s for a gather of every row); with very
-    many runs, each column is gathered by row numbers."""
-    old_runs, new_runs = _runs(old_at, rows), _runs(new_at, np.arange(new.height))
+    many runs, each column is gathered by row numbers. `old_runs`: the kept rows' runs
+    (`_runs` of `old_at` and `rows`) when already known."""
+    old_runs = _runs(old_at, rows) if old_runs is None else old_runs
+    new_runs = _runs(new_at, np.arange(new.height))
     new = new.select(old.columns)
     if len(old_runs[0]) + len(new_runs[0]) > MAX_RUNS:
         source_rows = np.empty(rows.size + new.height, np.int64)
@@ -380,6 +388,21 @@ def _runs(places: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarr
     breaks = np.flatnonzero((np.diff(places) != 1) | (np.diff(sources) != 1)) + 1
     starts = np.concatenate([[0], breaks])
     return places[starts], sources[starts], np.diff(np.concatenate([starts, [places.size]]))
+
+
+def _kept_runs(rows: np.ndarray, kept_at: np.ndarray, removed: np.ndarray, new_at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_runs(kept_at, rows)` found from the few changed rows instead of every kept one: a run
+    of kept rows ends where removed rows (`removed`, ascending) sat between two kept ones or
+    where new rows (placed at `new_at`, ascending) come between them. (At 10,000,000 events,
+    a few thousand changed users: two differences over every row, 0.2 s, spared.)"""
+    if rows.size == 0:
+        return rows, rows, rows
+    # the kept index following each block of removed rows, and each new row's kept index
+    after_removed = removed - np.arange(removed.size)
+    before_new = new_at - np.arange(new_at.size)
+    breaks = np.union1d(after_removed, before_new)
+    starts = np.concatenate([[0], breaks[(breaks > 0) & (breaks < rows.size)]]).astype(np.int64)
+    return kept_at[starts], rows[starts], np.diff(np.concatenate([starts, [rows.size]]))
 
 
 def _users_with_changes(held: pl.DataFrame, read: pl.DataFrame) -> pl.Series:

@@ -88,3 +88,26 @@ def test_a_session_continued_across_the_cut_is_one_session(tmp_path):
     assert plain(loaded.events).select("user_id", "session_id", "session_channel").rows() == [
         (1, 1, "email"), (1, 1, "email"), (1, 1, "email"), (1, 1, "email"), (2, 2, "email"),
     ]
+
+
+@given(
+    changed=st.lists(st.booleans(), max_size=40),
+    kept_values=st.sets(st.integers(0, 500), max_size=40),
+    new_values=st.sets(st.integers(0, 500), max_size=10),
+)
+def test_the_kept_runs_found_from_the_changes_are_the_runs_of_every_kept_row(changed, kept_values, new_values):
+    """loading._kept_runs (from the removed rows and the new rows' places) equals _runs over
+    every kept row: where each run of kept rows lands, where it starts, how long it is."""
+    import numpy as np
+
+    from shop_analytics.loading import _kept_runs, _merged_places, _runs
+
+    flags = np.array(changed, dtype=bool)
+    rows = np.flatnonzero(~flags)
+    kept = np.array(sorted(kept_values), dtype=np.int64)[: rows.size] * 2  # even: no value in common with the new ones
+    rows = rows[: kept.size]
+    new = np.array(sorted(new_values), dtype=np.int64) * 2 + 1
+    kept_at, new_at = _merged_places(kept, new)
+    expected = _runs(kept_at, rows)
+    found = _kept_runs(rows, kept_at, np.setdiff1d(np.arange(flags.size), rows), new_at)
+    assert all(np.array_equal(one, other) for one, other in zip(expected, found, strict=True))
