@@ -2,6 +2,7 @@
 rule editor; the notification targets with a test send; the send history."""
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -11,7 +12,7 @@ from shop_analytics.alerts.check import run_check, send_test
 from shop_analytics.alerts.messages import alert_line, explaining_view, resolved_line
 from shop_analytics.alerts.rules import KINDS, METRICS, OPERATORS, AlertRule, RuleError, metric_label
 from shop_analytics.alerts.store import OPEN, SEND_STATUSES, Busy, alerts_frame
-from shop_analytics.i18n import format_day, text
+from shop_analytics.i18n import format_day, label, text
 from shop_analytics.ui import alerts_data
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
@@ -173,7 +174,10 @@ with st.form("rule_form", border=True, enter_to_submit=False):
     right.number_input(t("alerts.threshold"), key="rule_threshold", step=0.1, help=t("alerts.threshold_help"))
     st.radio(t("alerts.kind"), KINDS, key="rule_kind", horizontal=True, format_func=lambda kind: text(f"alerts.kind_{kind}", lang))
     for column, name in zip(st.columns(3), ("channel", "device", "region")):
-        column.multiselect(t(f"filters.{name}"), options[name], key=f"rule_{name}s", placeholder=t(f"filters.all_{name}"))
+        column.multiselect(
+            t(f"filters.{name}"), options[name], key=f"rule_{name}s", placeholder=t(f"filters.all_{name}"),
+            format_func=partial(label, name, lang=lang),
+        )
     st.form_submit_button(t("alerts.save_rule"), key="rule_save", icon=":material/save:", on_click=save_rule)
 feedback = st.session_state.pop(FEEDBACK_KEY, None)
 if feedback:

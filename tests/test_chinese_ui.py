@@ -24,7 +24,10 @@ from shop_analytics.ui.tables import quality_table
 
 TZ = "Asia/Shanghai"
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ("overview", "channels", "campaigns", "products", "funnel", "paths", "cohorts", "checkout", "service", "explore")
+# (Data sources, the admin's page about the schema, names the canonical tables as the mapping
+# files and the configuration spell them.)
+PAGES = ("overview", "channels", "campaigns", "products", "funnel", "paths", "cohorts", "checkout", "service", "explore",
+         "alerts", "segments", "demand", "targets")
 
 
 def codes_with_other_words(lang: str) -> set[str]:
@@ -63,8 +66,8 @@ def test_the_report_names_channels_as_the_pages_do():
 
 
 def shown_strings(at) -> list[tuple[str, str]]:
-    """(where, text) of every string a reader sees in the tables (hidden code columns aside)
-    and in the charts' axes, bars, labels and legends."""
+    """(where, text) of every string a reader sees in the tables (hidden code columns aside),
+    in the charts' axes, bars, labels and legends, and in the pickers' choices."""
     seen = []
     for index, frame in enumerate(at.dataframe):
         hidden = {name for name, config in json.loads(frame.proto.columns or "{}").items() if config.get("hidden")}
@@ -78,6 +81,9 @@ def shown_strings(at) -> list[tuple[str, str]]:
                 value = trace.get(field)
                 seen += [(f"chart {field}", item) for item in (value if isinstance(value, list) else [value]) if isinstance(item, str)]
             seen += [("sankey node", item) for item in (trace.get("node") or {}).get("label", [])]
+    # the pickers' choices as they are offered (their format_func applied)
+    for picker in (*at.selectbox, *at.multiselect, *at.radio):
+        seen += [(f"picker {picker.label}", option) for option in picker.options if isinstance(option, str)]
     return seen
 
 
