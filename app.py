@@ -73,7 +73,6 @@ except (SourceError, ValueError) as error:
         st.page_link("pages/data_source.py", label=t("nav.data_source"), icon=":material/database:")
     st.stop()
 
-warmup.start()
 filters.draw_sidebar(shop, settings.time_zone)
 st.sidebar.caption(t("nav.source", description=shop.description))
 extract_status.draw()
@@ -86,3 +85,7 @@ except MissingTable as error:
     # a section of a page reads a table the shop lacks: what it drew before stays, and one
     # line says which table and how to map it
     say_missing_table(navigation.title, error)
+finally:
+    # once the page is drawn (also when it stopped early): the first visitor's page does not
+    # share the cores with the warm-up
+    warmup.start()

@@ -107,7 +107,10 @@ def cold_server(db: Path, workdir: Path, timeout: float) -> Iterator[Server]:
     health endpoint answers (serve_app polls every 0.3 s) and handing out the process and its
     start time. The process is stopped on the way out, killed if it does not stop."""
     (workdir / ".streamlit").mkdir(exist_ok=True)
-    (workdir / ".streamlit" / "secrets.toml").write_text(f'[connections.shop]\nurl = "{sqlite_url(db)}"\n')
+    # a SQLite file is read directly; a folder of Parquet tables is what a database shop's
+    # extract holds, which is what a server shop is loaded from after the first refresh
+    source = f'folder = "{db}"' if db.is_dir() else f'url = "{sqlite_url(db)}"'
+    (workdir / ".streamlit" / "secrets.toml").write_text(f"[connections.shop]\n{source}\n")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
@@ -260,7 +263,7 @@ def report(rounds: list[dict[str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, default=SAMPLE_SHOP, help="a SQLite shop (default: the 2,000,000-event sample shop)")
+    parser.add_argument("--db", type=Path, default=SAMPLE_SHOP, help="a SQLite shop, or a folder of its tables as Parquet (default: the 2,000,000-event sample shop)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, each a fresh server process and browser")
     parser.add_argument(
         "--timeout", type=float, default=180.0,
@@ -272,7 +275,7 @@ def main() -> None:
              "server), or as soon as its port answers (someone waiting on a server just started)",
     )
     options = parser.parse_args()
-    if not options.db.is_file():
+    if not options.db.exists():
         raise SystemExit(
             f"{options.db} does not exist. Make the 2,000,000-event sample shop with `make sample`, i.e.\n"
             "  .venv/bin/python cli.py sample --users 50000 --events 2000000 --seed 7 --out sample_data/shop.db"

@@ -5,7 +5,7 @@ Streamlit runs the app's script only when a visitor opens a page, so under `stre
 shop is read by the first visitor's run: at 2 million events 7-8 s before the first card
 (bench/bench_cold.py). Here a thread loads it into the dashboard's shared cache (ui.data, a
 `st.cache_resource`, which lives in the process, not in a session) while the server starts,
-then warms what the pages import. A visitor arriving meanwhile waits on that cache's lock for
+then imports what the pages import (ui.warmup). A visitor arriving meanwhile waits on that cache's lock for
 the same load instead of starting a second one; a shop that cannot be read is left to the
 first visitor's run, whose page says why in the visitor's language.
 """
@@ -22,17 +22,17 @@ LOG = logging.getLogger("shop_analytics.serve")
 READY = "the dashboard is ready"
 """How the log line that says the shop is in memory and the pages' imports are done begins."""
 PAGE_MODULES = (
-    # what the Overview, the first page, imports beyond the app itself
+    # what the Overview, the first page, imports beyond the app itself (the other pages'
+    # heavier imports are ui.warmup's)
     "shop_analytics.ui.operations", "shop_analytics.ui.alerts_data", "shop_analytics.ui.tables",
     "shop_analytics.charts.trends", "shop_analytics.alerts.messages",
-    # the models' own imports, 0.5 s of the first Predicted LTV tab (bench_cold.py)
-    "shop_analytics.ui.model_data", "sklearn.ensemble", "sklearn.cluster", "sklearn.metrics",
 )
 
 
 def prepare() -> None:
     """Load the configured shop into the dashboard's cache with its sessions and activity
-    events, then the pages' imports and warm-up (ui.warmup), and say so in the log."""
+    events, then the first page's imports and the other pages' warm-up (ui.warmup), and say
+    so in the log."""
     from shop_analytics.ui import data, warmup
 
     started = time.perf_counter()
@@ -47,7 +47,7 @@ def prepare() -> None:
         importlib.import_module(module)
     warmup.start().join()
     LOG.warning(
-        "%s: %s loaded in %.1f s, the pages' imports in %.1f s, before any visitor",
+        "%s: %s loaded in %.1f s, the pages' imports and warm-up in %.1f s, before any visitor",
         READY, shop.description, loaded - started, time.perf_counter() - loaded,
     )
 
