@@ -124,11 +124,14 @@ def _load(key: str) -> Shop:
 
 def prepare_shop() -> Shop:
     """The configured shop loaded into the shared cache outside any visitor's run, with the
-    sessions and activity events every page reads (the server's start: ui/serve.py), so that
-    `current_shop` finds it there."""
-    shop = _load(source_key())
+    sessions and activity events every page reads and the whole shop's daily KPIs and
+    verdicts (the Overview's alerts and bands) (the server's start: ui/serve.py), so that
+    `current_shop` finds them there."""
+    key = source_key()
+    shop = _load(key)
     if shop.sessions is not None:
         shop.activity  # noqa: B018 - a cached property: computing it is the point
+    _history(key, config_of(key).settings.time_zone, Segment())
     return shop
 
 
@@ -151,12 +154,13 @@ def segment_activity_frames(key: str, segment: Segment) -> tuple[pl.DataFrame, p
     return segment.apply(*activity_frames(_load(key)))
 
 
-@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+@st.cache_resource(ttl=3600, max_entries=32, show_spinner=False)
 def _history(key: str, tz: str, segment: Segment) -> dict[str, pl.DataFrame] | None:
     """The segment's daily KPI table over every day of the data and its anomaly verdicts
     (None for a shop without activity), computed once and shared: a day's KPIs and verdict
     depend only on that day and the days before it, so any period's table and any day's
-    alerts are slices of these, whoever asks."""
+    alerts are slices of these, whoever asks. A resource, not a copy per reader: the frames
+    are only read, and the server's start (prepare_shop) can compute the whole shop's."""
     shop = _load(key)
     span = shop.date_span(tz)
     if span is None:
