@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import streamlit.logger
-from browser import _free_port, chromium_page, go_to_page
+from browser import _free_port, chromium_page, go_to_page, stop
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # bench_pages imports the app's cached functions outside a Streamlit runtime: one warning
@@ -138,12 +138,7 @@ def cold_server(db: Path, workdir: Path, timeout: float) -> Iterator[Server]:
             time.sleep(0.02)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+        stop(process)
 
 
 def bounded(what: str, server: Server, step: Callable[[], float | None]) -> float | None:

@@ -35,6 +35,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server process: terminated, killed if it has not stopped within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=20)
+
+
 @contextmanager
 def serve_app(database_url: str, workdir: Path):
     """Run the dashboard (`cli.py serve`) with `[connections.shop] url` set; yield its base URL."""
@@ -61,8 +71,7 @@ def serve_app(database_url: str, workdir: Path):
                 time.sleep(0.3)
         yield base
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
 
 
 @contextmanager

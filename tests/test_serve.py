@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from browser import _free_port
+from browser import _free_port, stop
 
 from connectors.sql import sqlite_url
 from shop_analytics.ui.serve import READY
@@ -45,12 +45,7 @@ def served_log(workdir: Path, database_url: str, until: str, timeout: float = 12
                 time.sleep(0.2)
         return log.read_text(errors="replace"), answered
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=20)
+        stop(server)
 
 
 def test_the_shop_is_loaded_before_any_visitor(small_shop_db, tmp_path):
