@@ -3,11 +3,12 @@
 
 Streamlit runs the app's script only when a visitor opens a page, so under `streamlit run` the
 shop is read by the first visitor's run: at 2 million events 7-8 s before the first card
-(bench/bench_cold.py). Here a thread loads it into the dashboard's shared cache (ui.data, a
-`st.cache_resource`, which lives in the process, not in a session) while the server starts,
-then imports what the pages import (ui.warmup). A visitor arriving meanwhile waits on that cache's lock for
-the same load instead of starting a second one; a shop that cannot be read is left to the
-first visitor's run, whose page says why in the visitor's language.
+(bench/bench_cold.py). Here a thread loads it, with its whole-history daily KPIs, into the
+dashboard's shared caches (ui.data: `st.cache_resource`, which lives in the process, not in a
+session) while the server starts, then imports what the pages import (ui.warmup). A visitor
+arriving meanwhile waits on the cache's lock for the same load instead of starting a second
+one; a shop that cannot be read is left to the first visitor's run, whose page says why in the
+visitor's language.
 """
 
 import importlib
@@ -46,7 +47,7 @@ def prepare() -> None:
     for module in PAGE_MODULES:
         importlib.import_module(module)
     warmup.start().join()
-    LOG.warning(
+    LOG.info(
         "%s: %s loaded in %.1f s, the pages' imports and warm-up in %.1f s, before any visitor",
         READY, shop.description, loaded - started, time.perf_counter() - loaded,
     )
@@ -55,7 +56,12 @@ def prepare() -> None:
 def serve(streamlit_options: list[str]) -> None:
     """Start `prepare` in a thread, then Streamlit's server on app.py with `streamlit_options`
     (as `streamlit run` takes them, e.g. --server.port 8501); returns when the server stops."""
-    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    # this module's lines on stderr beside Streamlit's, whatever the root logger's level
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
     threading.Thread(target=prepare, name="prepare-shop", daemon=True).start()
     from streamlit.web import cli as streamlit_cli
 
