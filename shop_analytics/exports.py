@@ -38,7 +38,7 @@ from models.rfm import rfm_table, segment_summary
 from shop_analytics import operations_exports
 from shop_analytics.config import AppConfig, Settings
 from shop_analytics.loading import Shop
-from shop_analytics.views import activity_frames, all_frames, anomaly_settings, check_view, configured_channel_table, mask_unavailable
+from shop_analytics.views import activity_frames, all_frames, anomaly_settings, check_view, configured_channel_table, funnel_events, mask_unavailable
 
 FUNNEL_COLUMNS = ("step", "event", "users", "conversion_from_previous", "conversion_from_first", "median_seconds_from_previous")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -222,13 +222,15 @@ def funnel_spec(options: dict) -> FunnelSpec:
 
 def _funnel(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     spec = funnel_spec(request.options)
-    table = funnel(shop.events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
+    events = funnel_events(shop, spec, start=request.start, end=request.end, tz=request.tz)
+    table = funnel(events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
     return table.select(FUNNEL_COLUMNS)
 
 
 def _drop_offs(shop: Shop, request: ExportRequest) -> pl.DataFrame:
     spec = funnel_spec(request.options)
-    return drop_offs(shop.events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
+    events = funnel_events(shop, spec, start=request.start, end=request.end, tz=request.tz)
+    return drop_offs(events, spec, start=request.start, end=request.end, tz=request.tz, users=shop.users)
 
 
 def _channels(shop: Shop, request: ExportRequest) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from connectors import SourceError
 from metrics.anomalies import AnomalySettings
 from metrics.channels import channel_table
 from metrics.decomposition import category_gmv_factors, decompose_gmv, gmv_factors
+from metrics.funnel_spec import FunnelSpec
 from metrics.orders import is_valid_order
 from metrics.periods import comparison_periods, elapsed_part
 from metrics.registry import unavailable
@@ -158,6 +159,15 @@ def all_frames(shop: Shop) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
     """Events, sessions, orders and users, with an empty stand-in for a table the shop lacks
     (events in memory: NeedsEvents with push-down)."""
     return shop.or_empty("events"), _sessions(shop), shop.or_empty("orders"), shop.or_empty("users")
+
+
+def funnel_events(shop: Shop, spec: FunnelSpec, *, start: date, end: date, tz: str) -> pl.DataFrame:
+    """The events a funnel of `spec` over start..end reads: the shop's events in memory, or,
+    with push-down, the ones its engine selects for that funnel (with the session columns
+    the channel and device filters read)."""
+    if shop.pushed is None:
+        return shop.or_empty("events")
+    return shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=_sessions(shop))
 
 
 def _sessions(shop: Shop) -> pl.DataFrame:

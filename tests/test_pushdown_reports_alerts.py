@@ -61,3 +61,16 @@ def test_the_alert_check_with_pushdown_finds_the_in_memory_alerts(small_shop, pu
         contributors = memory.details.pop("contributors", [])
         assert pushed.details.pop("contributors", []) == [pytest.approx(leader) for leader in contributors]
         assert pushed.details == memory.details
+
+
+@pytest.mark.parametrize("name", ["funnel", "funnel-drop-offs"])
+def test_the_funnel_exports_with_pushdown_are_the_in_memory_ones(small_shop, pushed_shop, name):
+    """`export funnel` and `export funnel-drop-offs` read the events the engine selects for the
+    funnel (views.funnel_events), as the Funnel page does, instead of asking for every event."""
+    from shop_analytics.exports import ExportRequest, build_export
+
+    _, last = small_shop.date_span(TZ)
+    request = ExportRequest(last - timedelta(days=29), last, TZ, {"steps": "product_view,add_to_cart,checkout,purchase"})
+    pushed, memory = build_export(name, pushed_shop, request), build_export(name, small_shop, request)
+    assert_frame_equal(pushed, memory)
+    assert memory.height > 0

@@ -46,7 +46,7 @@ from shop_analytics.loading import Shop
 from shop_analytics.opening import configured_source, extract_for, load_configured
 from shop_analytics.targets import Target, distinct_actuals, pacing_daily, target_path
 from shop_analytics.ui.lang import t
-from shop_analytics.views import activity_frames, all_frames, anomaly_settings, configured_channel_table, mask_unavailable
+from shop_analytics.views import activity_frames, all_frames, anomaly_settings, configured_channel_table, funnel_events, mask_unavailable
 from shop_analytics.views import gmv_decomposition as gmv_decomposition_of
 
 
@@ -274,11 +274,8 @@ def funnel(key: str, start: date, end: date, tz: str, segment: Segment, spec: Fu
     """The funnel table and its drop-off users for the period and segment; with push-down,
     from the events the engine gives for this funnel."""
     shop = _load(key)
-    if shop.pushed is None:
-        events, _, _, users = _segment_frames(shop, segment)
-    else:
-        pushed = shop.pushed.funnel_events(spec, start=start, end=end, tz=tz, sessions=shop.sessions)
-        events, _, _, users = segment.apply(pushed, activity_frames(shop)[1], shop.or_empty("orders"), shop.users)
+    events = funnel_events(shop, spec, start=start, end=end, tz=tz)
+    events, _, _, users = segment.apply(events, activity_frames(shop)[1], shop.or_empty("orders"), shop.or_empty("users"))
     return {
         "table": funnel_metric.funnel(events, spec, start=start, end=end, tz=tz, users=users),
         "drop_offs": funnel_metric.drop_offs(events, spec, start=start, end=end, tz=tz, users=users),
