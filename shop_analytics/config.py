@@ -115,9 +115,9 @@ SOURCE_TABLES = ("users", "events", "orders", "order_items", "products", "campai
 PUSHDOWN_ENGINES = ("native", "spark")
 
 
-class TableSource(_Section):
-    """`[connections.shop.TABLE]`: one canonical table from a source of its own (the events
-    from a tracker's export beside the shop database's orders), with the keys of a source."""
+class _SourceKeys(_Section):
+    """The keys of a source, whether the shop's or one table's: a SQLAlchemy `url`, or its
+    parts, or a `folder` of tables, read through a `preset` or a `mapping` file."""
 
     url: str | None = None
     dialect: str | None = None
@@ -132,6 +132,11 @@ class TableSource(_Section):
     max_file_mb: float | None = Field(None, gt=0)
     mapping: str | None = None
     preset: str | None = None
+
+
+class TableSource(_SourceKeys):
+    """`[connections.shop.TABLE]`: one canonical table from a source of its own (the events
+    from a tracker's export beside the shop database's orders), with the keys of a source."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> "TableSource":
@@ -143,27 +148,14 @@ class TableSource(_Section):
         return self
 
 
-class SourceConfig(_Section):
+class SourceConfig(_SourceKeys):
     """`[connections.shop]`: where the shop's tables are and how they are read.
 
     A SQLAlchemy `url`, or its parts (`dialect`, `driver`, `host`, `port`, `database`,
     `username`, `password` or `password_env`), or a `folder` of tables; a platform's layout
     through a `preset` or a `mapping` file; a server database's local extract; push-down."""
 
-    url: str | None = None
-    dialect: str | None = None
-    driver: str | None = None
-    host: str | None = None
-    port: int | None = Field(None, gt=0, lt=65536)
-    database: str | None = None
-    username: str | None = None
-    password: str | None = Field(None, repr=False)
-    password_env: str | None = None
     query: dict[str, str] | None = None
-    folder: str | None = None
-    max_file_mb: float | None = Field(None, gt=0)
-    mapping: str | None = None
-    preset: str | None = None
     extract_ttl_minutes: float | None = Field(None, gt=0)
     extract_folder: str | None = None
     refresh_window_days: float = Field(3, gt=0)
