@@ -55,3 +55,18 @@ def small_shop(small_shop_db):
     from shop_analytics.loading import load_shop
 
     return load_shop(open_source(small_shop_db))
+
+
+def app_on_page(db: Path, page: str, lang: str):
+    """The app on the SQLite shop `db` in a deployment whose language is `lang`, switched to
+    `page` (a file stem of pages/) and run, without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    from connectors.sql import sqlite_url
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.secrets["connections"] = {"shop": {"url": sqlite_url(db)}}
+    at.secrets["settings"] = {"language": lang}
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    return at

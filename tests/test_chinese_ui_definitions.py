@@ -5,13 +5,11 @@ channel rows' valid orders; users stopped after a funnel step against those stil
 their window (in progress)."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import app_on_page
 
-from connectors.sql import sqlite_url
 from metrics.drilldown import channels_on_day, orders_on_day
 from metrics.funnel import drop_offs
 from metrics.funnel_spec import FunnelSpec
@@ -22,18 +20,6 @@ from metrics.registry import KPIS, format_value
 from shop_analytics.ui.filters import DATES_KEY
 
 TZ = "Asia/Shanghai"
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def app_in(small_shop_db, lang: str, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
-    at.secrets["settings"] = {"language": lang}
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception
-    return at
-
-
 def click(at, key: str, point: dict) -> None:
     at.session_state[key] = {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
     at.run()
@@ -42,7 +28,7 @@ def click(at, key: str, point: dict) -> None:
 
 @pytest.mark.parametrize(("lang", "words"), [("en", "the categories add up to"), ("zh", "本期各品类合计为")])
 def test_products_say_why_category_gmv_is_not_the_overviews(small_shop_db, small_shop, lang, words):
-    at = app_in(small_shop_db, lang, "products")
+    at = app_on_page(small_shop_db, "products", lang)
     start, end = at.session_state[DATES_KEY]
     frames = (small_shop.events, small_shop.orders, small_shop.order_items, small_shop.products)
     items = category_table(*frames, start=start, end=end, tz=TZ)["gmv"].sum()
@@ -54,7 +40,7 @@ def test_products_say_why_category_gmv_is_not_the_overviews(small_shop_db, small
 
 @pytest.mark.parametrize(("lang", "words"), [("en", "{valid} valid"), ("zh", "{valid} 笔有效订单")])
 def test_the_drill_downs_orders_say_how_many_are_valid_as_the_channel_rows_count_them(small_shop_db, small_shop, lang, words):
-    at = app_in(small_shop_db, lang, "overview")
+    at = app_on_page(small_shop_db, "overview", lang)
     _, end = at.session_state[DATES_KEY]
     day = next(
         end - timedelta(days=back) for back in range(30)
@@ -69,7 +55,7 @@ def test_the_drill_downs_orders_say_how_many_are_valid_as_the_channel_rows_count
 
 @pytest.mark.parametrize(("lang", "stopped_words", "in_progress_words"), [("en", "Stopped after step 2", "In progress"), ("zh", "后流失", "进行中")])
 def test_users_inside_their_window_are_not_counted_as_stopped(small_shop_db, small_shop, lang, stopped_words, in_progress_words):
-    at = app_in(small_shop_db, lang, "funnel")
+    at = app_on_page(small_shop_db, "funnel", lang)
     start, end = at.session_state[DATES_KEY]
     click(at, "funnel_chart", {"customdata": 2})
     spec = FunnelSpec(steps=("product_view", "add_to_cart", "checkout", "purchase"))

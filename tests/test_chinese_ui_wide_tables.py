@@ -5,26 +5,13 @@ table of many columns has narrow number columns; the downloads keep the same ord
 
 import io
 import json
-from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import app_on_page
 
-from connectors.sql import sqlite_url
 from shop_analytics.ui.tables import NARROW, excel_bytes, leading
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def page(small_shop_db, name: str, lang: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["connections"] = {"shop": {"url": sqlite_url(small_shop_db)}}
-    at.secrets["settings"] = {"language": lang}
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception
-    return at
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -37,7 +24,7 @@ def page(small_shop_db, name: str, lang: str) -> AppTest:
     ],
 )
 def test_the_columns_with_targets_follow_the_pinned_name(small_shop_db, name, leading_columns, lang):
-    table = page(small_shop_db, name, lang).dataframe[0]
+    table = app_on_page(small_shop_db, name, lang).dataframe[0]
     assert list(table.value.columns)[: len(leading_columns)] == leading_columns
     columns = json.loads(table.proto.columns)
     assert columns[leading_columns[0]].get("pinned") is True
