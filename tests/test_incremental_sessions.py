@@ -90,24 +90,40 @@ def test_a_session_continued_across_the_cut_is_one_session(tmp_path):
     ]
 
 
+values = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
+
+
 @given(
-    changed=st.lists(st.booleans(), max_size=40),
-    kept_values=st.sets(st.integers(0, 500), max_size=40),
-    new_values=st.sets(st.integers(0, 500), max_size=10),
+    old_rows=st.lists(st.tuples(st.integers(0, 9), values), max_size=30),
+    new_rows=st.lists(st.tuples(st.integers(0, 9), values), max_size=10),
+    kept=st.lists(st.booleans(), max_size=30),
+    new_first=st.lists(st.booleans(), max_size=40),
+    untyped_new=st.booleans(),
 )
-def test_the_kept_runs_found_from_the_changes_are_the_runs_of_every_kept_row(changed, kept_values, new_values):
-    """loading._kept_runs (from the removed rows and the new rows' places) equals _runs over
-    every kept row: where each run of kept rows lands, where it starts, how long it is."""
+def test_interleaving_places_every_row_where_it_was_asked(old_rows, new_rows, kept, new_first, untyped_new):
+    """loading._interleaved against placing the rows one by one: kept rows of an old frame
+    (numbers, text and categories, with nulls) and new rows merged at random places; also
+    when the new rows' text column was read without values (its type Null)."""
     import numpy as np
 
-    from shop_analytics.loading import _kept_runs, _merged_places, _runs
+    from shop_analytics.loading import _interleaved
 
-    flags = np.array(changed, dtype=bool)
-    rows = np.flatnonzero(~flags)
-    kept = np.array(sorted(kept_values), dtype=np.int64)[: rows.size] * 2  # even: no value in common with the new ones
-    rows = rows[: kept.size]
-    new = np.array(sorted(new_values), dtype=np.int64) * 2 + 1
-    kept_at, new_at = _merged_places(kept, new)
-    expected = _runs(kept_at, rows)
-    found = _kept_runs(rows, kept_at, np.setdiff1d(np.arange(flags.size), rows), new_at)
-    assert all(np.array_equal(one, other) for one, other in zip(expected, found, strict=True))
+    schema = {"number": pl.Int64, "label": pl.String}
+    old = pl.DataFrame(old_rows, schema=schema, orient="row").with_columns(category=pl.col("label").cast(pl.Categorical))
+    new = pl.DataFrame(new_rows, schema=schema, orient="row").with_columns(category=pl.col("label").cast(pl.Categorical))
+    if untyped_new:
+        new = new.with_columns(label=pl.lit(None))
+    rows = np.array([row for row, keep in zip(range(old.height), kept + [True] * old.height) if keep], np.int64)
+    # a random merge of the kept and the new rows, each side in its own order
+    order, taken_old, taken_new = [], 0, 0
+    for new_next in new_first + [False] * rows.size + [True] * new.height:
+        if new_next and taken_new < new.height:
+            order.append(("new", taken_new))
+            taken_new += 1
+        elif not new_next and taken_old < rows.size:
+            order.append(("old", int(rows[taken_old])))
+            taken_old += 1
+    source_rows = np.array([row if side == "old" else 0 for side, row in order], np.int64)
+    new_at = np.array([place for place, (side, _) in enumerate(order) if side == "new"], np.int64)
+    expected = [old.row(row) if side == "old" else new.row(row) for side, row in order]
+    assert _interleaved(old, new, source_rows, new_at).with_columns(pl.col("category").cast(pl.String)).rows() == expected
