@@ -10,7 +10,6 @@ import polars as pl
 import streamlit as st
 
 from metrics.anomalies import PAST_CAMPAIGN_DAYS
-from metrics.kpis import DAILY_COLUMNS
 from metrics.orders import is_valid_order
 from metrics.registry import KPIS, basis_words, format_value, kpi_help
 from shop_analytics.alerts.evaluate import RULE
@@ -21,10 +20,9 @@ from shop_analytics.ui import alerts_data, data, operations
 from shop_analytics.ui.frame import open_page
 from shop_analytics.ui.lang import language, t
 from shop_analytics.ui.links import linked
+from shop_analytics.ui.overview_data import CARD_KPIS, COMPARED_WITH, TREND_KPIS
 from shop_analytics.ui.tables import kpi_table, may_show_users
 
-CARD_KPIS = ("gmv", "net_revenue", "orders", "aov", "buyers", "active_users", "conversion_rate", "sessions", "bounce_rate", "session_conversion")
-TREND_KPIS = tuple(name for name in DAILY_COLUMNS if name != "date")
 CHART_KEY = "overview_trend"
 CHANNEL_EXPLAINED = {"dau", "sessions", "bounce_rate", "session_conversion", "orders", "buyers", "gmv", "conversion_rate", "new_users"}
 
@@ -71,11 +69,10 @@ if alerts.height or broken_rules:
 else:
     st.success(t("overview.no_alerts", end=chosen.end), icon=":material/check_circle:")
 
-COMPARED_WITH = ("previous", "week_before", "year_before")
-linked("overview_compare", "compare", "previous", choices=COMPARED_WITH)  # kept in the URL: a shared link compares alike
+linked("overview_compare", "compare", COMPARED_WITH[0], choices=COMPARED_WITH)  # kept in the URL: a shared link compares alike
 compared_with = st.segmented_control(
     t("overview.compare_with"), COMPARED_WITH, format_func=lambda name: text(f"overview.{name}", lang), key="overview_compare"
-) or "previous"
+) or COMPARED_WITH[0]
 cut_at = data.period_cut(*args[:4])
 st.caption(
     t(

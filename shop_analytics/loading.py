@@ -389,7 +389,7 @@ def _interleaved(old: pl.DataFrame, new: pl.DataFrame, source_rows: np.ndarray, 
     new = new.select(old.columns)
     if new.schema != old.schema:
         common = pl.concat([old.clear(), new.clear()], how="vertical_relaxed").schema
-        old, new = old.cast(dict(common)), new.cast(dict(common))
+        old, new = old.cast(common), new.cast(common)
     if old.is_empty():
         return new
     placed = old.select(pl.all().gather(pl.Series(source_rows)))

@@ -82,6 +82,22 @@ def preset_period(name: str, first: date, last: date, today: date, current: tupl
     return (start, end) if start <= end else None
 
 
+def default_start(first: date, end: date) -> date:
+    """The first day of the period a session opens on when its link gives none: the
+    DEFAULT_DAYS ending at `end`, from the data's `first` day at the earliest."""
+    return max(first, end - timedelta(days=DEFAULT_DAYS - 1))
+
+
+def opening(shop: Shop, tz: str) -> Filters | None:
+    """The filters a session opened without a link starts with: the DEFAULT_DAYS ending at
+    the data's last day, every channel, device and region (None for a shop without activity)."""
+    span = shop.date_span(tz)
+    if span is None:
+        return None
+    first, last = span
+    return Filters(start=default_start(first, last), end=last, channels=(), devices=(), regions=(), tz=tz)
+
+
 def _today(tz: str) -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
@@ -124,7 +140,7 @@ def _start_from_link(first: date, last: date, options: dict[str, list[str]], tz:
         preset = None
     # what the link does not give: the data's last day, and the DEFAULT_DAYS ending at `end`
     end = end or last
-    start = start or max(first, end - timedelta(days=DEFAULT_DAYS - 1))
+    start = start or default_start(first, end)
     if preset is not None:
         days = preset_period(preset, first, last, _today(tz), (start, end))
         given = "from" in st.query_params or "to" in st.query_params

@@ -12,6 +12,7 @@ visitor's language.
 """
 
 import importlib
+import inspect
 import logging
 import sys
 import threading
@@ -32,9 +33,10 @@ PAGE_MODULES = (
 
 def prepare() -> None:
     """Load the configured shop into the dashboard's cache with its sessions and activity
-    events, then the first page's imports and the other pages' warm-up (ui.warmup), and say
-    so in the log."""
-    from shop_analytics.ui import data, warmup
+    events, then the first page's imports, its opening view (ui.overview_data), the
+    translation table and the other pages' warm-up (ui.warmup), and say so in the log."""
+    from shop_analytics.i18n import translations
+    from shop_analytics.ui import data, overview_data, warmup
 
     started = time.perf_counter()
     try:
@@ -46,7 +48,14 @@ def prepare() -> None:
     loaded = time.perf_counter()
     for module in PAGE_MODULES:
         importlib.import_module(module)
+    overview_data.prepare_opening_view(shop, data.settings().time_zone)
+    translations()  # locales/*.toml, read once per process: 0.1 s
     warmup.start().join()
+    # The first element a script draws in the process makes Streamlit ask inspect.stack()
+    # whether it runs in a REPL (env_util.is_repl, for a warning), and inspect's first look at
+    # a frame maps the file of every module loaded (a few thousand realpath calls: 0.3 s of
+    # the first visitor's run); done here, after the imports above, it is done for them.
+    inspect.stack()
     LOG.info(
         "%s: %s loaded in %.1f s, the pages' imports and warm-up in %.1f s, before any visitor",
         READY, shop.description, loaded - started, time.perf_counter() - loaded,
