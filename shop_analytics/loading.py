@@ -8,11 +8,11 @@ gives. A one-off command may load only the tables and the events its view reads
 (`EventBounds`, shop_analytics/bounds.py).
 """
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cached_property
-from types import MappingProxyType
+from functools import cached_property, partial
 
 import numpy as np
 import polars as pl
@@ -52,6 +52,50 @@ def empty_table(name: str, id_dtype: DType = pl.Int64) -> pl.DataFrame:
     return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].columns.items()})
 
 
+class Tables(Mapping[str, pl.DataFrame]):
+    """A shop's tables by canonical name, read-only. A table may be given as how to make it
+    (`deferred`): made when first asked for, once (under a lock: pages run in threads), and
+    its recipe dropped with what the recipe held. Asking whether a table is there, or for
+    the names, makes nothing."""
+
+    def __init__(self, made: Mapping[str, pl.DataFrame], deferred: Mapping[str, Callable[[], pl.DataFrame]] | None = None) -> None:
+        self._made = dict(made)
+        self._deferred = {name: recipe for name, recipe in (deferred or {}).items() if name not in self._made}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        if name not in self._made and name in self._deferred:
+            with self._lock:
+                if name not in self._made:
+                    self._made[name] = self._deferred[name]()
+                    del self._deferred[name]
+        return self._made[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._made or name in self._deferred
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._made, *self._deferred])
+
+    def __len__(self) -> int:
+        return len(self._made) + len(self._deferred)
+
+    def is_deferred(self, name: str) -> bool:
+        """Whether table `name` is still to be made."""
+        return name in self._deferred and name not in self._made
+
+    def made(self) -> list[pl.DataFrame]:
+        """The tables made so far."""
+        return list(self._made.values())
+
+    def updated(self, tables: Mapping[str, pl.DataFrame]) -> "Tables":
+        """These tables with `tables` in place of their own; the others stay as they are,
+        made or deferred (made once for both: the new ones ask these)."""
+        with self._lock:
+            deferred = {name: partial(self.__getitem__, name) for name in self._deferred if name not in tables}
+            return Tables({**self._made, **tables}, deferred)
+
+
 class Shop:
     """A loaded shop: its canonical tables, its derived sessions, and what it lacks.
 
@@ -75,7 +119,7 @@ class Shop:
 
     def __init__(
         self,
-        tables: Mapping[str, pl.DataFrame],
+        tables: Mapping[str, pl.DataFrame] | Tables,
         sessions: pl.DataFrame | None,
         description: str,
         missing: tuple[str, ...] = (),
@@ -83,7 +127,7 @@ class Shop:
         zone: str = DEFAULT_TIME_ZONE,
         users_derived: bool = False,
     ) -> None:
-        self._tables = MappingProxyType(dict(tables))
+        self._tables = tables if isinstance(tables, Tables) else Tables(tables)
         self.sessions = sessions
         self.description = description
         self.missing = tuple(missing)
@@ -100,7 +144,7 @@ class Shop:
             raise KeyError(f"not canonical tables: {', '.join(sorted(unknown))}")
         kept = {name: frame for name, frame in tables.items() if name in self._tables}
         shop = Shop(
-            {**self._tables, **kept}, self.sessions if sessions is None else sessions, self.description,
+            self._tables.updated(kept), self.sessions if sessions is None else sessions, self.description,
             self.missing, self.pushed, self.zone, self.users_derived,
         )
         if "events" not in kept and sessions is None:
@@ -176,7 +220,8 @@ class Shop:
         if name == "events" and self.pushed is not None:
             # the events exist, where the engine keeps them: not a missing table
             raise self.pushed.needs_events()
-        known = next((frame["user_id"].dtype for frame in self._tables.values() if "user_id" in frame.columns), pl.Int64)
+        frames = [*self._tables.made(), *([] if self.sessions is None else [self.sessions])]
+        known = next((frame["user_id"].dtype for frame in frames if "user_id" in frame.columns), pl.Int64)
         if name == "events":
             return derive_sessions(empty_table(name, known))[0]  # with the session columns loading adds
         return empty_table(name, known)
@@ -200,7 +245,14 @@ class Shop:
         """The first and last instants with activity: events, else orders."""
         if self._whole_span is not None:
             return self._whole_span()
-        events = self.pushed.activity if self.pushed is not None else self._tables.get("events")
+        events: pl.DataFrame | None
+        if self.pushed is not None:
+            events = self.pushed.activity
+        elif self._tables.is_deferred("events") and "activity" in self.__dict__:
+            # the first and last events are activity events: the events need not be made
+            events = self.__dict__["activity"]
+        else:
+            events = self._tables.get("events")
         for frame, column in ((events, "event_time"), (self._tables.get("orders"), "created_at")):
             if frame is not None and frame.height:
                 return frame.select(pl.col(column).min().alias("first"), pl.col(column).max().alias("last")).row(0)
@@ -271,12 +323,27 @@ class IncompleteDerivation(Exception):
     sessions, or rows the change does not say): load from scratch."""
 
 
+@dataclass(frozen=True)
+class Rederived:
+    """What `rederive_sessions` gives: how to make the events (`events()`, `rows` of them),
+    the sessions, and the activity events when asked for."""
+
+    events: Callable[[], pl.DataFrame]
+    rows: int
+    sessions: pl.DataFrame
+    activity: pl.DataFrame | None
+
+
 def rederive_sessions(
     previous: Shop, changed: pl.DataFrame, cut: datetime, *, gap: timedelta, activity_zone: str | None = None
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+) -> Rederived:
     """The events, sessions and (with `activity_zone`) activity events of `previous` after
     its events later than `cut` were replaced by `changed` (the source's events later than
     `cut`): exactly what `derive_sessions` and `activity_from_events` give over all of them.
+    The sessions and activity events are made here; the events, every one of which is placed
+    anew (a copy of the whole frame: 1 s at 10,000,000 events, half of it the kernel's for
+    fresh memory), when `events()` is called: the pages, reports and alerts that read the
+    sessions and activity events only never wait for it.
 
     Sessions belong to one user, so only the users whose events later than `cut` changed (new
     ones, late ones, edited or deleted ones: the rows read again are compared with those held)
@@ -335,7 +402,8 @@ def rederive_sessions(
     if activity_zone is not None:
         new_activity = activity_from_events(new_events, tz=activity_zone).select(ACTIVITY_COLUMNS)
         activity = by_session(previous.activity, _SessionBlocks.of(previous.activity, sessions.height), new_activity)
-    return by_session(events, event_blocks, new_events), all_sessions, activity
+    rows = int(event_blocks.counts[kept].sum()) + new_events.height
+    return Rederived(lambda: by_session(events, event_blocks, new_events), rows, all_sessions, activity)
 
 
 @dataclass(frozen=True)
@@ -433,7 +501,8 @@ def load_shop(
 
     `previous`: a shop loaded from an earlier generation of the same extract (`source`); only
     the sessions of the users whose events changed since are derived again
-    (`rederive_sessions`), the other tables are read again whole. `tables` and `bounds`: a
+    (`rederive_sessions`; the events themselves are made when first asked for), the other
+    tables are read again whole. `tables` and `bounds`: a
     one-off command's view reads only these tables and these events (shop_analytics/bounds.py);
     the shop's date span stays the data's own.
     """
@@ -446,6 +515,7 @@ def load_shop(
             if isinstance(pushdown, str) else pushdown
         )
     read: dict[str, pl.DataFrame] = {}
+    deferred: dict[str, Callable[[], pl.DataFrame]] = {}
     for name in LOAD_ORDER:
         if name in available and name != "events":
             read[name] = source.read_table(name)
@@ -458,7 +528,11 @@ def load_shop(
     elif "events" in available and bounds is not None and bounds.first is not None:
         read["events"], sessions, since = _bounded_sessions(source, bounds.first, session_gap)
     elif "events" in available:
-        read["events"], sessions, activity = _derived_sessions(source, previous if tables is None else None, session_gap, tz)
+        events, sessions, activity = _derived_sessions(source, previous if tables is None else None, session_gap, tz)
+        if callable(events) and "users" in read:
+            deferred["events"] = events
+        else:  # a shop without users: its users are its events' (derived_users)
+            read["events"] = events() if callable(events) else events
     if sessions is None:
         # no events: no sessions, in the shape the metrics read
         id_dtype = next((frame["user_id"].dtype for frame in read.values() if "user_id" in frame.columns), pl.Int64)
@@ -476,7 +550,7 @@ def load_shop(
     # what the shop lacks, whatever this load chose to read of it
     lacking = set(TABLES) - present | ({"users"} if users_derived else set())
     missing = tuple(name for name in TABLES if name in lacking and not (name == "events" and pushed))
-    shop = Shop(tables=read, sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
+    shop = Shop(tables=Tables(read, deferred), sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
     if activity is not None:
         shop.__dict__["activity"] = activity  # the cached property, derived for the changed users only
     if tables is not None or bounds is not None:
@@ -486,18 +560,19 @@ def load_shop(
 
 def _derived_sessions(
     source: Source, previous: PreviousLoad | None, gap: timedelta, tz: str
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
-    """The source's events with their sessions, and the activity events when they came for
-    free: derived again for the users whose events changed since `previous` where the
-    extract can say which did (`rederive_sessions`), else over all events."""
+) -> tuple[pl.DataFrame | Callable[[], pl.DataFrame], pl.DataFrame, pl.DataFrame | None]:
+    """The source's events (or how to make them) with their sessions, and the activity
+    events when they came for free: derived again for the users whose events changed since
+    `previous` where the extract can say which did (`rederive_sessions`), else over all
+    events."""
     cut = _unchanged_until(source, previous, gap)
     if cut is not None and previous is not None and isinstance(source, ExtractSource):
         shop = previous.shop
         zone = tz if shop.zone == tz and "activity" in shop.__dict__ else None
         try:
-            events, sessions, activity = rederive_sessions(shop, source.read_table("events", since=cut), cut, gap=gap, activity_zone=zone)
-            if events.height == source.row_count("events"):
-                return events, sessions, activity
+            rederived = rederive_sessions(shop, source.read_table("events", since=cut), cut, gap=gap, activity_zone=zone)
+            if rederived.rows == source.row_count("events"):
+                return rederived.events, rederived.sessions, rederived.activity
         except IncompleteDerivation:
             pass
     # the raw frame goes straight in: it can be freed as soon as derive_sessions has reordered it

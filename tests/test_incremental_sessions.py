@@ -35,8 +35,8 @@ def plain(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @settings(max_examples=50, deadline=None)
-@given(first=first_rows, batches=st.lists(batch_rows, min_size=1, max_size=2), ask_activity=st.booleans())
-def test_loading_the_changes_equals_loading_everything(first, batches, ask_activity):
+@given(first=first_rows, batches=st.lists(batch_rows, min_size=1, max_size=2), ask_activity=st.booleans(), ask_events=st.booleans())
+def test_loading_the_changes_equals_loading_everything(first, batches, ask_activity, ask_events):
     with tempfile.TemporaryDirectory() as directory:
         folder, extract_folder = Path(directory) / "shop", Path(directory) / "extract"
         folder.mkdir()
@@ -46,10 +46,13 @@ def test_loading_the_changes_equals_loading_everything(first, batches, ask_activ
             pl.DataFrame(rows, schema=SCHEMA, orient="row").write_parquet(folder / "events.parquet")
 
         write()
+        # with a users table of its own (a shop without one takes its users from the events)
+        users = pl.DataFrame({"user_id": range(1, 9), "signup_at": [T0 - timedelta(days=1)] * 8})
+        users.with_columns(pl.col("signup_at").dt.replace_time_zone("UTC")).write_parquet(folder / "users.parquet")
         extract = ExtractSource(lambda: FolderSource(folder), folder=extract_folder, window=WINDOW)
         generation = extract.current().generation
         shop = load_shop(extract, session_gap=GAP, tz=TZ)
-        for batch in batches:
+        for number, batch in enumerate(batches, 1):
             if ask_activity:
                 assert shop.activity.height > 0
             newest = max(row[1] for row in rows)
@@ -60,9 +63,15 @@ def test_loading_the_changes_equals_loading_everything(first, batches, ask_activ
             again = load_shop(extract, session_gap=GAP, tz=TZ)
             # the activity events come derived for the changed users when the shop before had them
             assert ("activity" in loaded.__dict__) == ("activity" in shop.__dict__)
-            assert_frame_equal(plain(loaded.events), plain(again.events))
+            # the events are made when first asked for; the dates span is known before
+            assert loaded.tables.is_deferred("events") and "events" in loaded.tables
+            assert loaded.date_span(TZ) == again.date_span(TZ)
             assert_frame_equal(plain(loaded.sessions), plain(again.sessions))
             assert_frame_equal(plain(loaded.activity), plain(again.activity))
+            # the next refresh may start from a shop whose events were never made
+            if ask_events or number == len(batches):
+                assert_frame_equal(plain(loaded.events), plain(again.events))
+                assert not loaded.tables.is_deferred("events")
             shop, generation = loaded, extract.generation
 
 
@@ -127,3 +136,33 @@ def test_interleaving_places_every_row_where_it_was_asked(old_rows, new_rows, ke
     new_at = np.array([place for place, (side, _) in enumerate(order) if side == "new"], np.int64)
     expected = [old.row(row) if side == "old" else new.row(row) for side, row in order]
     assert _interleaved(old, new, source_rows, new_at).with_columns(pl.col("category").cast(pl.String)).rows() == expected
+
+
+def test_a_deferred_table_is_made_once_for_threads_that_ask_together():
+    """Tables: asking whether a deferred table is there makes nothing; pages asking for it
+    at once get the one frame, made once; tables made from them with other tables keep it
+    deferred, and share it once made."""
+    import threading
+    import time
+
+    from shop_analytics.loading import Tables
+
+    calls = []
+
+    def make() -> pl.DataFrame:
+        calls.append(1)
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
+        return pl.DataFrame({"user_id": [1, 2]})
+
+    tables = Tables({"users": pl.DataFrame({"user_id": [1]})}, {"events": make})
+    assert "events" in tables and sorted(tables) == ["events", "users"] and len(tables) == 2 and not calls
+    updated = tables.updated({"users": pl.DataFrame({"user_id": [2]})})
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(tables["events"])) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and all(frame is got[0] for frame in got) and got[0]["user_id"].to_list() == [1, 2]
+    assert updated.is_deferred("events") and updated["users"]["user_id"].to_list() == [2]
+    assert updated["events"] is got[0] and len(calls) == 1
