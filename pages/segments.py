@@ -26,7 +26,6 @@ from shop_analytics.ui.tables import download_buttons, may_show_users
 TABS = ("rfm", "clusters", "tags", "ltv", "churn")
 HOLDOUT_DAYS = (60, 90, 120, 180)  # holdout lengths offered for the LTV and value checks
 CHURN_DAYS = (30, 60, 90)  # "no purchase in the next N days"
-DEFAULT_DAYS = 90
 
 settings, shop, chosen = open_page("segments")
 lang, source, tz, currency = language(), data.source_key(), chosen.tz, settings.currency
@@ -61,8 +60,8 @@ def fitted(model: str, fit, *arguments):
 
 
 def days_picker(label: str, choices: tuple[int, ...], key: str) -> int:
-    linked(key, key.removeprefix("segments_"), DEFAULT_DAYS, choices=choices)
-    return st.segmented_control(label, choices, key=key, format_func=lambda days: text("segments.days", lang, days=days)) or DEFAULT_DAYS
+    linked(key, key.removeprefix("segments_"), model_data.DEFAULT_DAYS, choices=choices)
+    return st.segmented_control(label, choices, key=key, format_func=lambda days: text("segments.days", lang, days=days)) or model_data.DEFAULT_DAYS
 
 
 def rfm_tab() -> None:

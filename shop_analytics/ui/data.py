@@ -122,6 +122,12 @@ def _load(key: str) -> Shop:
     return _load_shop(parts["shop"], parts["extract"])
 
 
+def shop_of(key: str) -> Shop:
+    """The loaded shop a `source_key()` stands for, as a function cached by that key reads it:
+    without a spinner, so that it can run outside a visitor's run too (the server's start)."""
+    return _load(key)
+
+
 def prepare_shop() -> Shop:
     """The configured shop loaded into the shared cache outside any visitor's run, with the
     sessions and activity events every page reads and the whole shop's daily KPIs and
@@ -368,7 +374,7 @@ def checkout_views(key: str, start: date, end: date, tz: str, segment: Segment) 
     }
 
 
-__all__ = ["SourceError", "current_shop", "prepare_shop", "segment_activity_frames", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
+__all__ = ["SourceError", "current_shop", "prepare_shop", "segment_activity_frames", "settings", "source_key", "daily_kpis", "period_comparison", "period_cut", "day_detail", "channel_table", "channel_trend", "retention", "lifecycle", "ltv_curves", "channel_payback", "funnel", "recent_alerts", "product_views", "product_detail", "service_views", "checkout_views", "shop_extract", "shop_of", "card_bands", "trend_band", "gmv_decomposition", "repeat_orders", "repurchase_by_period", "abandonment_views", "attribution_models", "target_paces"]
 
 
 # Issue 19: the operations views a team in China reads every day (SPEC section 3: visitors and

@@ -5,10 +5,12 @@ Streamlit runs the app's script only when a visitor opens a page, so under `stre
 shop is read by the first visitor's run: at 2 million events 7-8 s before the first card
 (bench/bench_cold.py). Here a thread loads it, with its whole-history daily KPIs, into the
 dashboard's shared caches (ui.data: `st.cache_resource`, which lives in the process, not in a
-session) while the server starts, then imports what the pages import (ui.warmup). A visitor
-arriving meanwhile waits on the cache's lock for the same load instead of starting a second
-one; a shop that cannot be read is left to the first visitor's run, whose page says why in the
-visitor's language.
+session) while the server starts, then imports what the pages import (ui.warmup) and computes
+what a first visitor would otherwise wait for: the Overview's opening view (ui.overview_data)
+and the Predicted LTV tab's models (ui.model_data), the same cached results a page reads. A
+visitor arriving meanwhile waits on the cache's lock for the same load instead of starting a
+second one; a shop that cannot be read is left to the first visitor's run, whose page says why
+in the visitor's language.
 """
 
 import importlib
@@ -17,6 +19,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -34,9 +37,10 @@ PAGE_MODULES = (
 def prepare() -> None:
     """Load the configured shop into the dashboard's cache with its sessions and activity
     events, then the first page's imports, its opening view (ui.overview_data), the
-    translation table and the other pages' warm-up (ui.warmup), and say so in the log."""
+    translation table, the other pages' warm-up (ui.warmup) and the models of the Predicted
+    LTV tab (ui.model_data), and say so in the log."""
     from shop_analytics.i18n import translations
-    from shop_analytics.ui import data, overview_data, warmup
+    from shop_analytics.ui import data, model_data, overview_data, warmup
 
     started = time.perf_counter()
     try:
@@ -48,18 +52,32 @@ def prepare() -> None:
     loaded = time.perf_counter()
     for module in PAGE_MODULES:
         importlib.import_module(module)
-    overview_data.prepare_opening_view(shop, data.settings().time_zone)
+    settings = data.settings()
+    _ahead(overview_data.prepare_opening_view, shop, settings.time_zone)
     translations()  # locales/*.toml, read once per process: 0.1 s
     warmup.start().join()
+    _ahead(model_data.prepare_ltv_tab, data.source_key(), settings.time_zone, settings.ltv_horizon_days)
     # The first element a script draws in the process makes Streamlit ask inspect.stack()
     # whether it runs in a REPL (env_util.is_repl, for a warning), and inspect's first look at
-    # a frame maps the file of every module loaded (a few thousand realpath calls: 0.3 s of
-    # the first visitor's run); done here, after the imports above, it is done for them.
+    # a frame maps the file of every module loaded (2,600 modules: 0.1 s of the first
+    # visitor's run); done here, after the imports above, it is done for them.
     inspect.stack()
     LOG.info(
         "%s: %s loaded in %.1f s, the pages' imports and warm-up in %.1f s, before any visitor",
         READY, shop.description, loaded - started, time.perf_counter() - loaded,
     )
+
+
+def _ahead(prepare_view: Callable[..., None], *arguments) -> None:
+    """`prepare_view(*arguments)`, but not for a shop that cannot give that view (a table it
+    lacks, events kept by the database, no data to fit on): its page says why when opened, in
+    the visitor's language."""
+    from connectors import SourceError  # here: the server's start does not wait for polars
+
+    try:
+        prepare_view(*arguments)
+    except (SourceError, ValueError):
+        pass
 
 
 def serve(streamlit_options: list[str]) -> None:
