@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cached_property, partial
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -52,48 +52,153 @@ def empty_table(name: str, id_dtype: DType = pl.Int64) -> pl.DataFrame:
     return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].columns.items()})
 
 
-class Tables(Mapping[str, pl.DataFrame]):
-    """A shop's tables by canonical name, read-only. A table may be given as how to make it
-    (`deferred`): made when first asked for, once (under a lock: pages run in threads), and
-    its recipe dropped with what the recipe held. Asking whether a table is there, or for
-    the names, makes nothing."""
+def _expanded(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row numbers of blocks of `counts` rows from `starts`, block after block."""
+    block_starts = np.cumsum(counts) - counts
+    return np.repeat(starts - block_starts, counts) + np.arange(block_starts[-1] + counts[-1] if counts.size else 0)
 
-    def __init__(self, made: Mapping[str, pl.DataFrame], deferred: Mapping[str, Callable[[], pl.DataFrame]] | None = None) -> None:
-        self._made = dict(made)
-        self._deferred = {name: recipe for name, recipe in (deferred or {}).items() if name not in self._made}
+
+class PlacedEvents:
+    """Events in session order not yet made (a load by changes, `rederive_sessions`), told
+    session by session: session i + 1's `counts[i]` rows are those of `new` (without
+    `session_id`) from row `starts[i]` when `from_new[i]`, else those of `base` (events in
+    session order) from row `starts[i]`; `session_id` runs 1..n. Made once, under a lock
+    (pages run in threads), when first asked for; what it was made from is dropped then. A
+    later load by changes reads its sessions' rows and places its own sessions on these
+    (`placed`), work in proportion to the sessions, not to the events."""
+
+    def __init__(self, base: pl.DataFrame, new: pl.DataFrame, from_new: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> None:
+        self.columns = base.columns
+        self.height = int(counts.sum())
+        self.counts = counts
+        self._parts: tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray] | None = (
+            base, new.select(pl.col(name).cast(base.schema[name]) for name in base.columns if name != "session_id"), from_new, starts,
+        )
+        self._made: pl.DataFrame | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def whole(cls, events: pl.DataFrame, sessions: int) -> "PlacedEvents":
+        """Events already made (loading's order, session ids 1..`sessions`), told by session."""
+        if events.get_column("event_time").null_count():
+            raise IncompleteDerivation
+        counts = _rows_per_session(events, sessions)
+        placed = cls(events, events.clear().drop("session_id"), np.zeros(sessions, bool), np.cumsum(counts) - counts, counts)
+        placed._made = events
+        return placed
+
+    @property
+    def is_made(self) -> bool:
+        return self._made is not None
+
+    def made(self) -> pl.DataFrame:
+        """The events, made on the first call: the base's rows gathered once into their
+        places, the new rows written over theirs (`_interleaved`)."""
+        with self._lock:
+            if self._parts is not None:
+                if self._made is None:
+                    base, new, from_new, starts = self._parts
+                    out_starts = np.cumsum(self.counts) - self.counts
+                    source_rows = np.repeat(np.where(from_new, 0, starts - out_starts), self.counts) + np.arange(self.height)
+                    new_at = _expanded(out_starts[from_new], self.counts[from_new])
+                    source_rows[new_at] = 0
+                    new_rows = new.gather(pl.Series(_expanded(starts[from_new], self.counts[from_new])))
+                    merged = _interleaved(base.drop("session_id"), new_rows, source_rows, new_at)
+                    ids = pl.Series("session_id", np.repeat(np.arange(1, self.counts.size + 1), self.counts))
+                    self._made = merged.insert_column(base.get_column_index("session_id"), ids)
+                self._parts = None
+            assert self._made is not None
+            return self._made
+
+    def _pieces(self) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._parts is None:
+                assert self._made is not None
+                return self._made, self._made.clear().drop("session_id"), np.zeros(self.counts.size, bool), np.cumsum(self.counts) - self.counts
+            return self._parts
+
+    def last_times(self) -> pl.Series:
+        """Each session's last event_time."""
+        base, new, from_new, starts = self._pieces()
+        last_rows = starts + self.counts - 1
+        times = np.empty(self.counts.size, np.int64)
+        for frame, chosen in ((base, ~from_new), (new, from_new)):
+            column = frame.get_column("event_time")
+            times[chosen] = column.gather(pl.Series(last_rows[chosen])).to_physical().to_numpy()
+        return pl.Series("event_time", times).cast(base.schema["event_time"])
+
+    def rows_of(self, sessions: np.ndarray, columns: list[str]) -> pl.DataFrame:
+        """The `columns` of the rows of the sessions at indices `sessions` (ascending), in
+        session order."""
+        base, new, from_new, starts = self._pieces()
+        counts = self.counts[sessions]
+        out_starts = np.cumsum(counts) - counts
+        parts, places = [], []
+        for frame, chosen in ((base, ~from_new[sessions]), (new, from_new[sessions])):
+            chosen_sessions = sessions[chosen]
+            parts.append(frame.select(columns).gather(pl.Series(_expanded(starts[chosen_sessions], self.counts[chosen_sessions]))))
+            places.append(_expanded(out_starts[chosen], counts[chosen]))
+        order = np.empty(int(counts.sum()), np.int64)
+        order[places[0]], order[places[1]] = np.arange(places[0].size), places[0].size + np.arange(places[1].size)
+        return pl.concat(parts).gather(pl.Series(order))
+
+    def placed(
+        self, kept: np.ndarray, kept_places: np.ndarray, new_places: np.ndarray, new: pl.DataFrame, new_counts: np.ndarray,
+    ) -> "PlacedEvents":
+        """These events' sessions at indices `kept` (ascending) at the places `kept_places`
+        of the merged sessions, and sessions of `new`'s rows (in session order, `new_counts`
+        each) at `new_places`: placed on what these are made from, so that neither is made
+        now. The new rows still held are laid out in the merged order (the rows of sessions
+        not kept dropped)."""
+        base, earlier_new, from_new, starts = self._pieces()
+        sessions = kept.size + new_places.size
+        merged_from_new, merged_starts, merged_counts = np.zeros(sessions, bool), np.zeros(sessions, np.int64), np.zeros(sessions, np.int64)
+        merged_from_new[kept_places], merged_starts[kept_places], merged_counts[kept_places] = from_new[kept], starts[kept], self.counts[kept]
+        merged_from_new[new_places], merged_counts[new_places] = True, new_counts
+        merged_starts[new_places] = earlier_new.height + np.cumsum(new_counts) - new_counts
+        new = new.select(pl.col(name).cast(earlier_new.schema[name]) for name in earlier_new.columns)
+        held = pl.concat([earlier_new, new]).gather(pl.Series(_expanded(merged_starts[merged_from_new], merged_counts[merged_from_new])))
+        held_counts = merged_counts[merged_from_new]
+        merged_starts[merged_from_new] = np.cumsum(held_counts) - held_counts
+        return PlacedEvents(base, held, merged_from_new, merged_starts, merged_counts)
+
+
+class Tables(Mapping[str, pl.DataFrame]):
+    """A shop's tables by canonical name, read-only. The events may be given placed, not made
+    (`PlacedEvents`): made when first asked for. Asking whether a table is there, or for the
+    names, makes nothing."""
+
+    def __init__(self, made: Mapping[str, pl.DataFrame], placed: Mapping[str, PlacedEvents] | None = None) -> None:
+        self._made = dict(made)
+        self._placed = {name: rows for name, rows in (placed or {}).items() if name not in self._made}
+
     def __getitem__(self, name: str) -> pl.DataFrame:
-        if name not in self._made and name in self._deferred:
-            with self._lock:
-                if name not in self._made:
-                    self._made[name] = self._deferred[name]()
-                    del self._deferred[name]
+        if name in self._placed:
+            return self._placed[name].made()
         return self._made[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._made or name in self._deferred
+        return name in self._made or name in self._placed
 
     def __iter__(self) -> Iterator[str]:
-        return iter([*self._made, *self._deferred])
+        return iter([*self._made, *self._placed])
 
     def __len__(self) -> int:
-        return len(self._made) + len(self._deferred)
+        return len(self._made) + len(self._placed)
 
-    def is_deferred(self, name: str) -> bool:
-        """Whether table `name` is still to be made."""
-        return name in self._deferred and name not in self._made
+    def placed(self, name: str) -> PlacedEvents | None:
+        """Table `name` when it is given placed and not made yet."""
+        rows = self._placed.get(name)
+        return None if rows is None or rows.is_made else rows
 
     def made(self) -> list[pl.DataFrame]:
         """The tables made so far."""
-        return list(self._made.values())
+        return [*self._made.values(), *(rows.made() for rows in self._placed.values() if rows.is_made)]
 
     def updated(self, tables: Mapping[str, pl.DataFrame]) -> "Tables":
         """These tables with `tables` in place of their own; the others stay as they are,
-        made or deferred (made once for both: the new ones ask these)."""
-        with self._lock:
-            deferred = {name: partial(self.__getitem__, name) for name in self._deferred if name not in tables}
-            return Tables({**self._made, **tables}, deferred)
+        made or placed (the same placed rows: made once for both)."""
+        return Tables({**self._made, **tables}, {name: rows for name, rows in self._placed.items() if name not in tables})
 
 
 class Shop:
@@ -248,7 +353,7 @@ class Shop:
         events: pl.DataFrame | None
         if self.pushed is not None:
             events = self.pushed.activity
-        elif self._tables.is_deferred("events") and "activity" in self.__dict__:
+        elif self._tables.placed("events") is not None and "activity" in self.__dict__:
             # the first and last events are activity events: the events need not be made
             events = self.__dict__["activity"]
         else:
@@ -325,11 +430,10 @@ class IncompleteDerivation(Exception):
 
 @dataclass(frozen=True)
 class Rederived:
-    """What `rederive_sessions` gives: how to make the events (`events()`, `rows` of them),
-    the sessions, and the activity events when asked for."""
+    """What `rederive_sessions` gives: the events placed (made when first asked for), the
+    sessions, and the activity events when asked for."""
 
-    events: Callable[[], pl.DataFrame]
-    rows: int
+    events: PlacedEvents
     sessions: pl.DataFrame
     activity: pl.DataFrame | None
 
@@ -340,35 +444,39 @@ def rederive_sessions(
     """The events, sessions and (with `activity_zone`) activity events of `previous` after
     its events later than `cut` were replaced by `changed` (the source's events later than
     `cut`): exactly what `derive_sessions` and `activity_from_events` give over all of them.
-    The sessions and activity events are made here; the events, every one of which is placed
-    anew (a copy of the whole frame: 1 s at 10,000,000 events, half of it the kernel's for
-    fresh memory), when `events()` is called: the pages, reports and alerts that read the
-    sessions and activity events only never wait for it.
 
     Sessions belong to one user, so only the users whose events later than `cut` changed (new
     ones, late ones, edited or deleted ones: the rows read again are compared with those held)
     have sessions derived again: those that ended within the gap before `cut` or later (a
     session can continue across `cut`), over all their events; every other session keeps its
     events and activity events (rows of one user at one instant keep the order of the
-    earlier read). Sessions are numbered 1..n in (user, start)
-    order, as derive_sessions numbers them: the kept and the new sessions, each side in that
-    order, are merged by user, and the rows of events and activity events are laid out session
-    by session from that merge (`_interleaved`: one gather of the kept rows, the new ones
-    written over their places) instead of sorted again.
+    earlier read). Sessions are numbered 1..n in (user, start) order, as derive_sessions
+    numbers them: the kept and the new sessions, each side in that order, are merged by user,
+    and the rows of events and activity events are laid out session by session from that
+    merge instead of sorted again.
+
+    The sessions and activity events are made here. The events are only placed
+    (`PlacedEvents`): making them copies every row (1 s at 10,000,000 events, half of it the
+    kernel's for fresh memory), which the pages, reports and alerts that read sessions and
+    activity events never wait for; a page that reads every event makes them. Events of
+    `previous` not made yet are read where they lie, and the new placement is put on theirs.
     """
-    events, sessions = previous.events, previous.sessions
-    raw = [column for column in events.columns if column not in ("session_id", "session_channel", "session_device")]
-    if sessions is None or "session_id" in changed.columns or set(changed.columns) != set(raw) or events["event_time"].null_count():
+    sessions = previous.sessions
+    if sessions is None:
+        raise IncompleteDerivation
+    placed = previous._tables.placed("events") or PlacedEvents.whole(previous.events, sessions.height)
+    raw = [column for column in placed.columns if column not in ("session_id", "session_channel", "session_device")]
+    if "session_id" in changed.columns or set(changed.columns) != set(raw) or placed.counts.size != sessions.height:
         raise IncompleteDerivation
     changed = changed.select(raw)
-    touched = _users_with_changes(events.filter(pl.col("event_time") > cut).select(raw), changed).implode()
-    event_blocks = _SessionBlocks.of(events, sessions.height)
+    last_times = placed.last_times()
+    held = placed.rows_of(np.flatnonzero((last_times > cut).to_numpy()), raw).filter(pl.col("event_time") > cut)
+    touched = _users_with_changes(held, changed).implode()
     # A changed event (later than `cut`) can only join a session whose last event is within
     # the gap before it: a touched user's sessions that ended earlier stay as they are. Those
     # after them (a suffix of the user's sessions) are derived again.
-    last_times = events.get_column("event_time").gather(pl.Series(event_blocks.starts + event_blocks.counts - 1))
     redone = (sessions.get_column("user_id").is_in(touched) & (last_times >= cut - gap)).to_numpy()
-    before = events.select(raw).gather(event_blocks.rows_of(np.flatnonzero(redone))).filter(pl.col("event_time") <= cut)
+    before = placed.rows_of(np.flatnonzero(redone), raw).filter(pl.col("event_time") <= cut)
     after = changed.filter(pl.col("user_id").is_in(touched))
     new_events, new_sessions = derive_sessions(pl.concat([before, after], how="vertical_relaxed"), gap=gap)
     # the sessions, each side in (user, start) order, merged by user (a user's kept sessions
@@ -380,53 +488,45 @@ def rederive_sessions(
     all_sessions = _interleaved(sessions, new_sessions, source_rows, new_places)
     all_sessions = all_sessions.with_columns(session_id=pl.int_range(1, all_sessions.height + 1, dtype=pl.Int64))
 
-    def by_session(frame: pl.DataFrame, blocks: _SessionBlocks, new_rows: pl.DataFrame) -> pl.DataFrame:
-        """`frame`'s rows of the kept sessions and `new_rows` (the new sessions' rows), each
-        in session order, as one frame in the order of the merged sessions, numbered by them.
-        A session's rows are one block on each side, so where every row comes from and goes
-        is laid out block by block (np.repeat) from the rows per session."""
-        new_blocks = _SessionBlocks.of(new_rows, new_sessions.height)
-        counts = np.empty(all_sessions.height, np.int64)
-        counts[kept_places], counts[new_places] = blocks.counts[kept], new_blocks.counts
-        starts = np.cumsum(counts) - counts
-        shift = np.zeros(all_sessions.height, np.int64)
-        shift[kept_places] = blocks.starts[kept] - starts[kept_places]
-        source_rows = np.repeat(shift, counts) + np.arange(counts.sum())
-        new_at = np.repeat(starts[new_places] - new_blocks.starts, new_blocks.counts) + np.arange(new_rows.height)
-        source_rows[new_at] = 0
-        merged = _interleaved(frame.drop("session_id"), new_rows.drop("session_id"), source_rows, new_at)
-        ids = pl.Series("session_id", np.repeat(np.arange(1, all_sessions.height + 1), counts))
-        return merged.insert_column(frame.get_column_index("session_id"), ids)
-
     activity = None
     if activity_zone is not None:
         new_activity = activity_from_events(new_events, tz=activity_zone).select(ACTIVITY_COLUMNS)
-        activity = by_session(previous.activity, _SessionBlocks.of(previous.activity, sessions.height), new_activity)
-    rows = int(event_blocks.counts[kept].sum()) + new_events.height
-    return Rederived(lambda: by_session(events, event_blocks, new_events), rows, all_sessions, activity)
+        activity = _placed_activity(previous.activity, new_activity, sessions.height, kept, kept_places, new_places)
+    events = placed.placed(kept, kept_places, new_places, new_events.drop("session_id"), _rows_per_session(new_events, new_sessions.height))
+    return Rederived(events, all_sessions, activity)
 
 
-@dataclass(frozen=True)
-class _SessionBlocks:
-    """Where each session's rows sit in a frame held in session order (session ids 1..n
-    ascending): `starts[i]` and `counts[i]` of session i + 1."""
+def _placed_activity(
+    activity: pl.DataFrame, new_activity: pl.DataFrame, sessions_before: int, kept: np.ndarray, kept_places: np.ndarray, new_places: np.ndarray,
+) -> pl.DataFrame:
+    """The activity events of the kept sessions (indices `kept` of the `sessions_before`
+    sessions, at `kept_places` of the merged sessions) and of the new sessions (at
+    `new_places`), each side in session order, as one frame in the order of the merged
+    sessions, numbered by them. A session's rows are one block on each side, so where every
+    row comes from and goes is laid out block by block (np.repeat)."""
+    old_counts = _rows_per_session(activity, sessions_before)
+    new_counts = _rows_per_session(new_activity, new_places.size)
+    merged = kept.size + new_places.size
+    counts = np.empty(merged, np.int64)
+    counts[kept_places], counts[new_places] = old_counts[kept], new_counts
+    starts = np.cumsum(counts) - counts
+    shift = np.zeros(merged, np.int64)
+    shift[kept_places] = (np.cumsum(old_counts) - old_counts)[kept] - starts[kept_places]
+    source_rows = np.repeat(shift, counts) + np.arange(counts.sum())
+    new_at = _expanded(starts[new_places], new_counts)
+    source_rows[new_at] = 0
+    rows = _interleaved(activity.drop("session_id"), new_activity.drop("session_id"), source_rows, new_at)
+    ids = pl.Series("session_id", np.repeat(np.arange(1, merged + 1), counts))
+    return rows.insert_column(activity.get_column_index("session_id"), ids)
 
-    starts: np.ndarray
-    counts: np.ndarray
 
-    @classmethod
-    def of(cls, frame: pl.DataFrame, sessions: int) -> "_SessionBlocks":
-        ids = frame.get_column("session_id")
-        if not ids.is_sorted() or (ids.len() and (ids[0] < 1 or ids[-1] > sessions)):
-            raise IncompleteDerivation  # not in the order loading gives (a frame loaded in part)
-        counts = np.bincount(ids.to_numpy(), minlength=sessions + 1)[1:]
-        return cls(np.cumsum(counts) - counts, counts)
-
-    def rows_of(self, sessions: np.ndarray) -> pl.Series:
-        """The row numbers of the sessions at indices `sessions` (ascending), in order."""
-        counts = self.counts[sessions]
-        block_starts = np.cumsum(counts) - counts
-        return pl.Series(np.repeat(self.starts[sessions] - block_starts, counts) + np.arange(counts.sum()))
+def _rows_per_session(frame: pl.DataFrame, sessions: int) -> np.ndarray:
+    """How many rows of `frame` each of `sessions` sessions has; IncompleteDerivation unless
+    the frame is in loading's session order (session ids 1..`sessions`, ascending)."""
+    ids = frame.get_column("session_id")
+    if not ids.is_sorted() or (ids.len() and (ids[0] < 1 or ids[-1] > sessions)):
+        raise IncompleteDerivation  # a frame loaded in part, say
+    return np.bincount(ids.to_numpy(), minlength=sessions + 1)[1:]
 
 
 def _merged_places(kept: pl.Series | np.ndarray, new: pl.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -515,7 +615,7 @@ def load_shop(
             if isinstance(pushdown, str) else pushdown
         )
     read: dict[str, pl.DataFrame] = {}
-    deferred: dict[str, Callable[[], pl.DataFrame]] = {}
+    placed: dict[str, PlacedEvents] = {}
     for name in LOAD_ORDER:
         if name in available and name != "events":
             read[name] = source.read_table(name)
@@ -529,10 +629,10 @@ def load_shop(
         read["events"], sessions, since = _bounded_sessions(source, bounds.first, session_gap)
     elif "events" in available:
         events, sessions, activity = _derived_sessions(source, previous if tables is None else None, session_gap, tz)
-        if callable(events) and "users" in read:
-            deferred["events"] = events
+        if isinstance(events, PlacedEvents) and "users" in read:
+            placed["events"] = events
         else:  # a shop without users: its users are its events' (derived_users)
-            read["events"] = events() if callable(events) else events
+            read["events"] = events.made() if isinstance(events, PlacedEvents) else events
     if sessions is None:
         # no events: no sessions, in the shape the metrics read
         id_dtype = next((frame["user_id"].dtype for frame in read.values() if "user_id" in frame.columns), pl.Int64)
@@ -550,7 +650,7 @@ def load_shop(
     # what the shop lacks, whatever this load chose to read of it
     lacking = set(TABLES) - present | ({"users"} if users_derived else set())
     missing = tuple(name for name in TABLES if name in lacking and not (name == "events" and pushed))
-    shop = Shop(tables=Tables(read, deferred), sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
+    shop = Shop(tables=Tables(read, placed), sessions=sessions, description=source.description, missing=missing, pushed=pushed, zone=tz, users_derived=users_derived)
     if activity is not None:
         shop.__dict__["activity"] = activity  # the cached property, derived for the changed users only
     if tables is not None or bounds is not None:
@@ -560,8 +660,8 @@ def load_shop(
 
 def _derived_sessions(
     source: Source, previous: PreviousLoad | None, gap: timedelta, tz: str
-) -> tuple[pl.DataFrame | Callable[[], pl.DataFrame], pl.DataFrame, pl.DataFrame | None]:
-    """The source's events (or how to make them) with their sessions, and the activity
+) -> tuple[pl.DataFrame | PlacedEvents, pl.DataFrame, pl.DataFrame | None]:
+    """The source's events (or placed events, made when first asked for) with their sessions, and the activity
     events when they came for free: derived again for the users whose events changed since
     `previous` where the extract can say which did (`rederive_sessions`), else over all
     events."""
@@ -571,7 +671,7 @@ def _derived_sessions(
         zone = tz if shop.zone == tz and "activity" in shop.__dict__ else None
         try:
             rederived = rederive_sessions(shop, source.read_table("events", since=cut), cut, gap=gap, activity_zone=zone)
-            if rederived.rows == source.row_count("events"):
+            if rederived.events.height == source.row_count("events"):
                 return rederived.events, rederived.sessions, rederived.activity
         except IncompleteDerivation:
             pass

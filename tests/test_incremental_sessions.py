@@ -35,7 +35,7 @@ def plain(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @settings(max_examples=50, deadline=None)
-@given(first=first_rows, batches=st.lists(batch_rows, min_size=1, max_size=2), ask_activity=st.booleans(), ask_events=st.booleans())
+@given(first=first_rows, batches=st.lists(batch_rows, min_size=1, max_size=3), ask_activity=st.booleans(), ask_events=st.booleans())
 def test_loading_the_changes_equals_loading_everything(first, batches, ask_activity, ask_events):
     with tempfile.TemporaryDirectory() as directory:
         folder, extract_folder = Path(directory) / "shop", Path(directory) / "extract"
@@ -64,14 +64,14 @@ def test_loading_the_changes_equals_loading_everything(first, batches, ask_activ
             # the activity events come derived for the changed users when the shop before had them
             assert ("activity" in loaded.__dict__) == ("activity" in shop.__dict__)
             # the events are made when first asked for; the dates span is known before
-            assert loaded.tables.is_deferred("events") and "events" in loaded.tables
+            assert loaded.tables.placed("events") is not None and "events" in loaded.tables
             assert loaded.date_span(TZ) == again.date_span(TZ)
             assert_frame_equal(plain(loaded.sessions), plain(again.sessions))
             assert_frame_equal(plain(loaded.activity), plain(again.activity))
             # the next refresh may start from a shop whose events were never made
             if ask_events or number == len(batches):
                 assert_frame_equal(plain(loaded.events), plain(again.events))
-                assert not loaded.tables.is_deferred("events")
+                assert loaded.tables.placed("events") is None
             shop, generation = loaded, extract.generation
 
 
@@ -138,24 +138,25 @@ def test_interleaving_places_every_row_where_it_was_asked(old_rows, new_rows, ke
     assert _interleaved(old, new, source_rows, new_at).with_columns(pl.col("category").cast(pl.String)).rows() == expected
 
 
-def test_a_deferred_table_is_made_once_for_threads_that_ask_together():
-    """Tables: asking whether a deferred table is there makes nothing; pages asking for it
-    at once get the one frame, made once; tables made from them with other tables keep it
-    deferred, and share it once made."""
+def test_placed_events_are_made_once_for_threads_that_ask_together():
+    """Tables with placed events: asking whether they are there makes nothing; their
+    sessions' rows and last times are read without making them; pages asking for them at
+    once get the one frame, made once, with each session's rows where they were placed and
+    session ids 1..n; tables made from these with other tables share the same events."""
     import threading
-    import time
 
-    from shop_analytics.loading import Tables
+    import numpy as np
 
-    calls = []
+    from shop_analytics.loading import PlacedEvents, Tables
 
-    def make() -> pl.DataFrame:
-        calls.append(1)
-        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
-        return pl.DataFrame({"user_id": [1, 2]})
-
-    tables = Tables({"users": pl.DataFrame({"user_id": [1]})}, {"events": make})
-    assert "events" in tables and sorted(tables) == ["events", "users"] and len(tables) == 2 and not calls
+    base = pl.DataFrame({"user_id": [1, 1, 2], "event_time": [10, 20, 5], "session_id": [1, 1, 2], "page": ["a", "b", "c"]})
+    new = pl.DataFrame({"user_id": [1], "event_time": [15], "page": ["n"]})
+    # user 1's session of "a" and "b" is now three: "a", the new "n", "b"; user 2's stays
+    placed = PlacedEvents(base, new, np.array([False, True, False, False]), np.array([0, 0, 1, 2]), np.array([1, 1, 1, 1]))
+    tables = Tables({"users": pl.DataFrame({"user_id": [1]})}, {"events": placed})
+    assert "events" in tables and sorted(tables) == ["events", "users"] and len(tables) == 2 and not placed.is_made
+    assert placed.last_times().to_list() == [10, 15, 20, 5]
+    assert placed.rows_of(np.array([1, 3]), ["user_id", "page"]).rows() == [(1, "n"), (2, "c")]
     updated = tables.updated({"users": pl.DataFrame({"user_id": [2]})})
     got = []
     threads = [threading.Thread(target=lambda: got.append(tables["events"])) for _ in range(4)]
@@ -163,6 +164,27 @@ def test_a_deferred_table_is_made_once_for_threads_that_ask_together():
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(calls) == 1 and all(frame is got[0] for frame in got) and got[0]["user_id"].to_list() == [1, 2]
-    assert updated.is_deferred("events") and updated["users"]["user_id"].to_list() == [2]
-    assert updated["events"] is got[0] and len(calls) == 1
+    assert all(frame is got[0] for frame in got) and updated["events"] is got[0]
+    assert got[0].rows() == [(1, 10, 1, "a"), (1, 15, 2, "n"), (1, 20, 3, "b"), (2, 5, 4, "c")]
+    assert tables.placed("events") is None and updated["users"]["user_id"].to_list() == [2]
+
+
+def test_events_placed_on_placed_events_are_the_placement_of_the_made_ones():
+    """PlacedEvents.placed (a load by changes on one whose events were never made) gives
+    the rows that placing on the made events gives, the new rows of the kept sessions
+    carried over and those of the sessions not kept dropped."""
+    import numpy as np
+
+    from shop_analytics.loading import PlacedEvents
+
+    base = pl.DataFrame({"user_id": [1, 2, 3], "event_time": [1, 2, 3], "session_id": [1, 2, 3], "page": ["a", "b", "c"]})
+    new = pl.DataFrame({"user_id": [1, 2], "event_time": [4, 5], "page": ["n", "o"]})
+    # sessions: a | n | b | o | c (the new ones after each user's own)
+    first = PlacedEvents(base, new, np.array([False, True, False, True, False]), np.array([0, 0, 1, 1, 2]), np.array([1, 1, 1, 1, 1]))
+    # the next load keeps sessions 0, 1, 3 and 4 (drops "b"), and adds "m" and "p" as one session after "o"
+    kept, kept_places, new_places = np.array([0, 1, 3, 4]), np.array([0, 1, 2, 4]), np.array([3])
+    later = pl.DataFrame({"user_id": [2, 2], "event_time": [6, 7], "page": ["m", "p"]})
+    on_placed = first.placed(kept, kept_places, new_places, later, np.array([2]))
+    on_made = PlacedEvents.whole(first.made(), 5).placed(kept, kept_places, new_places, later, np.array([2]))
+    expected = [(1, 1, 1, "a"), (1, 4, 2, "n"), (2, 5, 3, "o"), (2, 6, 4, "m"), (2, 7, 4, "p"), (3, 3, 5, "c")]
+    assert on_placed.made().rows() == on_made.made().rows() == expected
