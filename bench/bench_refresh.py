@@ -16,7 +16,9 @@ first generation; timed from the refresh to the loaded shop with its activity ev
 the Overview's KPIs, reports and alerts read), then to its events made (a load by changes
 makes them, in session order, when a page first reads every event); the peak memory is the
 process's resident peak during both (VmHWM, reset through /proc/self/clear_refs before
-them), beside its resident size before them. Both modes' daily KPIs
+them), beside its resident size before them; then the next refresh, with nothing new, and
+its load (a load by changes on one whose events were never made), and the peak after it
+and the first load's events made. Both modes' daily KPIs
 of the last 30 days must agree, or the script exits with status 1.
 
 export: `cli.py export kpis` for the last `--days` days of a shop of `--events` million events,
@@ -189,16 +191,26 @@ def refresh_worker(extract: Path, full: bool) -> dict:
     shop = load_configured(config, source)
     activity = shop.activity
     loaded, cpu_loaded = time.perf_counter(), cpu_seconds()
+    peak = resident_mib("VmHWM")
+    # the next refresh (nothing new arrived) on this load, its events not made: a load by
+    # changes places its sessions on the placed events
+    again = time.perf_counter()
+    source.refresh(full=full)
+    next_shop = load_configured(config, source)
+    next_shop.activity  # noqa: B018 - a cached property: computing it is the point
+    again_s = time.perf_counter() - again
     # a load by changes makes the events (in session order) when a page first reads them
+    made_from = time.perf_counter(), cpu_seconds()
     events = shop.events
     made, cpu_made = time.perf_counter(), cpu_seconds()
-    peak = resident_mib("VmHWM")
+    peak_after = resident_mib("VmHWM")
     last = shop.date_span(TZ)[1]
     kpis = daily_kpis(activity, shop.sessions, shop.orders, shop.users, start=last - timedelta(days=29), end=last, tz=TZ)
     return {
         "refresh_s": refreshed - started, "load_s": loaded - refreshed, "total_s": loaded - started,
         "refresh_cpu_s": cpu_refreshed - cpu_started, "load_cpu_s": cpu_loaded - cpu_refreshed, "total_cpu_s": cpu_loaded - cpu_started,
-        "events_s": made - loaded, "events_cpu_s": cpu_made - cpu_loaded, "with_events_s": made - started,
+        "events_s": made - made_from[0], "events_cpu_s": cpu_made - made_from[1], "with_events_s": loaded - started + made - made_from[0],
+        "next_refresh_s": again_s, "peak_after_mib": peak_after,
         "peak_mib": peak, "resident_before_mib": resident_before, "events": events.height,
         "events_incremental": manifest.tables["events"].incremental,
         "kpis": kpis.select("date", *KPI_COLUMNS).with_columns(pl.col("date").cast(pl.String)).rows(),
@@ -242,6 +254,7 @@ def bench_refresh(data: Path, sizes: list[float], repeat: int) -> list[dict]:
             for mode, measured in runs.items():
                 for key in (
                     "refresh_s", "load_s", "total_s", "refresh_cpu_s", "load_cpu_s", "total_cpu_s", "events_s", "events_cpu_s", "with_events_s",
+                    "next_refresh_s", "peak_after_mib",
                     "peak_mib", "resident_before_mib",
                 ):
                     row[f"{mode}_{key}"] = statistics.median(run[key] for run in measured)
