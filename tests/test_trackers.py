@@ -24,6 +24,7 @@ Purchases after deduplication: 2 (T-900, T-901). Events: 29.
 """
 
 import json
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,14 +34,16 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 from conftest import utc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from sqlalchemy.dialects.postgresql import JSONB
 from test_connectors import server_engine
 
 from connectors import SourceError, open_source
 from connectors.schema import TABLES
-from connectors.trackers import TrackerSource, load_tracker_mapping, tracker_preset_names
-from connectors.trackers.common import channel_of, device_of, url_path, user_agent_category
+from connectors.trackers import TrackerSource, ga4, load_tracker_mapping, tracker_preset_names
+from connectors.trackers.common import channel_of, device_of, session_channels, url_path, user_agent_category
 from metrics.channels import channel_table
 from metrics.funnel import funnel
 from metrics.funnel_spec import FunnelSpec
@@ -441,6 +444,24 @@ def test_channel_of_a_source_medium_click_and_referrer():
     assert got.to_series().to_list() == frame["expected"].to_list()
 
 
+def test_a_session_takes_the_attribution_of_its_earliest_event_that_has_one():
+    """Rows out of time order; in session 1 two events at the earliest instant with an
+    attribution, the first row of them counts; session 2 says nothing: direct."""
+    events = pl.DataFrame(
+        [
+            (1, utc("2026-03-01 10:05"), "email", "p1"),
+            (1, utc("2026-03-01 10:01"), None, "p2"),
+            (1, utc("2026-03-01 10:02"), "social", "p3"),
+            (2, utc("2026-03-01 11:00"), None, "p4"),
+            (1, utc("2026-03-01 10:02"), "organic", "p5"),
+        ],
+        schema={"session_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "attributed_channel": pl.String, "page": pl.String},
+        orient="row",
+    )
+    expected = events.drop("attributed_channel").with_columns(channel=pl.Series(["social", "social", "social", "direct", "social"]))
+    assert_frame_equal(session_channels(events), expected)
+
+
 def test_devices_and_pages_in_the_sample_shops_values():
     categories = pl.Series(["desktop", "Mobile", "tablet", "Smart TV", None])
     app = pl.Series([False, False, False, False, True])
@@ -535,3 +556,71 @@ def test_snowplow_shredded_entities_read_as_the_wide_columns(tmp_path):
     shredded = TrackerSource(folder, preset="snowplow").read_table("events").drop("session_id").sort(ordered)
     wide = TrackerSource(FIXTURES / "snowplow", preset="snowplow").read_table("events").drop("session_id").sort(ordered)
     assert_frame_equal(shredded, wide)
+
+
+# -- GA4's event parameters: the fast reading against one event at a time -----------------
+
+_PARAM_KEYS = ["ga_session_id", "page_location", "search_term", "source", "engagement_time_msec", None]
+_PARAM = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({
+        "key": st.sampled_from(_PARAM_KEYS),
+        "value": st.one_of(st.none(), st.fixed_dictionaries({
+            "string_value": st.one_of(st.none(), st.text("ab0123", max_size=4)),
+            "int_value": st.one_of(st.none(), st.integers(-5, 2**40)),
+        })),
+    }),
+)
+
+
+def _params_one_by_one(events: list[list[dict | None] | None]) -> pl.DataFrame:
+    """What GA4's docs say of each event on its own: the first parameter of a key counts; a
+    text parameter is its string_value, else its int_value as text; the session id its
+    int_value, else its string_value read as a whole number."""
+
+    def whole_number(text: str | None) -> int | None:
+        return int(text) if text is not None and re.fullmatch(r"[+-]?\d+", text) else None
+
+    rows = []
+    for params in events:
+        row: dict[str, object] = {}
+        for key, dtype in ga4.PARAMS.items():
+            found = next((param for param in params or [] if param is not None and param["key"] == key), None)
+            value = (found or {}).get("value") or {}
+            text, whole = value.get("string_value"), value.get("int_value")
+            if dtype == pl.Int64:
+                row[key] = whole_number(whole) if isinstance(whole, str) else whole if whole is not None else whole_number(text)
+            else:
+                row[key] = text if text is not None else None if whole is None else str(whole)
+        rows.append(row)
+    return pl.DataFrame(rows, schema=ga4.PARAMS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=st.lists(st.one_of(st.none(), st.lists(_PARAM, max_size=6)), max_size=12), as_text=st.booleans())
+def test_ga4_event_params_read_as_one_event_at_a_time(events, as_text):
+    """As the Parquet export holds them (int_value a number) and as the JSON lines export and
+    a database hold them (int_value as text, the way BigQuery writes INT64 in JSON)."""
+    dtype = ga4.COLUMNS["event_params"] if as_text else ga4.PARQUET_COLUMNS["event_params"]
+    if as_text:
+        events = [
+            None if params is None else [
+                param if param is None or param["value"] is None or param["value"]["int_value"] is None
+                else {**param, "value": {**param["value"], "int_value": str(param["value"]["int_value"])}}
+                for param in params
+            ]
+            for params in events
+        ]
+    got = ga4.event_params(pl.Series("event_params", events, dtype=dtype)).struct.unnest()
+    assert_frame_equal(got, _params_one_by_one(events))
+
+
+def test_ga4_parquet_tables_read_as_the_json_lines_ones(tmp_path):
+    """The fixture's tables as Parquet (nested columns, read in one scan) give the same events."""
+    folder = copy_of("ga4", tmp_path)
+    for path in folder.glob("*.jsonl"):
+        pl.read_ndjson(path, schema=ga4.COLUMNS).cast({"event_timestamp": pl.Int64}).with_columns(
+            pl.col("event_params").cast(ga4.PARQUET_COLUMNS["event_params"])
+        ).write_parquet(path.with_suffix(".parquet"))
+        path.unlink()
+    assert_frame_equal(TrackerSource(folder, preset="ga4").read_table("events"), TrackerSource(FIXTURES / "ga4", preset="ga4").read_table("events"))

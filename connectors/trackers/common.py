@@ -413,8 +413,11 @@ def session_channels(events: pl.DataFrame) -> pl.DataFrame:
     source on every event), else direct. Every event of a session carries it, so the
     session's first event, which the loading edge reads it from, has it whatever the order
     of events stamped at the same instant."""
+    # the three columns read, before the sort: sorting every column of the events made the
+    # steps after reading 10 million GA4 events take 2.5 s of CPU, 1.6 s so
     first_attribution = (
-        events.filter(pl.col("attributed_channel").is_not_null())
+        events.select("session_id", "event_time", "attributed_channel")
+        .filter(pl.col("attributed_channel").is_not_null())
         .sort("event_time", maintain_order=True)
         .group_by("session_id")
         .agg(session_channel=pl.col("attributed_channel").first())

@@ -195,7 +195,10 @@ class TrackerSource:
             # part by part: one plan over all of them held every part's buffers at once
             # (3.6 GB at 10 million GA4 events; 1.5 GB so)
             try:
-                frames.append(events.collect(engine="streaming"))
+                # one chunk per part: the streaming engine hands out a chunk per morsel (386
+                # for 2 million events), and every step below paid for them (_check took 0.14 s
+                # of CPU over those, 0.003 s over one chunk a part)
+                frames.append(events.collect(engine="streaming").rechunk())
             except pl.exceptions.PolarsError as error:
                 raise _unreadable([part], error) from None
         loaded = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
