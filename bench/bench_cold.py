@@ -24,11 +24,17 @@ start is not counted. Then:
    Predicted LTV tab of Segments & LTV. Target 2 s each. Opening the Cohorts and Segments pages
    themselves is not timed (bench_pages.py times pages).
 
+`--browser returning`: each round's Chromium starts on the profile of a browser that opened the
+dashboard before (once, on a server of its own, before the rounds), as the operations lead's
+browser did yesterday: Streamlit serves its scripts as immutable, so they come from the cache,
+and the server is as cold as ever. The default, `fresh`, starts on an empty profile.
+
 Median and worst of the rounds, with the load average at the start and the end. The machine's
 page cache is warm after the first round (the shop file, Python's modules): "cold" is the server
 process and the browser, not the disk.
 
     .venv/bin/python bench/bench_cold.py [--db sample_data/shop.db] [--repeat 3] [--timeout 180] [--visitor when-ready|at-port]
+                                         [--browser fresh|returning]
 """
 
 import argparse
@@ -48,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import streamlit.logger
-from browser import _free_port, chromium_page, go_to_page, stop
+from browser import CHROMIUM, CHROMIUM_ARGS, _free_port, chromium_page, go_to_page, stop
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # bench_pages imports the app's cached functions outside a Streamlit runtime: one warning
@@ -166,13 +172,44 @@ def wait_until_ready(server: Server, timeout: float) -> float:
     return time.time() - server.started
 
 
-def one_round(db: Path, timeout: float, visitor: str) -> dict[str, float]:
-    """A fresh browser, then a fresh server: the first overview and the first use of each
-    control, the first visitor arriving as the port opens ("at-port") or once the server
-    says it is ready ("when-ready")."""
+@contextmanager
+def browser_page(profile: Path | None) -> Iterator:
+    """A page of a fresh Chromium process: on a new, empty profile (None), or on the profile
+    folder `profile`, whose cache holds what earlier visits to the dashboard left there."""
+    if profile is None:
+        with chromium_page() as page:
+            yield page
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport={"width": 1500, "height": 1100},
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def visit_before(db: Path, profile: Path, timeout: float) -> None:
+    """The returning browser's earlier visit: a server of its own (yesterday's), the app
+    opened on `profile` until its first KPI card, then the browser and that server stopped."""
+    with browser_page(profile) as page, tempfile.TemporaryDirectory(prefix="bench-cold-before-") as workdir:
+        with cold_server(db, Path(workdir), timeout) as server:
+            wait_until_ready(server, timeout)
+            bounded("the earlier visit", server, lambda: open_app(page, server.base, timeout * 1000))
+            bounded("the earlier visit's first KPI card", server, lambda: page.locator(METRIC_VALUE).first.wait_for(state="visible", timeout=timeout * 1000))
+            bounded("the earlier visit's run", server, lambda: _wait_for_run(page))
+
+
+def one_round(db: Path, timeout: float, visitor: str, profile: Path | None = None) -> dict[str, float]:
+    """A fresh browser (on `profile` when given: a returning visitor's), then a fresh server:
+    the first overview and the first use of each control, the first visitor arriving as the
+    port opens ("at-port") or once the server says it is ready ("when-ready")."""
     timings: dict[str, float] = {}
     ms = timeout * 1000
-    with chromium_page() as page, tempfile.TemporaryDirectory(prefix="bench-cold-") as workdir:
+    with browser_page(profile) as page, tempfile.TemporaryDirectory(prefix="bench-cold-") as workdir:
         page.set_default_timeout(ms)
         page.add_init_script(_NOTE_FIRST_METRIC)
         with cold_server(db, Path(workdir), timeout) as server:
@@ -269,6 +306,12 @@ def main() -> None:
         help="the first visitor opens the app once the server's log says it is ready (the morning's first look at a running "
              "server), or as soon as its port answers (someone waiting on a server just started)",
     )
+    parser.add_argument(
+        "--browser", choices=("fresh", "returning"), default="fresh",
+        help="each round's Chromium starts on a new, empty profile, or on the profile of a browser that opened the dashboard "
+             "before (on another server, before the rounds): the operations lead's browser of yesterday, whose cache holds "
+             "the dashboard's scripts (Streamlit serves them as immutable)",
+    )
     options = parser.parse_args()
     if not options.db.exists():
         raise SystemExit(
@@ -276,12 +319,19 @@ def main() -> None:
             "  .venv/bin/python cli.py sample --users 50000 --events 2000000 --seed 7 --out sample_data/shop.db"
         )
     start_load = os.getloadavg()
-    print(f"{options.db}, first visitor {options.visitor}, {os.cpu_count()} cores, load average at start {start_load[0]:.2f} {start_load[1]:.2f} {start_load[2]:.2f}")
+    print(
+        f"{options.db}, first visitor {options.visitor}, {options.browser} browser, {os.cpu_count()} cores, "
+        f"load average at start {start_load[0]:.2f} {start_load[1]:.2f} {start_load[2]:.2f}"
+    )
     rounds = []
-    for index in range(options.repeat):
-        timings = one_round(options.db, options.timeout, options.visitor)
-        print(f"round {index + 1}: " + ", ".join(f"{key} {value:.2f}" for key, value in timings.items()), file=sys.stderr)
-        rounds.append(timings)
+    with tempfile.TemporaryDirectory(prefix="bench-cold-profile-") as profile_folder:
+        profile = Path(profile_folder) if options.browser == "returning" else None
+        if profile is not None:
+            visit_before(options.db, profile, options.timeout)
+        for index in range(options.repeat):
+            timings = one_round(options.db, options.timeout, options.visitor, profile)
+            print(f"round {index + 1}: " + ", ".join(f"{key} {value:.2f}" for key, value in timings.items()), file=sys.stderr)
+            rounds.append(timings)
     report(rounds)
     end_load = os.getloadavg()
     print(f"\nload average at end {end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}")
