@@ -127,3 +127,37 @@ def test_events_are_ordered_as_a_stable_sort_by_user_and_time(rows, user_dtype):
     derived, _ = derive_sessions(frame.drop_nulls())
     kept = [row for row in expected if users[row] is not None and minutes[row] is not None]
     assert derived["row"].to_list() == kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3), st.one_of(st.none(), st.sampled_from(["a", "b", "c"])), st.integers(0, 5)),
+        max_size=60,
+    ),
+    st.sampled_from([pl.Int64, pl.String]),
+)
+def test_given_sessions_are_numbered_in_user_and_session_order_each_in_time_order(rows, user_dtype):
+    """With the source's session ids: one session per (user, session id), a missing id being
+    one session of its own per user, numbered in (user, session id) order (a missing id
+    first); each session's events in time order, ties in the given order. Against sorting
+    the rows in Python."""
+    origin = utc("2026-01-01 00:00")
+    frame = pl.DataFrame(
+        {
+            "user_id": [row[0] for row in rows],
+            "event_time": [origin + timedelta(minutes=row[2]) for row in rows],
+            "event_type": ["page_view"] * len(rows),
+            "session_id": [row[1] for row in rows],
+            "row": list(range(len(rows))),
+        },
+        schema={"user_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "event_type": pl.String, "session_id": pl.String, "row": pl.Int64},
+    ).with_columns(pl.col("user_id").cast(user_dtype))
+    user_key = str if user_dtype == pl.String else int
+    ordered = sorted(range(len(rows)), key=lambda row: (user_key(rows[row][0]), rows[row][1] is not None, rows[row][1] or "", rows[row][2]))
+    keys = [(user_key(rows[row][0]), rows[row][1]) for row in ordered]
+    numbers = list(dict.fromkeys(keys))
+    derived, sessions = derive_sessions(frame)
+    assert derived["row"].to_list() == ordered
+    assert derived["session_id"].to_list() == [numbers.index(key) + 1 for key in keys]
+    assert sessions["event_count"].to_list() == [keys.count(key) for key in numbers]
