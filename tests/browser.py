@@ -51,12 +51,16 @@ def serve_app(database_url: str, workdir: Path):
     (workdir / ".streamlit").mkdir(exist_ok=True)
     (workdir / ".streamlit" / "secrets.toml").write_text(f'[connections.shop]\nurl = "{database_url}"\n')
     port = _free_port()
-    # started as `make run` starts it: the shop loaded before the first visitor
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port), "--headless"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
-    )
+    # The server's log goes to a file: a pipe nobody reads while the tests run fills up (64 KB
+    # of warnings) and then blocks the server on its next write, a page then never finishing.
+    log = workdir / "server.log"
+    with log.open("wb") as output:
+        # started as `make run` starts it: the shop loaded before the first visitor
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port), "--headless"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=output,
+            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -67,7 +71,7 @@ def serve_app(database_url: str, workdir: Path):
                         break
             except OSError as error:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start: {server.stderr.read().decode()[-2000:]}") from error
+                    raise RuntimeError(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}") from error
                 time.sleep(0.3)
         yield base
     finally:

@@ -70,3 +70,25 @@ def app_on_page(db: Path, page: str, lang: str):
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception
     return at
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test with a browser page fails, the page as it was (a screenshot and its HTML)
+    is kept beside the test's temporary files and named in the report: a browser test that
+    times out says nothing else about what the page showed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    pages = [value for value in getattr(item, "funcargs", {}).values() if type(value).__name__ == "Page"]
+    if not pages:
+        return
+    folder = Path(item.config._tmp_path_factory.mktemp("failed-page"))
+    for number, page in enumerate(pages):
+        try:
+            page.screenshot(path=str(folder / f"page{number}.png"), full_page=True, timeout=10_000)
+            (folder / f"page{number}.html").write_text(page.content())
+        except Exception as error:  # the page itself may be what broke; the report stays as it is
+            (folder / f"page{number}.error.txt").write_text(repr(error))
+    report.sections.append(("browser page", f"kept in {folder} (screenshot and HTML; the served app's log is server.log in its app folder)"))
