@@ -52,15 +52,19 @@ def empty_table(name: str, id_dtype: DType = pl.Int64) -> pl.DataFrame:
     return pl.DataFrame(schema={column: dtype or id_dtype for column, dtype in TABLES[name].columns.items()})
 
 
+def _block_starts(counts: np.ndarray) -> np.ndarray:
+    """Where each of blocks of `counts` rows, one after the other, starts."""
+    return np.cumsum(counts) - counts
+
+
 def _expanded(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The row numbers of blocks of `counts` rows from `starts`, block after block."""
-    block_starts = np.cumsum(counts) - counts
-    return np.repeat(starts - block_starts, counts) + np.arange(block_starts[-1] + counts[-1] if counts.size else 0)
+    return np.repeat(starts - _block_starts(counts), counts) + np.arange(int(counts.sum()))
 
 
 class PlacedEvents:
-    """Events in session order not yet made (a load by changes, `rederive_sessions`), told
-    session by session: session i + 1's `counts[i]` rows are those of `new` (without
+    """Events (or activity events) in session order not yet made (a load by changes,
+    `rederive_sessions`), told session by session: session i + 1's `counts[i]` rows are those of `new` (without
     `session_id`) from row `starts[i]` when `from_new[i]`, else those of `base` (events in
     session order) from row `starts[i]`; `session_id` runs 1..n. Made once, under a lock
     (pages run in threads), when first asked for; what it was made from is dropped then. A
@@ -83,8 +87,8 @@ class PlacedEvents:
         if events.get_column("event_time").null_count():
             raise IncompleteDerivation
         counts = _rows_per_session(events, sessions)
-        placed = cls(events, events.clear().drop("session_id"), np.zeros(sessions, bool), np.cumsum(counts) - counts, counts)
-        placed._made = events
+        placed = cls(events, events.clear().drop("session_id"), np.zeros(sessions, bool), _block_starts(counts), counts)
+        placed._made, placed._parts = events, None
         return placed
 
     @property
@@ -95,26 +99,24 @@ class PlacedEvents:
         """The events, made on the first call: the base's rows gathered once into their
         places, the new rows written over theirs (`_interleaved`)."""
         with self._lock:
-            if self._parts is not None:
-                if self._made is None:
-                    base, new, from_new, starts = self._parts
-                    out_starts = np.cumsum(self.counts) - self.counts
-                    source_rows = np.repeat(np.where(from_new, 0, starts - out_starts), self.counts) + np.arange(self.height)
-                    new_at = _expanded(out_starts[from_new], self.counts[from_new])
-                    source_rows[new_at] = 0
-                    new_rows = new.gather(pl.Series(_expanded(starts[from_new], self.counts[from_new])))
-                    merged = _interleaved(base.drop("session_id"), new_rows, source_rows, new_at)
-                    ids = pl.Series("session_id", np.repeat(np.arange(1, self.counts.size + 1), self.counts))
-                    self._made = merged.insert_column(base.get_column_index("session_id"), ids)
-                self._parts = None
-            assert self._made is not None
+            if self._made is None:
+                assert self._parts is not None
+                base, new, from_new, starts = self._parts
+                out_starts = _block_starts(self.counts)
+                source_rows = np.repeat(np.where(from_new, 0, starts - out_starts), self.counts) + np.arange(self.height)
+                new_at = _expanded(out_starts[from_new], self.counts[from_new])
+                source_rows[new_at] = 0
+                new_rows = new.gather(pl.Series(_expanded(starts[from_new], self.counts[from_new])))
+                merged = _interleaved(base.drop("session_id"), new_rows, source_rows, new_at)
+                ids = pl.Series("session_id", np.repeat(np.arange(1, self.counts.size + 1), self.counts))
+                self._made, self._parts = merged.insert_column(base.get_column_index("session_id"), ids), None
             return self._made
 
     def _pieces(self) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]:
         with self._lock:
             if self._parts is None:
                 assert self._made is not None
-                return self._made, self._made.clear().drop("session_id"), np.zeros(self.counts.size, bool), np.cumsum(self.counts) - self.counts
+                return self._made, self._made.clear().drop("session_id"), np.zeros(self.counts.size, bool), _block_starts(self.counts)
             return self._parts
 
     def last_times(self) -> pl.Series:
@@ -132,7 +134,7 @@ class PlacedEvents:
         session order."""
         base, new, from_new, starts = self._pieces()
         counts = self.counts[sessions]
-        out_starts = np.cumsum(counts) - counts
+        out_starts = _block_starts(counts)
         parts, places = [], []
         for frame, chosen in ((base, ~from_new[sessions]), (new, from_new[sessions])):
             chosen_sessions = sessions[chosen]
@@ -155,11 +157,11 @@ class PlacedEvents:
         merged_from_new, merged_starts, merged_counts = np.zeros(sessions, bool), np.zeros(sessions, np.int64), np.zeros(sessions, np.int64)
         merged_from_new[kept_places], merged_starts[kept_places], merged_counts[kept_places] = from_new[kept], starts[kept], self.counts[kept]
         merged_from_new[new_places], merged_counts[new_places] = True, new_counts
-        merged_starts[new_places] = earlier_new.height + np.cumsum(new_counts) - new_counts
+        merged_starts[new_places] = earlier_new.height + _block_starts(new_counts)
         new = new.select(pl.col(name).cast(earlier_new.schema[name]) for name in earlier_new.columns)
         held = pl.concat([earlier_new, new]).gather(pl.Series(_expanded(merged_starts[merged_from_new], merged_counts[merged_from_new])))
         held_counts = merged_counts[merged_from_new]
-        merged_starts[merged_from_new] = np.cumsum(held_counts) - held_counts
+        merged_starts[merged_from_new] = _block_starts(held_counts)
         return PlacedEvents(base, held, merged_from_new, merged_starts, merged_counts)
 
 
@@ -491,33 +493,12 @@ def rederive_sessions(
     activity = None
     if activity_zone is not None:
         new_activity = activity_from_events(new_events, tz=activity_zone).select(ACTIVITY_COLUMNS)
-        activity = _placed_activity(previous.activity, new_activity, sessions.height, kept, kept_places, new_places)
+        placed_activity = PlacedEvents.whole(previous.activity, sessions.height).placed(
+            kept, kept_places, new_places, new_activity.drop("session_id"), _rows_per_session(new_activity, new_sessions.height),
+        )
+        activity = placed_activity.made()
     events = placed.placed(kept, kept_places, new_places, new_events.drop("session_id"), _rows_per_session(new_events, new_sessions.height))
     return Rederived(events, all_sessions, activity)
-
-
-def _placed_activity(
-    activity: pl.DataFrame, new_activity: pl.DataFrame, sessions_before: int, kept: np.ndarray, kept_places: np.ndarray, new_places: np.ndarray,
-) -> pl.DataFrame:
-    """The activity events of the kept sessions (indices `kept` of the `sessions_before`
-    sessions, at `kept_places` of the merged sessions) and of the new sessions (at
-    `new_places`), each side in session order, as one frame in the order of the merged
-    sessions, numbered by them. A session's rows are one block on each side, so where every
-    row comes from and goes is laid out block by block (np.repeat)."""
-    old_counts = _rows_per_session(activity, sessions_before)
-    new_counts = _rows_per_session(new_activity, new_places.size)
-    merged = kept.size + new_places.size
-    counts = np.empty(merged, np.int64)
-    counts[kept_places], counts[new_places] = old_counts[kept], new_counts
-    starts = np.cumsum(counts) - counts
-    shift = np.zeros(merged, np.int64)
-    shift[kept_places] = (np.cumsum(old_counts) - old_counts)[kept] - starts[kept_places]
-    source_rows = np.repeat(shift, counts) + np.arange(counts.sum())
-    new_at = _expanded(starts[new_places], new_counts)
-    source_rows[new_at] = 0
-    rows = _interleaved(activity.drop("session_id"), new_activity.drop("session_id"), source_rows, new_at)
-    ids = pl.Series("session_id", np.repeat(np.arange(1, merged + 1), counts))
-    return rows.insert_column(activity.get_column_index("session_id"), ids)
 
 
 def _rows_per_session(frame: pl.DataFrame, sessions: int) -> np.ndarray:
