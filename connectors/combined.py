@@ -11,7 +11,7 @@ that the same customer or product is the same id in every table.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -37,6 +37,12 @@ class CombinedSource:
     def description(self) -> str:
         own = "; ".join(f"{name} from {source.description}" for name, source in self.tables.items())
         return f"{self.base.description}; {own}"
+
+    @property
+    def refresh_overlap(self) -> timedelta:
+        """How far before the newest rows a refresh must read again: the longest of its
+        sources' (a tracker's export rewrites its last days; a database needs none)."""
+        return max((getattr(source, "refresh_overlap", timedelta(0)) for source in (self.base, *self.tables.values())), default=timedelta(0))
 
     def source_of(self, name: str) -> Source:
         """The source table `name` is read from."""

@@ -32,9 +32,9 @@ def configured_source(config: AppConfig) -> Source:
 
 
 def extract_for(config: AppConfig) -> ExtractSource | None:
-    """The extract a server database is read through; None for a SQLite file, a folder or the
-    sample shop, which are read directly (worth_extracting), and for a server read with
-    push-down, whose events stay in the database."""
+    """The extract a server database or a tracker's export is read through; None for a
+    SQLite file, a folder or the sample shop, which are read directly (worth_extracting), and
+    for a server read with push-down, whose events stay in the database."""
     source = configured_source(config)
     if not worth_extracting(source) or _pushed_down(source, config):
         return None
@@ -151,6 +151,6 @@ def refresh_extract(config: AppConfig, *, full: bool = False, progress: Callable
     if extract is None:
         raise ValueError(
             "the configured shop is read directly, not through an extract (only a PostgreSQL or MySQL server "
-            "without push-down is): there is nothing to refresh"
+            "without push-down, or a tracker's export, is): there is nothing to refresh"
         )
     return extract.refresh(full=full, progress=progress)

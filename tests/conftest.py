@@ -37,6 +37,15 @@ def users_frame(rows) -> pl.DataFrame:
 SMALL_SHOP = {"users": 1_500, "events": 60_000, "seed": 3}
 
 
+@pytest.fixture(autouse=True)
+def extracts_in_the_tests_folder(tmp_path_factory, monkeypatch):
+    """A test's extracts (of a tracker's export or a database configured without
+    `extract_folder`) go to a folder of the test run's, not to the checkout's .extracts/."""
+    import connectors.extracts
+
+    monkeypatch.setattr(connectors.extracts, "EXTRACTS_ROOT", tmp_path_factory.getbasetemp() / "extracts")
+
+
 @pytest.fixture(scope="session")
 def small_shop_db(tmp_path_factory) -> Path:
     """A small generated sample shop in a SQLite file, made once per test run."""

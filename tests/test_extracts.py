@@ -337,7 +337,7 @@ def test_a_table_that_stops_fitting_is_reported_but_the_extract_is_kept(shop_fol
     assert extract.read_table("orders").height == 2
 
 
-def test_only_server_databases_are_worth_extracting(sqlite_shop, shop_folder):
+def test_server_databases_are_worth_extracting_and_a_local_file_or_folder_is_not(sqlite_shop, shop_folder):
     assert worth_extracting(SqlSource("postgresql+psycopg://analyst@db.example.com/shop"))
     assert worth_extracting(SqlSource("mysql+pymysql://analyst@db.example.com/shop"))
     assert not worth_extracting(open_source(sqlite_shop))

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from connectors import CombinedSource
 from metrics.kpis import daily_kpis
 from shop_analytics.config import config_from_mapping
-from shop_analytics.opening import configured_source, open_shop
+from shop_analytics.opening import configured_source, extract_for, open_shop
 from shop_analytics.ui.filters import DATES_KEY
 from shop_analytics.views import buyers_in_events
 
@@ -37,7 +37,7 @@ def secrets(tmp_path_factory) -> dict:
     return {
         "connections": {"shop": {
             "url": f"sqlite:///{folder / 'magento.db'}", "preset": "magento2",
-            "events": {"folder": str(GA4), "preset": "ga4"},
+            "events": {"folder": str(GA4), "preset": "ga4"}, "extract_folder": str(folder / "extract"),
         }},
         "settings": {"time_zone": "UTC"},
     }
@@ -48,7 +48,12 @@ def test_each_table_comes_from_its_own_source_with_one_id_space(secrets):
     source = configured_source(config)
     assert isinstance(source, CombinedSource)
     assert source.source_of("events").description != source.source_of("orders").description
+    # the tracker's export is converted once, into the shop's extract, which the loads read
+    extract = extract_for(config)
+    assert extract is not None and extract.folder == Path(secrets["connections"]["shop"]["extract_folder"])
     shop = open_shop(config)
+    assert extract.manifest().tables["events"].rows == shop.events.height
+    assert extract.manifest().tables["orders"].rows == shop.orders.height
     assert {"events", "orders", "order_items", "products", "users"} <= set(shop.tables)
     assert shop.events["user_id"].dtype == shop.orders["user_id"].dtype == pl.String
     # the GA4 export's visitors are anonymous users of the events, not registered users
@@ -80,6 +85,7 @@ def test_the_overview_funnel_and_channels_of_the_joined_shop(secrets, tmp_path):
     path = tmp_path / "secrets.toml"
     path.write_text(
         f'[connections.shop]\nurl = "{secrets["connections"]["shop"]["url"]}"\npreset = "magento2"\n'
+        f'extract_folder = "{secrets["connections"]["shop"]["extract_folder"]}"\n'
         f'[connections.shop.events]\nfolder = "{GA4}"\npreset = "ga4"\n[settings]\ntime_zone = "UTC"\n'
     )
     result = subprocess.run(
