@@ -7,11 +7,20 @@ does: 25,000 users per million, seed 7, cached in `--data`) its events are writt
 canonical Parquet (`events.parquet`, nothing else in the folder) and as GA4's BigQuery export
 (connectors/trackers/writers.py: one Parquet table a day, nested event_params and items,
 session_start and first_visit beside the events, the session's source in
-session_traffic_source_last_click). Then `load_shop` loads each, `--repeat` times, each load
-in a process of its own so that its peak memory (ru_maxrss) is its own, the two kinds taking
-turns. Reported: the median wall and CPU seconds and the median peak memory, and whether the
-two loads agree (events, sessions, users, purchases, and sessions per channel); and the
-time of a refresh, the export's last three days read again.
+session_traffic_source_last_click). The app reads a tracker's export through an extract
+(connectors/extracts.py, worth_extracting), so three things are timed, `--repeat` times, each
+in a process of its own so that its peak memory (ru_maxrss) is its own, taking turns:
+
+- canonical: `load_shop` of the canonical Parquet folder;
+- ga4 convert: the extract's first refresh, which reads the whole export into canonical events
+  and writes them (a fresh extract folder each time);
+- ga4 load: `load_shop` through that extract, as every later load and restart does;
+- ga4 refresh: a refresh by changes of the extract (the export's last three days read again,
+  GA4's rewrite window, and merged).
+
+Reported: the median wall and CPU seconds and the median peak memory, and whether the
+canonical load and the load through the extract agree (events, sessions, users, purchases,
+and sessions per channel).
 
 Results are written to bench/results/trackers.json (git-ignored) and the section of
 bench/RESULTS.md between the `bench_trackers` markers.
@@ -25,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +43,7 @@ TZ = "Asia/Shanghai"
 RESULTS = ROOT / "bench" / "results" / "trackers.json"
 REPORT = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- bench_trackers: begin -->", "<!-- bench_trackers: end -->"
-KINDS = ("canonical", "ga4")
-REFRESH = "ga4_refresh"
+KINDS = ("canonical", "canonical_text_ids", "ga4_convert", "ga4_load", "ga4_refresh")
 
 
 def exports(data: Path, millions: float) -> dict[str, Path]:
@@ -53,7 +60,20 @@ def exports(data: Path, millions: float) -> dict[str, Path]:
     if not (ga4 / "done").exists():
         # in a process of its own: writing holds the events and their GA4 rows at once
         subprocess.run([sys.executable, __file__, "worker", "write", str(events_only), str(ga4)], check=True)
-    return {"canonical": events_only, "ga4": ga4}
+    text_ids = data / f"shop_{millions:g}m_events_text_ids"
+    if not (text_ids / "events.parquet").exists():
+        text_ids.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, __file__, "worker", "text_ids", str(events_only), str(text_ids)], check=True)
+    return {"canonical": events_only, "canonical_text_ids": text_ids, "ga4": ga4}
+
+
+def write_text_ids(events_folder: Path, text_ids: Path) -> None:
+    """The canonical events with their user and product ids as text, as a tracker's are
+    (GA4's user_pseudo_id and item_id): the peer of the same ids."""
+    import polars as pl
+
+    events = pl.read_parquet(events_folder / "events.parquet")
+    events.with_columns(pl.col("user_id", "product_id").cast(pl.String)).write_parquet(text_ids / "events.parquet")
 
 
 def write_export(events_folder: Path, ga4: Path) -> None:
@@ -68,53 +88,78 @@ def write_export(events_folder: Path, ga4: Path) -> None:
     (ga4 / "done").write_text(json.dumps({"files": len(files), "rows": rows, "seconds": round(time.perf_counter() - started, 1)}))
 
 
+def extract_of(folder: Path):
+    """The extract the app reads the GA4 export `folder` through (beside it, `<folder>_extract`)."""
+    from connectors import open_source
+    from connectors.extracts import ExtractSource
+
+    return ExtractSource(lambda: open_source(folder, preset="ga4"), folder=folder.with_name(folder.name + "_extract"))
+
+
+def measured(work) -> dict:
+    """`work()`'s seconds, CPU seconds and the process's peak memory, with what it returns
+    as `loaded`."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    loaded = work()
+    return {
+        "seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "loaded": loaded,
+    }
+
+
 def load(kind: str, folder: Path) -> dict:
-    """One load of the folder as the app loads it; seconds, CPU seconds, peak memory, and
-    what was loaded."""
+    """One load as the app loads it: the canonical folder read directly, or the GA4 export
+    through its extract (made by `convert`)."""
     import polars as pl
 
-    from connectors import FolderSource, open_source
+    from connectors import FolderSource
     from shop_analytics.loading import load_shop
 
-    source = open_source(folder, preset="ga4") if kind == "ga4" else FolderSource(folder)
-    cpu, wall = time.process_time(), time.perf_counter()
-    shop = load_shop(source, tz=TZ)
-    seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    events = shop.events
-    channels = shop.sessions.group_by(pl.col("channel").cast(pl.String)).len().sort("channel")
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
-        "peak_mib": peak_mib,
-        "loaded": {
+    def work() -> dict:
+        if kind.startswith("canonical"):
+            source = FolderSource(folder)
+        else:
+            source = extract_of(folder)
+            source.current()
+        shop = load_shop(source, tz=TZ)
+        events = shop.events
+        channels = shop.sessions.group_by(pl.col("channel").cast(pl.String)).len().sort("channel")
+        return {
             "events": events.height,
             "sessions": shop.sessions.height,
             "users": events["user_id"].n_unique(),
             "purchases": events.filter(pl.col("event_type") == "purchase").height,
             "sessions_per_channel": dict(channels.iter_rows()),
-        },
-    }
+        }
+
+    return measured(work)
+
+
+def convert(folder: Path) -> dict:
+    """The extract's first refresh: the whole export read into canonical events and written."""
+    import shutil
+
+    extract = extract_of(folder)
+    shutil.rmtree(extract.folder, ignore_errors=True)
+    return measured(lambda: {"events": extract.refresh(full=True).tables["events"].rows})
 
 
 def refresh(folder: Path) -> dict:
-    """What a refresh reads: the events of the export's last three days (GA4 rewrites a
-    day's table for three days), the day tables outside the window left unopened."""
-    import polars as pl
+    """A refresh by changes of the extract: the export's events after its newest less three
+    days (GA4 rewrites a day's table for three days) read again and merged; the day tables
+    outside that window are left unopened."""
+    extract = extract_of(folder)
 
-    from connectors import open_source
+    def work() -> dict:
+        manifest = extract.refresh()
+        events = manifest.tables["events"]
+        if not events.incremental:
+            raise RuntimeError("the refresh read the export whole: the extract's last full read is over a day old")
+        return {"events": events.rows}
 
-    source = open_source(folder, preset="ga4")
-    newest = pl.scan_parquet(sorted(folder.glob("events_*.parquet"))[-1]).select(pl.col("event_timestamp").max()).collect().item()
-    since = datetime.fromtimestamp(newest / 1e6, UTC) - source.refresh_overlap
-    cpu, wall = time.process_time(), time.perf_counter()
-    events = source.read_table("events", since=since)
-    return {
-        "seconds": time.perf_counter() - wall,
-        "cpu_seconds": time.process_time() - cpu,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "loaded": {"events": events.height},
-    }
+    return measured(work)
 
 
 def run_worker(arguments: list[str]) -> dict:
@@ -124,19 +169,20 @@ def run_worker(arguments: list[str]) -> dict:
 
 def measure(millions: float, data: Path, repeat: int) -> dict:
     folders = exports(data, millions)
-    runs = {kind: [] for kind in KINDS}
-    runs[REFRESH] = []
+    runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     for _ in range(repeat):
-        for kind in KINDS:
+        for kind in ("canonical", "canonical_text_ids"):
             runs[kind].append(run_worker(["load", kind, str(folders[kind])]))
-        runs[REFRESH].append(run_worker(["refresh", str(folders["ga4"])]))
+        runs["ga4_convert"].append(run_worker(["convert", str(folders["ga4"])]))
+        runs["ga4_load"].append(run_worker(["load", "ga4", str(folders["ga4"])]))
+        runs["ga4_refresh"].append(run_worker(["refresh", str(folders["ga4"])]))
     result = {"millions": millions, "export": json.loads((folders["ga4"] / "done").read_text()), "repeat": repeat}
-    for kind in (*KINDS, REFRESH):
+    for kind in KINDS:
         result[kind] = {
             name: round(statistics.median(run[name] for run in runs[kind]), 2) for name in ("seconds", "cpu_seconds", "peak_mib")
         }
         result[kind]["loaded"] = runs[kind][0]["loaded"]
-    result["agree"] = result["canonical"]["loaded"] == result["ga4"]["loaded"]
+    result["agree"] = result["canonical"]["loaded"] == result["canonical_text_ids"]["loaded"] == result["ga4_load"]["loaded"]
     result["load"] = os.getloadavg()[0]
     return result
 
@@ -146,30 +192,35 @@ def report(results: dict) -> str:
         BEGIN,
         "## Tracker exports: a GA4 export beside the same events as canonical Parquet (bench_trackers.py)",
         "",
-        "`load_shop` of the sample shop's events (25,000 users per million, seed 7) from `events.parquet`",
-        "(canonical) and from the same events written as GA4's BigQuery export (one Parquet table a day,",
-        "nested event_params and items, GA4's session_start and first_visit rows beside the events),",
-        "each load in its own process; median of the runs, peak memory is the process's ru_maxrss.",
-        "CPU seconds are the process's own: on this shared 2-core machine the wall time also",
-        "measures everyone else's load (the 1-minute load average when the size was measured is given).",
+        "The sample shop's events (25,000 users per million, seed 7) as `events.parquet` (canonical) and as",
+        "GA4's BigQuery export (one Parquet table a day, nested event_params and items, GA4's session_start",
+        "and first_visit rows beside the events). The app reads a tracker's export through an extract",
+        "(connectors/extracts.py): its first refresh converts the whole export (\"convert\"), every load and",
+        "restart after it reads the extract's canonical Parquet (\"GA4 load\"), and each refresh reads the",
+        "export's last three days again (\"refresh\"). Each step in its own process; medians of the runs;",
+        "peak memory is the process's ru_maxrss. CPU seconds are the process's own: on this shared 2-core",
+        "machine the wall time also measures everyone else's load (the 1-minute load average is given).",
         "",
-        "| events | GA4 rows (files) | canonical s | GA4 s | canonical CPU s | GA4 CPU s | GA4 / canonical CPU | canonical peak MiB | GA4 peak MiB | GA4 / canonical memory | same numbers | refresh s (events) | load |",
+        "| events | GA4 rows (files) | canonical load s (CPU) | canonical, text ids: load s (CPU) | GA4 load s (CPU) | GA4 / canonical CPU (text ids) | canonical peak MiB (text ids) | GA4 load peak MiB | GA4 / canonical memory (text ids) | same numbers | convert s (CPU), peak MiB | refresh s (CPU), peak MiB | load |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(results, key=float):
         r = results[key]
-        c, g = r["canonical"], r["ga4"]
+        if "ga4_load" not in r:
+            continue  # measured before the export was read through an extract
+        c, t, g, conv, ref = r["canonical"], r["canonical_text_ids"], r["ga4_load"], r["ga4_convert"], r["ga4_refresh"]
         lines.append(
-            f"| {r['millions']:g}M | {r['export']['rows']:,} ({r['export']['files']}) | {c['seconds']:.2f} | {g['seconds']:.2f} | "
-            f"{c['cpu_seconds']:.2f} | {g['cpu_seconds']:.2f} | {g['cpu_seconds'] / c['cpu_seconds']:.1f} | {c['peak_mib']:,.0f} | "
-            f"{g['peak_mib']:,.0f} | {g['peak_mib'] / c['peak_mib']:.2f} | {'yes' if r['agree'] else 'NO'} | "
-            f"{r[REFRESH]['seconds']:.2f} ({r[REFRESH]['loaded']['events']:,}) | {r['load']:.1f} |"
+            f"| {r['millions']:g}M | {r['export']['rows']:,} ({r['export']['files']}) | {c['seconds']:.2f} ({c['cpu_seconds']:.2f}) | "
+            f"{t['seconds']:.2f} ({t['cpu_seconds']:.2f}) | {g['seconds']:.2f} ({g['cpu_seconds']:.2f}) | "
+            f"{g['cpu_seconds'] / c['cpu_seconds']:.2f} ({g['cpu_seconds'] / t['cpu_seconds']:.2f}) | {c['peak_mib']:,.0f} ({t['peak_mib']:,.0f}) | "
+            f"{g['peak_mib']:,.0f} | {g['peak_mib'] / c['peak_mib']:.2f} ({g['peak_mib'] / t['peak_mib']:.2f}) | {'yes' if r['agree'] else 'NO'} | "
+            f"{conv['seconds']:.2f} ({conv['cpu_seconds']:.2f}), {conv['peak_mib']:,.0f} | "
+            f"{ref['seconds']:.2f} ({ref['cpu_seconds']:.2f}), {ref['peak_mib']:,.0f} | {r['load']:.1f} |"
         )
     lines += [
         "",
-        "\"Same numbers\": both loads hold the same events, sessions, users, purchases and sessions per channel.",
-        "\"Refresh\": reading the export's last three days again (GA4 rewrites a day's table for three days;",
-        "the source's `refresh_overlap`), which opens only the day tables near the window.",
+        "\"Text ids\": the same canonical events with their user and product ids as text, as a tracker's are.",
+        "\"Same numbers\": the three loads hold the same events, sessions, users, purchases and sessions per channel.",
         END,
     ]
     return "\n".join(lines)
@@ -208,6 +259,11 @@ def worker() -> None:
     if task == "write":
         write_export(Path(arguments[0]), Path(arguments[1]))
         print("{}")
+    elif task == "text_ids":
+        write_text_ids(Path(arguments[0]), Path(arguments[1]))
+        print("{}")
+    elif task == "convert":
+        print(json.dumps(convert(Path(arguments[0]))))
     elif task == "refresh":
         print(json.dumps(refresh(Path(arguments[0]))))
     else:

