@@ -132,7 +132,7 @@ except SourceError as error:
 if mapped:
     table = st.selectbox(t("data_source.preview_table"), mapped, key="preview_table")
     try:
-        st.dataframe(sources.preview(source, table), hide_index=True, width="stretch")
+        st.dataframe(sources.preview(source, table, shop), hide_index=True, width="stretch")
         st.caption(t("data_source.preview_caption", rows=sources.PREVIEW_ROWS))
         if table == "events" and shop.pushed is not None:
             st.caption(t("data_source.preview_pushed", rows=sources.PREVIEW_ROWS, events=f"{shop.pushed.event_count:,}"))

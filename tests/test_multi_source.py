@@ -5,6 +5,7 @@ BigQuery export folder (the tracker preset), configured once in `[connections.sh
 (CLI) show the numbers of the metric functions over the joined shop."""
 
 import io
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,28 @@ def test_the_overview_funnel_and_channels_of_the_joined_shop(secrets, tmp_path):
     exported = pl.read_parquet(io.BytesIO(result.stdout))
     assert exported["sessions"].to_list() == expected["sessions"].to_list()
     assert exported["gmv"].to_list() == pytest.approx(expected["gmv"].to_list())
+
+
+def test_the_data_sources_page_shows_the_extracted_events_without_reading_the_export_again(secrets, tmp_path):
+    """The events' preview and the quality report read the loaded shop's canonical events:
+    once the export is extracted, a file of it that stopped being JSON (a copy cut short)
+    does not reach the page, which a new conversion of the whole export would have raised."""
+    export = tmp_path / "ga4"
+    shutil.copytree(GA4, export)
+    own = {**secrets["connections"]["shop"], "events": {"folder": str(export), "preset": "ga4"}, "extract_folder": str(tmp_path / "extract")}
+    deployment = {**secrets, "connections": {"shop": own}}
+    shop = open_shop(config_from_mapping(deployment))
+    with (export / "events_20260301.jsonl").open("a") as file:
+        file.write('{"event_name": "page_view", "event_params": [{"key"\n')
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets.update(deployment)
+    at.run()
+    at.switch_page("pages/data_source.py").run()
+    at.selectbox(key="preview_table").set_value("events").run()
+    at.toggle(key="quality_run").set_value(True).run()
+    assert not at.exception and not at.error, [element.value for element in (*at.exception, *at.error)]
+    shown = next(frame for frame in (pl.from_pandas(element.value) for element in at.dataframe) if "event_type" in frame.columns)
+    expected = shop.events.head(len(shown))
+    assert len(shown) == 20
+    assert shown["event_type"].to_list() == expected["event_type"].cast(pl.String).to_list()
+    assert shown["user_id"].to_list() == expected["user_id"].to_list()

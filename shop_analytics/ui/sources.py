@@ -17,7 +17,7 @@ import polars as pl
 import streamlit as st
 import tomlkit
 
-from connectors import Source, SourceError, source_from_settings
+from connectors import CombinedSource, Source, SourceError, source_from_settings
 from connectors.base import conform
 from connectors.mapping import Mapping, identity_mapping, load_preset, preset_names
 from connectors.privileges import write_access
@@ -289,11 +289,23 @@ class MappedSource(Source, Protocol):
         """Table `name` as the mapping gives it, before `conform`."""
 
 
-def preview(source: Source, name: str) -> pl.DataFrame:
-    """The first PREVIEW_ROWS rows of table `name` as the mapping gives it; canonical rows for
-    a source without a mapping step (a tracker's export)."""
-    if isinstance(source, MappedSource):
+def has_mapping_step(source: Source, name: str) -> bool:
+    """Whether table `name` of `source` is read through a mapping step, whose rows before
+    `conform` the page can show and check; not a tracker's export, which its reader turns
+    into canonical events (connectors/trackers), also as one table of a CombinedSource."""
+    own = source.source_of(name) if isinstance(source, CombinedSource) else source
+    return isinstance(own, MappedSource)
+
+
+def preview(source: Source, name: str, shop: Shop) -> pl.DataFrame:
+    """The first PREVIEW_ROWS rows of table `name` as the mapping gives it; for a table
+    without a mapping step (a tracker's export) the loaded shop's canonical rows: reading the
+    export again would convert all of it (at 10 M GA4 events half a minute of CPU) for a
+    few rows."""
+    if isinstance(source, MappedSource) and has_mapping_step(source, name):
         return source.read_mapped(name, limit=PREVIEW_ROWS)
+    if name in shop.tables:
+        return shop.tables[name].head(PREVIEW_ROWS)
     return source.read_table(name).head(PREVIEW_ROWS)
 
 
@@ -346,10 +358,12 @@ def quality(key: str) -> Quality:
     zone = mapping_of(source).time_zone
     canonical = {name: frame.select([c for c in TABLES[name].columns if c in frame.columns]) for name, frame in shop.tables.items()}
     raw = {}
-    # a source without a mapping step (a tracker's export) has no raw values to check
+    # a table without a mapping step (a tracker's export) has no raw values to check
     mapped = source if isinstance(source, MappedSource) else None
     if mapped is not None:
         for name in shop.tables:
+            if not has_mapping_step(source, name):
+                continue
             try:
                 raw[name] = mapped.read_mapped(name, columns=_times(name))
             except SourceError:
