@@ -8,11 +8,11 @@ GA4 rows are written as BigQuery's JSON export writes them (INT64 as strings), w
 fields tests/fixtures/ga4/SOURCES.md cites from Google's export schema."""
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from conftest import SMALL_SHOP, utc
+from conftest import utc
 from polars.testing import assert_frame_equal
 
 from connectors import CombinedSource, FolderSource, SqlSource
@@ -170,11 +170,11 @@ def test_a_first_sign_in_or_a_repeated_purchase_in_the_window_reach_older_events
 
 
 def test_a_configured_ga4_export_is_loaded_from_its_extract_with_the_numbers_of_a_direct_read(tmp_path):
-    """The small sample shop's events as a GA4 export folder configured in
+    """A small sample shop's events as a GA4 export folder configured in
     `[connections.shop]`: the shop opens through an extract, whose load after a refresh by
     changes (the last five days written after the first read) has the same sessions,
     channels, daily KPIs and purchases as reading the whole export directly."""
-    events = generate_shop(**SMALL_SHOP)["events"]
+    events = generate_shop(users=600, events=20_000, seed=5, start=date(2026, 9, 1), end=date(2026, 10, 31))["events"]
     newest = events["event_time"].max()
     export = tmp_path / "ga4"
     write_ga4(events.filter(pl.col("event_time") <= newest - timedelta(days=5)), export)

@@ -372,6 +372,15 @@ def test_a_json_column_that_is_not_json_is_named_with_its_rows(tmp_path):
     assert_nothing_loaded(folder, "posthog", rf"{path}: column 'properties': 1 value\(s\) are not a JSON object, in row 5 ")
 
 
+def test_a_json_lines_file_cut_mid_line_is_named_with_its_line(tmp_path):
+    """A copy of a day's table that stopped mid-line (a full disk, a transfer cut short)."""
+    folder = copy_of("ga4", tmp_path)
+    path = folder / "events_20260302.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:6]) + "\n" + lines[6][:50] + "\n")
+    assert_nothing_loaded(folder, "ga4", rf"{path}: line 7 is not a JSON object \(it begins '\{{\"event_date\"")
+
+
 def test_a_snowplow_context_that_is_not_a_json_array_is_named(tmp_path):
     folder = copy_of("snowplow", tmp_path)
     events = pl.read_csv(folder / "events.csv", infer_schema=False)

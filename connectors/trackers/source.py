@@ -12,6 +12,7 @@ sources page shows.
 """
 
 import importlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -317,6 +318,33 @@ def _unreadable(parts: list[EventPart], error: pl.exceptions.PolarsError) -> Sou
                     f"{origin}: column '{column}': {len(numbers):,} value(s) are not a JSON {kind}, in "
                     f"{_rows(pl.Series(numbers))} (for example {examples}). Nothing was loaded; correct the export."
                 )
+    for part in parts:
+        for path in part.table.files:
+            if path.suffix in JSON_LINES and (line := _first_line_not_json(path)) is not None:
+                number, content = line
+                return SourceError(
+                    f"{path}: line {number} is not a JSON object (it begins {content[:40]!r}): a file cut short by a copy "
+                    f"ends mid-line. Nothing was loaded; correct or export the file again."
+                )
     origins = ", ".join(part.table.origin for part in parts[:3]) + (" ..." if len(parts) > 3 else "")
     return SourceError(f"cannot read the tracker export {origins}: {str(error).splitlines()[0]}")
+
+
+JSON_LINES = (".jsonl", ".ndjson")
+
+
+def _first_line_not_json(path: Path) -> tuple[int, str] | None:
+    """The number and text of the first line of the JSON lines file `path` that is not a
+    JSON object (blank lines are skipped, as Polars skips them), None when every line is one."""
+    with path.open(encoding="utf-8", errors="replace") as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                return number, line.strip()
+            if not isinstance(value, dict):
+                return number, line.strip()
+    return None
 
