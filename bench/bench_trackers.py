@@ -4,23 +4,24 @@
 
 For each size (millions of canonical events; the sample shop generated as bench/suite.py
 does: 25,000 users per million, seed 7, cached in `--data`) its events are written once as
-canonical Parquet (`events.parquet`, nothing else in the folder) and as GA4's BigQuery export
-(connectors/trackers/writers.py: one Parquet table a day, nested event_params and items,
-session_start and first_visit beside the events, the session's source in
+canonical Parquet (`events.parquet`, nothing else in the folder), the same with text ids, the GA4
+export's own canonical events (text ids and the tracker's session ids) as one events.parquet,
+and as GA4's BigQuery export (connectors/trackers/writers.py: one Parquet table a day, nested
+event_params and items, session_start and first_visit beside the events, the session's source in
 session_traffic_source_last_click). The app reads a tracker's export through an extract
-(connectors/extracts.py, worth_extracting), so three things are timed, `--repeat` times, each
-in a process of its own so that its peak memory (ru_maxrss) is its own, taking turns:
+(connectors/extracts.py, worth_extracting), so these are timed, `--repeat` times, each in a
+process of its own so that its peak memory (ru_maxrss) is its own, taking turns:
 
-- canonical: `load_shop` of the canonical Parquet folder;
+- canonical (three peers): `load_shop` of each canonical Parquet folder;
 - ga4 convert: the extract's first refresh, which reads the whole export into canonical events
   and writes them (a fresh extract folder each time);
 - ga4 load: `load_shop` through that extract, as every later load and restart does;
 - ga4 refresh: a refresh by changes of the extract (the export's last three days read again,
   GA4's rewrite window, and merged).
 
-Reported: the median wall and CPU seconds and the median peak memory, and whether the
-canonical load and the load through the extract agree (events, sessions, users, purchases,
-and sessions per channel).
+Reported: the median wall and CPU seconds and the median peak memory, the GA4 load's ratios to
+each canonical peer, and whether the four loads agree (events, sessions, users, purchases, and
+sessions per channel).
 
 Results are written to bench/results/trackers.json (git-ignored) and the section of
 bench/RESULTS.md between the `bench_trackers` markers.
@@ -43,7 +44,7 @@ TZ = "Asia/Shanghai"
 RESULTS = ROOT / "bench" / "results" / "trackers.json"
 REPORT = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- bench_trackers: begin -->", "<!-- bench_trackers: end -->"
-KINDS = ("canonical", "canonical_text_ids", "ga4_convert", "ga4_load", "ga4_refresh")
+KINDS = ("canonical", "canonical_text_ids", "canonical_of_ga4", "ga4_convert", "ga4_load", "ga4_refresh")
 
 
 def exports(data: Path, millions: float) -> dict[str, Path]:
@@ -64,7 +65,21 @@ def exports(data: Path, millions: float) -> dict[str, Path]:
     if not (text_ids / "events.parquet").exists():
         text_ids.mkdir(exist_ok=True)
         subprocess.run([sys.executable, __file__, "worker", "text_ids", str(events_only), str(text_ids)], check=True)
-    return {"canonical": events_only, "canonical_text_ids": text_ids, "ga4": ga4}
+    same_events = data / f"shop_{millions:g}m_events_of_ga4"
+    if not (same_events / "events.parquet").exists():
+        same_events.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, __file__, "worker", "same_events", str(ga4), str(same_events)], check=True)
+    return {"canonical": events_only, "canonical_text_ids": text_ids, "canonical_of_ga4": same_events, "ga4": ga4}
+
+
+def write_same_events(ga4: Path, same_events: Path) -> None:
+    """The canonical events the GA4 export reads as (the tracker's text ids and its session
+    ids), as one canonical events.parquet in time order, as the sample's is: the peer of
+    the very same events."""
+    from connectors import open_source
+
+    events = open_source(ga4, preset="ga4").read_table("events")
+    events.sort("event_time", maintain_order=True).write_parquet(same_events / "events.parquet")
 
 
 def write_text_ids(events_folder: Path, text_ids: Path) -> None:
@@ -171,7 +186,7 @@ def measure(millions: float, data: Path, repeat: int) -> dict:
     folders = exports(data, millions)
     runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     for _ in range(repeat):
-        for kind in ("canonical", "canonical_text_ids"):
+        for kind in ("canonical", "canonical_text_ids", "canonical_of_ga4"):
             runs[kind].append(run_worker(["load", kind, str(folders[kind])]))
         runs["ga4_convert"].append(run_worker(["convert", str(folders["ga4"])]))
         runs["ga4_load"].append(run_worker(["load", "ga4", str(folders["ga4"])]))
@@ -182,7 +197,7 @@ def measure(millions: float, data: Path, repeat: int) -> dict:
             name: round(statistics.median(run[name] for run in runs[kind]), 2) for name in ("seconds", "cpu_seconds", "peak_mib")
         }
         result[kind]["loaded"] = runs[kind][0]["loaded"]
-    result["agree"] = result["canonical"]["loaded"] == result["canonical_text_ids"]["loaded"] == result["ga4_load"]["loaded"]
+    result["agree"] = all(result[kind]["loaded"] == result["ga4_load"]["loaded"] for kind in ("canonical", "canonical_text_ids", "canonical_of_ga4"))
     result["load"] = os.getloadavg()[0]
     return result
 
@@ -192,35 +207,47 @@ def report(results: dict) -> str:
         BEGIN,
         "## Tracker exports: a GA4 export beside the same events as canonical Parquet (bench_trackers.py)",
         "",
-        "The sample shop's events (25,000 users per million, seed 7) as `events.parquet` (canonical) and as",
-        "GA4's BigQuery export (one Parquet table a day, nested event_params and items, GA4's session_start",
-        "and first_visit rows beside the events). The app reads a tracker's export through an extract",
-        "(connectors/extracts.py): its first refresh converts the whole export (\"convert\"), every load and",
-        "restart after it reads the extract's canonical Parquet (\"GA4 load\"), and each refresh reads the",
-        "export's last three days again (\"refresh\"). Each step in its own process; medians of the runs;",
-        "peak memory is the process's ru_maxrss. CPU seconds are the process's own: on this shared 2-core",
-        "machine the wall time also measures everyone else's load (the 1-minute load average is given).",
+        "The sample shop's events (25,000 users per million, seed 7) as `events.parquet` (canonical, integer",
+        "ids), the same with text ids, the GA4 export's own canonical events (text ids, the tracker's session",
+        "ids) as one `events.parquet`, and as GA4's BigQuery export (one Parquet table a day, nested",
+        "event_params and items, GA4's session_start and first_visit rows beside the events). The app reads a",
+        "tracker's export through an extract (connectors/extracts.py): its first refresh converts the whole",
+        "export (\"conversion\"), every load and restart after it reads the extract's canonical Parquet (\"GA4",
+        "load\"), and each refresh reads the export's last three days again. Each step in its own process;",
+        "medians of the runs; peak memory is the process's ru_maxrss. CPU seconds are the process's own: on",
+        "this shared 2-core machine the wall time also measures everyone else's load (the 1-minute load",
+        "average is given).",
         "",
-        "| events | GA4 rows (files) | canonical load s (CPU) | canonical, text ids: load s (CPU) | GA4 load s (CPU) | GA4 / canonical CPU (text ids) | canonical peak MiB (text ids) | GA4 load peak MiB | GA4 / canonical memory (text ids) | same numbers | convert s (CPU), peak MiB | refresh s (CPU), peak MiB | load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| events | what | s | CPU s | peak MiB | GA4 load / this: CPU | memory | load |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    titles = {
+        "canonical": "canonical events.parquet (integer ids)",
+        "canonical_text_ids": "the same, user and product ids as text",
+        "canonical_of_ga4": "the GA4 export's own canonical events as events.parquet",
+        "ga4_load": "**GA4 load through the extract**",
+        "ga4_convert": "GA4 conversion (first and daily full refresh)",
+        "ga4_refresh": "GA4 refresh by changes (last three days)",
+    }
     for key in sorted(results, key=float):
         r = results[key]
-        if "ga4_load" not in r:
+        if "canonical_of_ga4" not in r:
             continue  # measured before the export was read through an extract
-        c, t, g, conv, ref = r["canonical"], r["canonical_text_ids"], r["ga4_load"], r["ga4_convert"], r["ga4_refresh"]
-        lines.append(
-            f"| {r['millions']:g}M | {r['export']['rows']:,} ({r['export']['files']}) | {c['seconds']:.2f} ({c['cpu_seconds']:.2f}) | "
-            f"{t['seconds']:.2f} ({t['cpu_seconds']:.2f}) | {g['seconds']:.2f} ({g['cpu_seconds']:.2f}) | "
-            f"{g['cpu_seconds'] / c['cpu_seconds']:.2f} ({g['cpu_seconds'] / t['cpu_seconds']:.2f}) | {c['peak_mib']:,.0f} ({t['peak_mib']:,.0f}) | "
-            f"{g['peak_mib']:,.0f} | {g['peak_mib'] / c['peak_mib']:.2f} ({g['peak_mib'] / t['peak_mib']:.2f}) | {'yes' if r['agree'] else 'NO'} | "
-            f"{conv['seconds']:.2f} ({conv['cpu_seconds']:.2f}), {conv['peak_mib']:,.0f} | "
-            f"{ref['seconds']:.2f} ({ref['cpu_seconds']:.2f}), {ref['peak_mib']:,.0f} | {r['load']:.1f} |"
-        )
+        g = r["ga4_load"]
+        size = f"{r['millions']:g}M, {r['export']['rows']:,} GA4 rows"
+        for number, (kind, title) in enumerate(titles.items()):
+            m = r[kind]
+            compared = kind.startswith("canonical")
+            cpu_ratio = f"{g['cpu_seconds'] / m['cpu_seconds']:.2f}" if compared else ""
+            memory_ratio = f"{g['peak_mib'] / m['peak_mib']:.2f}" if compared else ""
+            lines.append(
+                f"| {size if number == 0 else ''} | {title} | {m['seconds']:.2f} | {m['cpu_seconds']:.2f} | "
+                f"{m['peak_mib']:,.0f} | {cpu_ratio} | {memory_ratio} | {r['load']:.1f} |"
+            )
+        lines.append(f"| | same numbers | {'yes' if r['agree'] else 'NO'} | | | | | |")
     lines += [
         "",
-        "\"Text ids\": the same canonical events with their user and product ids as text, as a tracker's are.",
-        "\"Same numbers\": the three loads hold the same events, sessions, users, purchases and sessions per channel.",
+        "\"Same numbers\": the four loads hold the same events, sessions, users, purchases and sessions per channel.",
         END,
     ]
     return "\n".join(lines)
@@ -258,6 +285,9 @@ def worker() -> None:
     task, *arguments = sys.argv[2:]
     if task == "write":
         write_export(Path(arguments[0]), Path(arguments[1]))
+        print("{}")
+    elif task == "same_events":
+        write_same_events(Path(arguments[0]), Path(arguments[1]))
         print("{}")
     elif task == "text_ids":
         write_text_ids(Path(arguments[0]), Path(arguments[1]))
