@@ -328,15 +328,16 @@ class ExtractSource:
         manifest = Manifest.from_json(values)
         return manifest if manifest.source == self.description else None
 
-    def refresh_due(self) -> bool:
+    def refresh_due(self, ahead: timedelta = timedelta(0)) -> bool:
         """Whether reading now refreshes first: no extract yet, or its time-to-live has passed
-        (and no refresh failed in the last RETRY_AFTER_FAILURE)."""
-        return self._due(self.manifest(), self._clock())
+        (and no refresh failed in the last RETRY_AFTER_FAILURE). `ahead`: or will pass within
+        that time (the scheduler refreshes before a visitor's page would have to)."""
+        return self._due(self.manifest(), self._clock(), ahead)
 
-    def _due(self, manifest: Manifest | None, now: datetime) -> bool:
+    def _due(self, manifest: Manifest | None, now: datetime, ahead: timedelta = timedelta(0)) -> bool:
         if manifest is None:
             return True
-        if now - manifest.refreshed_at < self.ttl:
+        if now + ahead - manifest.refreshed_at < self.ttl:
             return False
         return self.stale is None or now - self.stale.failed_at >= RETRY_AFTER_FAILURE
 
@@ -376,21 +377,22 @@ class ExtractSource:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def refresh(
-        self, *, full: bool = False, if_due: bool = False, progress: Callable[[str], None] | None = None
+        self, *, full: bool = False, if_due: bool = False, ahead: timedelta = timedelta(0),
+        progress: Callable[[str], None] | None = None,
     ) -> Manifest:
         """Read the source's changes (everything, with `full`) into a new generation of the
         extract and commit it.
 
         A table with a time column whose last full read is younger than `full_every` is read
         by its changes (`_changed_table`); the others are read whole. `if_due`: only when a
-        refresh is still due once the lock is held (another thread or process may have just
-        refreshed). `progress(name)` after each table. On failure nothing is committed,
-        `stale` records why, and SourceError says it.
+        refresh is still due (within `ahead`: `refresh_due`) once the lock is held (another
+        thread or process may have just refreshed). `progress(name)` after each table. On
+        failure nothing is committed, `stale` records why, and SourceError says it.
         """
         with self._locked():
             previous = self.manifest()
             started = self._clock()
-            if if_due and previous is not None and not self._due(previous, started):
+            if if_due and previous is not None and not self._due(previous, started, ahead):
                 return previous
             generation = (previous.generation if previous else 0) + 1
             self._discard(lambda path: path.suffix == ".tmp")  # left by a refresh that was killed

@@ -9,16 +9,21 @@ day; "send now"."""
 import base64
 import hashlib
 import hmac
+import json
 import re
+import shutil
 import threading
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from alert_servers import HookServer, SmtpSink
 from pdf_text import pdf_pages_text
 
+from connectors.extracts import MANIFEST
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import config_from_mapping
+from shop_analytics.opening import extract_for, open_shop
 from shop_analytics.scheduler.runner import Scheduler, SchedulerSettings
 from shop_analytics.scheduler.state import ScheduleStore
 from shop_analytics.scheduler.subscriptions import (
@@ -224,3 +229,46 @@ def test_send_now_sends_the_last_complete_period(tmp_path, small_shop):
     assert len(hook.posts) == 2
     history = scheduler.store.history()
     assert history.filter(history["run_id"] == run_id)["trigger"].to_list() == ["manual"]
+
+
+def test_the_scheduler_refreshes_the_extract_before_a_visitor_would_have_to_and_a_failure_keeps_it(tmp_path):
+    """A GA4 export read through its extract (10 minutes to live), polled every 30 s: the
+    first tick makes the extract; a tick with more than a minute to live leaves it; a tick
+    within two polls of its end refreshes it, so the dashboard finds it fresh; when the export
+    cannot be read the tick says why, the extract keeps serving, and the next tick within
+    RETRY_AFTER_FAILURE does not ask the export again."""
+    export = tmp_path / "ga4"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "ga4", export)
+    extract_folder = tmp_path / "extract"
+    config = config_from_mapping({
+        "connections": {"shop": {"folder": str(export), "preset": "ga4", "extract_folder": str(extract_folder), "extract_ttl_minutes": 10}},
+        "alerts": {"database": str(tmp_path / "alerts.db")},
+        "settings": {"time_zone": "UTC"},
+    })
+    extract = extract_for(config)
+    assert extract is not None
+    scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=lambda: open_shop(config),
+                          settings=SchedulerSettings(poll_seconds=30), extract=extract)
+
+    def generation() -> int:
+        return json.loads((extract_folder / MANIFEST).read_text())["generation"]
+
+    def age(minutes: float) -> None:
+        manifest = json.loads((extract_folder / MANIFEST).read_text())
+        manifest["refreshed_at"] = (datetime.fromisoformat(manifest["refreshed_at"]) - timedelta(minutes=minutes)).isoformat()
+        (extract_folder / MANIFEST).write_text(json.dumps(manifest))
+
+    assert scheduler.tick(datetime.now(UTC)).extract == "extract at generation 1"
+    age(8.5)  # 90 s to live: more than two polls
+    assert scheduler.tick(datetime.now(UTC)).extract is None and generation() == 1
+    age(1)  # 30 s to live
+    assert scheduler.tick(datetime.now(UTC)).extract == "extract at generation 2"
+    assert not extract_for(config).refresh_due()  # a visitor's page now reads without refreshing
+
+    (export / "events_20260302.jsonl").write_text('{"event_name": "page_view"\n')
+    age(10)
+    failed = scheduler.tick(datetime.now(UTC))
+    assert failed.extract is not None and "events_20260302.jsonl: line 1 is not a JSON object" in failed.extract
+    assert generation() == 2 and extract.stale is not None
+    assert scheduler.tick(datetime.now(UTC)).extract is None  # within a minute of the failure
+    assert open_shop(config).events.height > 0  # the last good extract still serves

@@ -1,5 +1,6 @@
 """The scheduler: sends each report subscription's report when it is due, exactly once, and
-runs the daily alerts check, with its state in the alert database.
+runs the daily alerts check, with its state in the alert database; and refreshes the shop's
+extract before its time-to-live ends, so that a visitor's page does not wait for it.
 
 It runs as its own process (`python cli.py schedule`, started beside the dashboard by
 `make run`), not as a thread inside the Streamlit server, because:

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import AppConfig
-from shop_analytics.opening import open_shop
+from shop_analytics.opening import extract_for, open_shop
 from shop_analytics.scheduler.runner import Scheduler, SchedulerSettings, run_scheduler
 from shop_analytics.scheduler.state import ScheduleStore
 
@@ -31,7 +31,7 @@ def schedule_command(config: AppConfig, *, once: bool, settings: SchedulerSettin
     settings = settings or SchedulerSettings()
     if once:
         scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=lambda: open_shop(config),
-                              settings=settings)
+                              settings=settings, extract=extract_for(config))
         err.write(f"{scheduler.tick(datetime.now(UTC)).summary()}\n")
         return
     stop = threading.Event()

@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from zoneinfo import ZoneInfo
 
+from connectors import SourceError
+from connectors.extracts import ExtractSource
 from shop_analytics.alerts.check import run_check
 from shop_analytics.alerts.config import AlertConfigError, alert_config_of
 from shop_analytics.alerts.notify import (
@@ -43,6 +45,7 @@ from shop_analytics.alerts.notify import (
 from shop_analytics.alerts.store import AlertStore
 from shop_analytics.config import AppConfig
 from shop_analytics.loading import Shop
+from shop_analytics.opening import extract_for
 from shop_analytics.reports.content import build_report
 from shop_analytics.reports.message import message_from_record, message_record, report_link, report_message
 from shop_analytics.reports.render import FORMATS, RENDERERS, file_name
@@ -87,10 +90,12 @@ class TickResult:
     failed: list[int] = field(default_factory=list)
     unknown: list[int] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    extract: str | None = None  # what the tick's refresh of the shop's extract did, if it ran
 
     def summary(self) -> str:
-        return (f"{len(self.created)} due, {len(self.missed)} missed, {len(self.built)} built, {len(self.sent)} sent, "
+        done = (f"{len(self.created)} due, {len(self.missed)} missed, {len(self.built)} built, {len(self.sent)} sent, "
                 f"{len(self.retried)} to retry, {len(self.failed)} failed, {len(self.unknown)} unknown")
+        return done if self.extract is None else f"{done}; {self.extract}"
 
 
 def _parts(subscription: Subscription, identity: str) -> list[tuple[int, str, str, str]]:
@@ -108,9 +113,11 @@ class Scheduler:
     check; `open_shop` loads the configured shop (once per tick that needs it)."""
 
     def __init__(self, config: AppConfig, store: ScheduleStore, *, open_shop: Callable[[], Shop],
-                 settings: SchedulerSettings = SchedulerSettings(), holder: str | None = None):
+                 settings: SchedulerSettings = SchedulerSettings(), holder: str | None = None,
+                 extract: ExtractSource | None = None):
         self.config, self.store, self.settings = config, store, settings
         self.open_shop = open_shop
+        self.extract = extract
         self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.tz = config.settings.time_zone
         self._shop: Shop | None = None
@@ -244,6 +251,26 @@ class Scheduler:
         self.store.end_job(ALERTS_CHECK_JOB, day, "done", f"{checked.day}: {checked.summary()}")
         result.checks.append(checked.summary())
 
+    # 0. the shop's extract --------------------------------------------------------------
+    def refresh_extract(self, result: TickResult) -> None:
+        """Refresh the shop's extract (opening.extract_for) when its time-to-live ends within
+        the next two polls, so that no visitor's page waits for the refresh: a tracker's
+        export converted whole once a day takes half a minute at 10 M events. A refresh that
+        fails is logged and the extract keeps serving; the next tick tries again after
+        RETRY_AFTER_FAILURE."""
+        if self.extract is None:
+            return
+        ahead = timedelta(seconds=2 * self.settings.poll_seconds)
+        if not self.extract.refresh_due(ahead=ahead):
+            return
+        try:
+            manifest = self.extract.refresh(if_due=True, ahead=ahead)
+        except SourceError as error:
+            result.extract = f"the extract's refresh failed: {error}"
+            logger.error("refreshing the extract of %s failed: %s", self.extract.description, error)
+            return
+        result.extract = f"extract at generation {manifest.generation}"
+
     def work(self, now: datetime, result: TickResult | None = None) -> TickResult:
         """Make the reports of the runs that are due and send their deliveries whose time has
         come (what "send now" needs, without planning or the alerts check)."""
@@ -260,6 +287,7 @@ class Scheduler:
         """One round of work at `now` (UTC)."""
         result = TickResult()
         self._shop = None
+        self.refresh_extract(result)
         self.plan(now, result)
         self.work(now, result)
         self.alerts_check(now, result)
@@ -278,13 +306,14 @@ def run_scheduler(
 ) -> None:
     """Tick every `poll_seconds` until `stop` is set (the service: `cli.py schedule`)."""
     stop = stop or threading.Event()
-    scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=open_shop, settings=settings)
+    scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=open_shop, settings=settings,
+                          extract=extract_for(config))
     logger.info("scheduler %s started: %d subscription(s), alerts check %s", scheduler.holder, len(scheduler.store.subscriptions()),
                 settings.alerts_check_at or "not scheduled")
     while not stop.is_set():
         started = time.monotonic()
         result = scheduler.tick(clock())
-        if any((result.created, result.missed, result.sent, result.retried, result.failed, result.unknown, result.checks)):
+        if any((result.created, result.missed, result.sent, result.retried, result.failed, result.unknown, result.checks, result.extract)):
             logger.info("%s", result.summary())
         wait = max(settings.poll_seconds - (time.monotonic() - started), 0.0)
         if sleep is not None:
