@@ -232,23 +232,29 @@ def test_send_now_sends_the_last_complete_period(tmp_path, small_shop):
 
 
 def test_the_scheduler_refreshes_the_extract_before_a_visitor_would_have_to_and_a_failure_keeps_it(tmp_path):
-    """A GA4 export read through its extract (10 minutes to live), polled every 30 s: the
-    first tick makes the extract; a tick with more than a minute to live leaves it; a tick
+    """A GA4 export read through its extract (10 minutes to live), polled every 30 s: a tick
+    before the export's folder exists says so; the first tick after makes the extract; a tick with more than a minute to live leaves it; a tick
     within two polls of its end refreshes it, so the dashboard finds it fresh; when the export
     cannot be read the tick says why, the extract keeps serving, and the next tick within
     RETRY_AFTER_FAILURE does not ask the export again."""
     export = tmp_path / "ga4"
-    shutil.copytree(Path(__file__).parent / "fixtures" / "ga4", export)
     extract_folder = tmp_path / "extract"
     config = config_from_mapping({
         "connections": {"shop": {"folder": str(export), "preset": "ga4", "extract_folder": str(extract_folder), "extract_ttl_minutes": 10}},
         "alerts": {"database": str(tmp_path / "alerts.db")},
         "settings": {"time_zone": "UTC"},
     })
-    extract = extract_for(config)
-    assert extract is not None
+    opened = []
+
+    def open_extract():
+        opened.append(extract_for(config))
+        return opened[-1]
+
     scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=lambda: open_shop(config),
-                          settings=SchedulerSettings(poll_seconds=30), extract=extract)
+                          settings=SchedulerSettings(poll_seconds=30), open_extract=open_extract)
+    # started before the export's folder is there: the tick says so and the scheduler goes on
+    assert scheduler.tick(datetime.now(UTC)).extract == f"the shop's source cannot be opened: {export} is not a folder of tracker export files."
+    shutil.copytree(Path(__file__).parent / "fixtures" / "ga4", export)
 
     def generation() -> int:
         return json.loads((extract_folder / MANIFEST).read_text())["generation"]
@@ -259,6 +265,8 @@ def test_the_scheduler_refreshes_the_extract_before_a_visitor_would_have_to_and_
         (extract_folder / MANIFEST).write_text(json.dumps(manifest))
 
     assert scheduler.tick(datetime.now(UTC)).extract == "extract at generation 1"
+    extract = opened[-1]
+    assert extract is not None
     age(8.5)  # 90 s to live: more than two polls
     assert scheduler.tick(datetime.now(UTC)).extract is None and generation() == 1
     age(1)  # 30 s to live

@@ -31,7 +31,7 @@ def schedule_command(config: AppConfig, *, once: bool, settings: SchedulerSettin
     settings = settings or SchedulerSettings()
     if once:
         scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=lambda: open_shop(config),
-                              settings=settings, extract=extract_for(config))
+                              settings=settings, open_extract=lambda: extract_for(config))
         err.write(f"{scheduler.tick(datetime.now(UTC)).summary()}\n")
         return
     stop = threading.Event()

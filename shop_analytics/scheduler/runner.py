@@ -114,10 +114,12 @@ class Scheduler:
 
     def __init__(self, config: AppConfig, store: ScheduleStore, *, open_shop: Callable[[], Shop],
                  settings: SchedulerSettings = SchedulerSettings(), holder: str | None = None,
-                 extract: ExtractSource | None = None):
+                 open_extract: Callable[[], ExtractSource | None] | None = None):
         self.config, self.store, self.settings = config, store, settings
         self.open_shop = open_shop
-        self.extract = extract
+        self.open_extract = open_extract
+        self._extract: ExtractSource | None = None
+        self._extract_opened = open_extract is None
         self.holder = holder or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.tz = config.settings.time_zone
         self._shop: Shop | None = None
@@ -253,21 +255,31 @@ class Scheduler:
 
     # 0. the shop's extract --------------------------------------------------------------
     def refresh_extract(self, result: TickResult) -> None:
-        """Refresh the shop's extract (opening.extract_for) when its time-to-live ends within
-        the next two polls, so that no visitor's page waits for the refresh: a tracker's
-        export converted whole once a day takes half a minute at 10 M events. A refresh that
-        fails is logged and the extract keeps serving; the next tick tries again after
-        RETRY_AFTER_FAILURE."""
-        if self.extract is None:
+        """Refresh the shop's extract (`open_extract`: opening.extract_for) when its
+        time-to-live ends within the next two polls, so that no visitor's page waits for the
+        refresh: a tracker's export converted whole once a day takes half a minute at 10 M
+        events. The extract is opened at the first tick that can open it (a tracker's export
+        folder may be mounted after the scheduler starts). A refresh that fails is logged and
+        the extract keeps serving; the next tick tries again after RETRY_AFTER_FAILURE."""
+        if not self._extract_opened and self.open_extract is not None:
+            try:
+                self._extract = self.open_extract()
+            except SourceError as error:
+                result.extract = f"the shop's source cannot be opened: {error}"
+                logger.error("the shop's source cannot be opened: %s", error)
+                return
+            self._extract_opened = True
+        extract = self._extract
+        if extract is None:
             return
         ahead = timedelta(seconds=2 * self.settings.poll_seconds)
-        if not self.extract.refresh_due(ahead=ahead):
+        if not extract.refresh_due(ahead=ahead):
             return
         try:
-            manifest = self.extract.refresh(if_due=True, ahead=ahead)
+            manifest = extract.refresh(if_due=True, ahead=ahead)
         except SourceError as error:
             result.extract = f"the extract's refresh failed: {error}"
-            logger.error("refreshing the extract of %s failed: %s", self.extract.description, error)
+            logger.error("refreshing the extract of %s failed: %s", extract.description, error)
             return
         result.extract = f"extract at generation {manifest.generation}"
 
@@ -307,7 +319,7 @@ def run_scheduler(
     """Tick every `poll_seconds` until `stop` is set (the service: `cli.py schedule`)."""
     stop = stop or threading.Event()
     scheduler = Scheduler(config, ScheduleStore(AlertStore(config.alerts.database_path)), open_shop=open_shop, settings=settings,
-                          extract=extract_for(config))
+                          open_extract=lambda: extract_for(config))
     logger.info("scheduler %s started: %d subscription(s), alerts check %s", scheduler.holder, len(scheduler.store.subscriptions()),
                 settings.alerts_check_at or "not scheduled")
     while not stop.is_set():
