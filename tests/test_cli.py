@@ -22,6 +22,18 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "cli.py", *arguments], cwd=ROOT, capture_output=True, timeout=300)
 
 
+def printed(capsysbinary, *arguments: str) -> bytes:
+    """What the command prints, run through its entry point in this process (the exports'
+    own numbers; the tests of the process itself, its exit status and its one-line errors,
+    run it as a process: an interpreter start is most of such a test's time)."""
+    from shop_analytics.cli import main
+
+    status = main(list(arguments))
+    output = capsysbinary.readouterr()
+    assert status == 0, output.err.decode()
+    return output.out
+
+
 @pytest.fixture(scope="module")
 def expected(small_shop):
     shop = small_shop
@@ -39,27 +51,28 @@ def test_json_export_equals_the_metric_table(small_shop_db, expected):
     assert expected["gmv"].sum() > 0 and expected["dau"].min() > 0
 
 
-def test_csv_and_parquet_exports_hold_the_same_numbers(small_shop_db, expected):
+def test_csv_and_parquet_exports_hold_the_same_numbers(small_shop_db, expected, capsysbinary):
     common = ("export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END))
-    csv = run_cli(*common, "--format", "csv")
-    assert_frame_equal(pl.read_csv(io.BytesIO(csv.stdout), try_parse_dates=True), expected, check_dtypes=False)
-    parquet = run_cli(*common, "--format", "parquet")
-    assert_frame_equal(pl.read_parquet(io.BytesIO(parquet.stdout)), expected)
+    csv = printed(capsysbinary, *common, "--format", "csv")
+    assert_frame_equal(pl.read_csv(io.BytesIO(csv), try_parse_dates=True), expected, check_dtypes=False)
+    parquet = printed(capsysbinary, *common, "--format", "parquet")
+    assert_frame_equal(pl.read_parquet(io.BytesIO(parquet)), expected)
 
 
-def test_another_time_zone_moves_the_day_boundaries(small_shop_db, small_shop):
-    result = run_cli("export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--tz", "UTC", "--format", "json")
+def test_another_time_zone_moves_the_day_boundaries(small_shop_db, small_shop, capsysbinary):
+    output = printed(capsysbinary, "export", "kpis", "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--tz", "UTC",
+                     "--format", "json")
     shop = small_shop
     in_utc = daily_kpis(shop.events, shop.sessions, shop.orders, shop.users, start=START, end=END, tz="UTC")
-    assert [row["gmv"] for row in json.loads(result.stdout)] == pytest.approx(in_utc["gmv"].to_list())
+    assert [row["gmv"] for row in json.loads(output)] == pytest.approx(in_utc["gmv"].to_list())
 
 
-def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected):
+def test_a_folder_of_parquet_tables_is_a_source(tmp_path, small_shop, expected, capsysbinary):
     derived_columns = {"events": ["session_id", "session_channel", "session_device"], "orders": ["device"]}
     for name, table in small_shop.tables.items():
         table.drop(derived_columns.get(name, [])).write_parquet(tmp_path / f"{name}.parquet")
-    result = run_cli("export", "kpis", "--source", str(tmp_path), "--from", str(START), "--to", str(END), "--format", "json")
-    assert [row["gmv"] for row in json.loads(result.stdout)] == pytest.approx(expected["gmv"].to_list())
+    output = printed(capsysbinary, "export", "kpis", "--source", str(tmp_path), "--from", str(START), "--to", str(END), "--format", "json")
+    assert [row["gmv"] for row in json.loads(output)] == pytest.approx(expected["gmv"].to_list())
 
 
 @pytest.mark.parametrize(
@@ -99,22 +112,17 @@ def configured(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTS))
-def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop, configured, capsys):
-    """In this process, through the command's own entry point (the other tests here run it as
-    a process: one interpreter start per export took two thirds of this test's time)."""
-    from shop_analytics.cli import main
+def test_every_export_prints_its_metric_frame_as_json(name, small_shop_db, small_shop, configured, capsysbinary):
     from shop_analytics.exports import ExportRequest
 
     secrets, config = configured
-    status = main(["export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END), "--format", "json",
-                   "--secrets", str(secrets)])
-    output = capsys.readouterr()
-    assert status == 0, output.err
+    output = printed(capsysbinary, "export", name, "--source", str(small_shop_db), "--from", str(START), "--to", str(END),
+                     "--format", "json", "--secrets", str(secrets))
     frame = EXPORTS[name].build(small_shop, ExportRequest(START, END, "Asia/Shanghai", {}, config))
     assert frame.height > 0
-    printed, expected_rows = json.loads(output.out), json.loads(frame.write_json())
-    assert len(printed) == len(expected_rows)
-    for got, want in zip(printed, expected_rows):
+    rows, expected_rows = json.loads(output), json.loads(frame.write_json())
+    assert len(rows) == len(expected_rows)
+    for got, want in zip(rows, expected_rows):
         # sums of floats may differ in the last bit between two processes (parallel order)
         assert got == {key: pytest.approx(value, rel=1e-12) if isinstance(value, float) else value for key, value in want.items()}
 
