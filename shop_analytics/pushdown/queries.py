@@ -137,13 +137,16 @@ def daily_active_users(
     """
     days = session_days(events, dialect, gap=gap, part=part).subquery("session_days")
     d = days.c
-    starts = sa.select(d.user_id, d.session_number, d.channel).where(d.starts_session == 1).subquery("session_channels")
-    s = starts.c
+    # the session's channel on each of its days by a window over the session's rows (only
+    # the starting row carries it): a join of the days to the starting rows made PostgreSQL
+    # plan a nested loop, 20 s for the 60,000 events of the test shop
+    session_channel = sa.func.max(sa.case((d.starts_session == 1, d.channel))).over(partition_by=[d.user_id, d.session_number])
+    channelled = sa.select(d.user_id, d.date, session_channel.label("channel")).subquery("session_channels")
+    c = channelled.c
     return (
-        sa.select(d.date, s.channel, sa.func.count(sa.distinct(d.user_id)).label("dau"))
-        .select_from(days.join(starts, sa.and_(d.user_id == s.user_id, d.session_number == s.session_number)))
-        .where(d.date >= sa.literal(start, sa.Date()), d.date <= sa.literal(end, sa.Date()))
-        .group_by(d.date, s.channel)
+        sa.select(c.date, c.channel, sa.func.count(sa.distinct(c.user_id)).label("dau"))
+        .where(c.date >= sa.literal(start, sa.Date()), c.date <= sa.literal(end, sa.Date()))
+        .group_by(c.date, c.channel)
     )
 
 
