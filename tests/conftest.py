@@ -1,7 +1,8 @@
 """Shared test helpers: UTC timestamps and canonical frames from literal rows."""
 
+import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,26 @@ def utc(text: str) -> datetime:
 
 
 UTC_TIME = pl.Datetime("us", "UTC")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def age_manifest(folder: Path, by: timedelta) -> None:
+    """Make the extract in `folder` older by `by`, as if that long had passed since its refresh."""
+    from connectors.extracts import MANIFEST
+
+    path = folder / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["refreshed_at"] = (datetime.fromisoformat(manifest["refreshed_at"]) - by).isoformat()
+    path.write_text(json.dumps(manifest))
 
 
 def events_frame(rows) -> pl.DataFrame:

@@ -11,12 +11,13 @@ import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from conftest import age_manifest
 from streamlit.testing.v1 import AppTest
 
 from connectors import open_source
@@ -129,14 +130,6 @@ def gmv_shown(small_shop, at: AppTest, extra: float = 0.0) -> str:
     return format_value(KPIS["gmv"], period_summary(*frames, start=start, end=end, tz=TZ)["gmv"] + extra, compact=True)
 
 
-def age_manifest(folder: Path, hours: int) -> None:
-    """Make the extract `hours` older, as if that long had passed since its refresh."""
-    path = folder / MANIFEST
-    manifest = json.loads(path.read_text())
-    manifest["refreshed_at"] = (datetime.fromisoformat(manifest["refreshed_at"]) - timedelta(hours=hours)).isoformat()
-    path.write_text(json.dumps(manifest))
-
-
 def new_order_at_the_end(instance: Instance, small_shop, amount: float) -> None:
     """A paid order on the period's last day, written while the database is back."""
     last = small_shop.orders["created_at"].max()
@@ -169,7 +162,7 @@ def run_through_a_stop(instance: Instance, small_shop, extract_folder: Path, acc
     assert card(at, "GMV").value == before
 
     instance.stop()
-    age_manifest(extract_folder, hours=3)  # past the extract's hour to live: the next run refreshes
+    age_manifest(extract_folder, timedelta(hours=3))  # past the extract's hour to live: the next run refreshes
     at.run()
     look(at)
     assert not at.exception and not at.error

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import utc
+from conftest import Clock, utc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -31,16 +31,6 @@ from connectors.sql import sqlite_url
 
 T0 = utc("2026-11-11 12:00")
 EVENT_SCHEMA = {"user_id": pl.Int64, "event_time": pl.Datetime("us", "UTC"), "event_type": pl.String}
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def events(rows) -> pl.DataFrame:

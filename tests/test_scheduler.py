@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from alert_servers import HookServer, SmtpSink
+from conftest import age_manifest
 from pdf_text import pdf_pages_text
 
 from connectors.extracts import MANIFEST
@@ -260,9 +261,7 @@ def test_the_scheduler_refreshes_the_extract_before_a_visitor_would_have_to_and_
         return json.loads((extract_folder / MANIFEST).read_text())["generation"]
 
     def age(minutes: float) -> None:
-        manifest = json.loads((extract_folder / MANIFEST).read_text())
-        manifest["refreshed_at"] = (datetime.fromisoformat(manifest["refreshed_at"]) - timedelta(minutes=minutes)).isoformat()
-        (extract_folder / MANIFEST).write_text(json.dumps(manifest))
+        age_manifest(extract_folder, timedelta(minutes=minutes))
 
     assert scheduler.tick(datetime.now(UTC)).extract == "extract at generation 1"
     extract = opened[-1]

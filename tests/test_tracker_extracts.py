@@ -8,11 +8,11 @@ GA4 rows are written as BigQuery's JSON export writes them (INT64 as strings), w
 fields tests/fixtures/ga4/SOURCES.md cites from Google's export schema."""
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-from conftest import utc
+from conftest import Clock, utc
 from polars.testing import assert_frame_equal
 
 from connectors import CombinedSource, FolderSource, SqlSource
@@ -28,16 +28,6 @@ from shop_analytics.opening import extract_for, open_shop
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORDER = ["event_time", "user_id", "event_type", "product_id", "page"]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def ga4_row(visitor: str, at: str, name: str, *, user_id: str | None = None, transaction: str | None = None,
